@@ -1,0 +1,86 @@
+"""Activation names, Keras aliases and the integer codes the kernels switch on.
+
+This module imports no numba: the kernels read ``CODES`` and the layer resolves
+names here.  The scalar functions themselves live in ``gpulstm.kernels.activations``
+(one ``@numba.jit`` function each, shared by the CPU and CUDA backends).
+"""
+
+# One code per elementwise function; the kernels branch on it at run time so one
+# compiled kernel serves every (activation, recurrent_activation) pair.
+CODES = {
+    "linear": 0,
+    "tanh": 1,
+    "sigmoid": 2,
+    "hard_sigmoid_k3": 3,  # Keras 3: clip(x / 6 + 0.5, 0, 1)
+    "hard_sigmoid_k2": 4,  # Keras 1/2 and tf_keras: clip(0.2 x + 0.5, 0, 1)
+    "relu": 5,
+    "softsign": 6,
+    "softplus": 7,
+    "elu": 8,
+    "selu": 9,
+    "swish": 10,
+    "gelu": 11,
+    "exponential": 12,
+    "relu6": 13,
+    "hard_silu": 14,
+    "leaky_relu": 15,
+    "log_sigmoid": 16,
+    "mish": 17,
+    "hard_tanh": 18,
+    "celu": 19,
+    "silu": 10,
+}
+
+# Keras spellings that mean the same function.
+ALIASES = {
+    None: "linear",
+    "swish": "silu",  # Keras 3 writes "silu" for both spellings
+    "hard_swish": "hard_silu",
+}
+
+CUSTOM = -1  # a user callable compiled into its own kernel
+
+SUPPORTED = sorted(n for n in CODES if not n.startswith("hard_sigmoid_")) + ["hard_sigmoid", "hard_swish"]
+
+
+def keras_major(keras_version):
+    """The major version of a Keras version string (3 when unknown)."""
+    if keras_version is None:
+        return 3
+    try:
+        return int(str(keras_version).strip().split(".")[0])
+    except ValueError:
+        raise ValueError(
+            "Expected a Keras version such as '2.15.0' or '3.5.0'. "
+            f"Received: keras_version={keras_version!r}"
+        ) from None
+
+
+def canonical_name(activation, arg="activation"):
+    """Normalise an activation given by name (or None) to the name Keras writes."""
+    name = ALIASES.get(activation, activation)
+    if isinstance(name, str):
+        name = ALIASES.get(name.lower(), name.lower())
+        if name == "hard_sigmoid" or name in CODES:
+            return name
+    raise ValueError(
+        f"Unknown `{arg}`. Expected one of {SUPPORTED} or a numba-compilable "
+        f"callable. Received: {arg}={activation!r}"
+    )
+
+
+def resolve(activation, keras_version=None, arg="activation"):
+    """Map an activation (name, None or callable) to ``(code, config_name, func)``.
+
+    ``code`` is the integer the kernels switch on (``CUSTOM`` for a callable, whose
+    compiled function is then ``func``); ``config_name`` is what get_config writes.
+    hard_sigmoid takes the formula of the Keras generation given by ``keras_version``.
+    """
+    if callable(activation):
+        name = getattr(activation, "__name__", None) or repr(activation)
+        return CUSTOM, name, activation
+    name = canonical_name(activation, arg)
+    if name == "hard_sigmoid":
+        flavour = "hard_sigmoid_k2" if keras_major(keras_version) <= 2 else "hard_sigmoid_k3"
+        return CODES[flavour], name, None
+    return CODES[name], name, None

@@ -1,0 +1,5 @@
+"""gpulstm layers."""
+from gpulstm.layers.base import Layer
+from gpulstm.layers.lstm import LSTM
+
+__all__ = ["Layer", "LSTM"]

@@ -1,0 +1,107 @@
+"""Argument checks of the LSTM layer, each raising a Keras-style ValueError."""
+import numbers
+
+import numpy as np
+
+
+def positive_int(value, arg):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(
+            f"Received an invalid value for argument `{arg}`, expected a positive "
+            f"integer, got {value!r}. Received: {arg}={value!r}"
+        )
+    return int(value)
+
+
+def rate(value, arg):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
+        raise ValueError(
+            f"Expected `{arg}` to be a float in [0, 1). Received: {arg}={value!r}"
+        )
+    return float(value)
+
+
+def input_shape(shape, layer, check_features=True):
+    try:
+        shape = tuple(None if d is None else int(d) for d in shape)
+    except TypeError:
+        raise ValueError(
+            f"Expected `input_shape` to be a tuple of 3 dimensions. "
+            f"Received: input_shape={shape!r}"
+        ) from None
+    if len(shape) != 3:
+        raise ValueError(
+            f"Input 0 of layer '{layer.name}' is incompatible with the layer: expected "
+            f"ndim=3, found ndim={len(shape)}. Full shape received: {shape}. "
+            "LSTM takes (batch, timesteps, features)"
+            + (" in time-major order (timesteps, batch, features)." if layer.time_major else ".")
+        )
+    if check_features and shape[-1] is None:
+        raise ValueError(
+            f"The last dimension of the input to layer '{layer.name}' must be known. "
+            f"Received: input_shape={shape}"
+        )
+    return shape
+
+
+def inputs(x, layer, xp=np):
+    """The input as a float array of the layer's dtype, rank 3."""
+    if isinstance(x, (list, tuple)):
+        try:
+            x = np.asarray(x)
+        except ValueError:
+            raise ValueError(
+                f"Layer '{layer.name}' expected a numeric array. "
+                f"Received: inputs of type {type(x).__name__} with ragged entries"
+            ) from None
+    dtype = getattr(x, "dtype", None)
+    if dtype is None or not (np.issubdtype(np.dtype(dtype), np.number)
+                             or np.dtype(dtype) == np.bool_):
+        raise ValueError(
+            f"Layer '{layer.name}' expected a numeric array of shape (batch, timesteps, "
+            f"features). Received: inputs of type {type(x).__name__}"
+            + (f" with dtype={dtype}" if dtype is not None else "")
+        )
+    input_shape(x.shape, layer)
+    if 0 in x.shape[:2]:
+        raise ValueError(
+            f"Layer '{layer.name}' needs at least one sample and one timestep. "
+            f"Received: inputs with shape {tuple(x.shape)}"
+        )
+    return xp.ascontiguousarray(xp.asarray(x, dtype=layer.dtype))
+
+
+def mask(m, B, T, layer, xp=np):
+    if m is None:
+        return None
+    m = xp.asarray(m)
+    expected = (T, B) if layer.time_major else (B, T)
+    if tuple(m.shape) != expected:
+        raise ValueError(
+            f"Layer '{layer.name}' expected a mask of shape {expected} "
+            f"({'timesteps, batch' if layer.time_major else 'batch, timesteps'}). "
+            f"Received: mask with shape {tuple(m.shape)}"
+        )
+    return xp.ascontiguousarray(m.astype(bool))
+
+
+def states(values, B, layer, arg, xp=np):
+    """``[h, c]`` checked against (B, U) and cast to the layer's dtype."""
+    if not isinstance(values, (list, tuple)) or len(values) != 2:
+        raise ValueError(
+            f"Layer '{layer.name}' expects `{arg}` to be a list of 2 arrays [h, c] of "
+            f"shape (batch, {layer.units}). Received: {arg} of type "
+            f"{type(values).__name__}"
+            + (f" with {len(values)} entries" if isinstance(values, (list, tuple)) else "")
+        )
+    out = []
+    for name, v in zip("hc", values):
+        arr = xp.asarray(v)
+        want = (B if B is not None else arr.shape[0], layer.units)
+        if arr.ndim != 2 or tuple(arr.shape) != want:
+            raise ValueError(
+                f"Layer '{layer.name}' expects each entry of `{arg}` to have shape "
+                f"{want}. Received: {arg}[{'hc'.index(name)}] with shape {tuple(arr.shape)}"
+            )
+        out.append(xp.ascontiguousarray(arr.astype(layer.dtype)))
+    return out

@@ -1,0 +1,363 @@
+"""``gpulstm.LSTM``: tf.keras.layers.LSTM for inference, on any gpulstm backend."""
+import threading
+
+import numpy as np
+
+from gpulstm import activations as _acts
+from gpulstm import initializers
+from gpulstm.dispatch import get_backend, requested_backend
+from gpulstm.layers.base import Layer
+from gpulstm.layers import _lstm_checks as checks
+
+# Keys real Keras configs carry that change nothing at inference.
+_ACCEPTED_NOOP = ("implementation", "use_cudnn", "input_shape", "batch_input_shape",
+                  "batch_size", "input_dim", "input_length")
+
+
+class LSTM(Layer):
+    """Long Short-Term Memory layer with Keras's arguments, defaults and numbers.
+
+    Parameters
+    ----------
+    units : int
+        Dimensionality of the output space (U).
+    activation, recurrent_activation : str, None or callable
+        Keras activation names (``"tanh"``, ``"sigmoid"``, ``"hard_sigmoid"``,
+        ``"relu"``, ...; None is ``"linear"``) or a numba-compilable scalar function.
+        ``hard_sigmoid`` follows the Keras generation given by ``keras_version``.
+    use_bias, unit_forget_bias : bool
+    kernel_initializer, recurrent_initializer, bias_initializer : str or dict
+        Keras initializer names or serialized configs.
+    kernel_regularizer, recurrent_regularizer, bias_regularizer, activity_regularizer,
+    kernel_constraint, recurrent_constraint, bias_constraint :
+        Training-only; kept in the config, ignored at inference.
+    dropout, recurrent_dropout : float
+        Applied only when called with ``training=True`` (Keras 3 semantics).
+    return_sequences, return_state, go_backwards, stateful, time_major, unroll : bool
+        As in Keras; ``unroll`` changes nothing numerically.
+    zero_output_for_mask : bool
+        Masked steps output zeros instead of the previous output.
+    seed : int, optional
+        Seed of the dropout masks and unseeded random initializers.
+    backend : str, optional
+        gpulstm's backend for this layer ("auto", "cpu", "cuda"); not part of the config.
+    keras_version : str, optional
+        Keras version whose semantics apply (hard_sigmoid); None means Keras 3.
+    name, dtype, trainable :
+        As in Keras; dtype "float64" computes in float64.
+
+    Examples
+    --------
+    >>> import numpy as np, gpulstm
+    >>> layer = gpulstm.LSTM(50)
+    >>> layer(np.zeros((2, 400, 3), "float32")).shape
+    (2, 50)
+    >>> layer.count_params()
+    10800
+    """
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
+                 use_bias=True, kernel_initializer="glorot_uniform",
+                 recurrent_initializer="orthogonal", bias_initializer="zeros",
+                 unit_forget_bias=True, kernel_regularizer=None,
+                 recurrent_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None,
+                 recurrent_constraint=None, bias_constraint=None, dropout=0.0,
+                 recurrent_dropout=0.0, return_sequences=False, return_state=False,
+                 go_backwards=False, stateful=False, time_major=False, unroll=False,
+                 zero_output_for_mask=False, seed=None, backend=None,
+                 keras_version=None, **kwargs):
+        self._noop = {k: kwargs.pop(k) for k in _ACCEPTED_NOOP if k in kwargs}
+        super().__init__(name=kwargs.pop("name", None), dtype=kwargs.pop("dtype", None),
+                         trainable=kwargs.pop("trainable", True), **kwargs)
+        self.units = checks.positive_int(units, "units")
+        self.keras_version = None if keras_version is None else str(keras_version)
+        _acts.keras_major(self.keras_version)
+        self._act = _acts.resolve(activation, self.keras_version, "activation")
+        self._ract = _acts.resolve(recurrent_activation, self.keras_version,
+                                   "recurrent_activation")
+        self.activation = activation if callable(activation) else self._act[1]
+        self.recurrent_activation = (recurrent_activation if callable(recurrent_activation)
+                                     else self._ract[1])
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
+        self.recurrent_initializer = initializers.get(recurrent_initializer,
+                                                      "recurrent_initializer")
+        self.bias_initializer = initializers.get(bias_initializer, "bias_initializer")
+        self.unit_forget_bias = bool(unit_forget_bias)
+        self.kernel_regularizer = kernel_regularizer
+        self.recurrent_regularizer = recurrent_regularizer
+        self.bias_regularizer = bias_regularizer
+        self.activity_regularizer = activity_regularizer
+        self.kernel_constraint = kernel_constraint
+        self.recurrent_constraint = recurrent_constraint
+        self.bias_constraint = bias_constraint
+        self.dropout = checks.rate(dropout, "dropout")
+        self.recurrent_dropout = checks.rate(recurrent_dropout, "recurrent_dropout")
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.go_backwards = bool(go_backwards)
+        self.stateful = bool(stateful)
+        self.time_major = bool(time_major)
+        self.unroll = bool(unroll)
+        self.zero_output_for_mask = bool(zero_output_for_mask)
+        self.seed = seed
+        if backend is not None:
+            requested_backend(backend)  # an unknown name fails now, not at call time
+        self.backend = backend
+        self._rng = np.random.default_rng(seed)
+        self._states = None
+        self._lock = threading.Lock()
+        self.last_backend = None
+
+    # -- weights ------------------------------------------------------------------
+    @property
+    def kernel(self):
+        return self._weights[0] if self.built else None
+
+    @property
+    def recurrent_kernel(self):
+        return self._weights[1] if self.built else None
+
+    @property
+    def bias(self):
+        return self._weights[2] if self.built and self.use_bias else None
+
+    def build(self, input_shape):
+        """Create the weights for an input of ``input_shape`` (B, T, D), or (T, B, D)."""
+        shape = checks.input_shape(input_shape, self)
+        D, U = shape[-1], self.units
+        rng = self._rng
+        kernel = self.kernel_initializer((D, 4 * U), self.dtype, rng)
+        recurrent = self.recurrent_initializer((U, 4 * U), self.dtype, rng)
+        weights = [kernel, recurrent]
+        if self.use_bias:
+            if self.unit_forget_bias:
+                # Keras: concat(init(U), ones(U), init(2U)), the forget block *set* to 1.
+                bias = np.concatenate([self.bias_initializer((U,), self.dtype, rng),
+                                       np.ones(U, self.dtype),
+                                       self.bias_initializer((2 * U,), self.dtype, rng)])
+            else:
+                bias = self.bias_initializer((4 * U,), self.dtype, rng)
+            weights.append(bias)
+        self._weights = [np.ascontiguousarray(w, dtype=self.dtype) for w in weights]
+        self._weight_names = ["kernel", "recurrent_kernel", "bias"][:len(weights)]
+        self._build_input_shape = shape
+        if self.stateful:
+            batch = shape[1] if self.time_major else shape[0]
+            self._states = None if batch is None else self._zero_states(batch)
+        self.built = True
+
+    def set_weights(self, weights):
+        """Set ``[kernel (D, 4U), recurrent_kernel (U, 4U), bias (4U,)]``.
+
+        An unbuilt layer is built from the kernel's shape.
+        """
+        if self.built:
+            return super().set_weights(weights)
+        weights = list(weights)
+        n = 3 if self.use_bias else 2
+        if len(weights) != n or np.ndim(weights[0]) != 2:
+            raise ValueError(
+                f"Layer '{self.name}' expected {n} weights [kernel (D, {4 * self.units}), "
+                f"recurrent_kernel ({self.units}, {4 * self.units})"
+                + (f", bias ({4 * self.units},)]" if self.use_bias else "]")
+                + f". Received: {len(weights)} weights with shapes "
+                f"{[np.shape(w) for w in weights]}"
+            )
+        D = np.shape(weights[0])[0]
+        U = self.units
+        self._weight_names = ["kernel", "recurrent_kernel", "bias"][:n]
+        shapes = [(D, 4 * U), (U, 4 * U), (4 * U,)][:n]
+        new = self._check_weights(weights, shapes)  # raises before any state changes
+        self._weights = new
+        self._build_input_shape = (None, None, D)
+        self.built = True
+
+    # -- states -------------------------------------------------------------------
+    def _zero_states(self, batch):
+        return [np.zeros((batch, self.units), self.dtype) for _ in range(2)]
+
+    @property
+    def states(self):
+        """``[h, c]`` of a stateful layer (None entries before the first call)."""
+        if self._states is None:
+            return [None, None]
+        return [s.copy() for s in self._states]
+
+    def reset_states(self, states=None):
+        """Zero the states of a stateful layer, or set them to ``states=[h, c]``."""
+        if not self.stateful:
+            raise AttributeError("Layer must be stateful to reset its states.")
+        if states is None:
+            if self._states is not None:
+                self._states = self._zero_states(self._states[0].shape[0])
+            return
+        batch = self._states[0].shape[0] if self._states is not None else None
+        self._states = checks.states(states, batch, self, "states")
+
+    def reset_state(self, states=None):
+        """Alias of ``reset_states`` (Keras 3 name)."""
+        self.reset_states(states)
+
+    # -- call ---------------------------------------------------------------------
+    def compute_output_shape(self, input_shape):
+        """Keras's output shape(s) for ``input_shape``."""
+        shape = checks.input_shape(input_shape, self, check_features=False)
+        if self.time_major:
+            T, B = shape[0], shape[1]
+            out = (T, B, self.units) if self.return_sequences else (B, self.units)
+        else:
+            B, T = shape[0], shape[1]
+            out = (B, T, self.units) if self.return_sequences else (B, self.units)
+        if self.return_state:
+            return [out, (B, self.units), (B, self.units)]
+        return out
+
+    def __call__(self, inputs, mask=None, initial_state=None, training=None, backend=None):
+        hook = getattr(Layer, "_symbolic_call", None)
+        if hook is not None:
+            res = hook(self, inputs, mask=mask, initial_state=initial_state, training=training)
+            if res is not NotImplemented:
+                return res
+        return self.call(inputs, mask=mask, initial_state=initial_state,
+                         training=training, backend=backend)
+
+    def call(self, inputs, mask=None, initial_state=None, training=None, backend=None):
+        """Run the layer on ``inputs`` (NumPy, or a device array on the CUDA backend)."""
+        be, name, _ = get_backend(backend if backend is not None else self.backend, inputs)
+        xp = getattr(be, "array_module", lambda a: np)(inputs)
+        x = checks.inputs(inputs, self, xp)
+        if self.time_major:
+            x = xp.swapaxes(x, 0, 1)  # the kernels take (B, T, D)
+        B, T, D = x.shape
+        if not self.built:
+            self.build((T, B, D) if self.time_major else (B, T, D))
+        elif D != self._weights[0].shape[0]:
+            raise ValueError(
+                f"Input 0 of layer '{self.name}' is incompatible with the layer: "
+                f"expected axis -1 of input shape to have value {self._weights[0].shape[0]}. "
+                f"Received: input shape {tuple(inputs.shape)}"
+            )
+        m = checks.mask(mask, B, T, self, xp)
+        if m is not None and self.time_major:
+            m = xp.swapaxes(m, 0, 1)
+        with self._lock:
+            h0, c0 = self._initial_states(initial_state, B, xp)
+            kernel, rk, bias = self._weights[0], self._weights[1], self.bias
+            x_proj, rec_masks = None, None
+            if training and (self.dropout > 0 or self.recurrent_dropout > 0):
+                x_proj, rec_masks = self._dropout_inputs(x, B, D, xp)
+            act = self._act[2] if self._act[0] == _acts.CUSTOM else self._act[0]
+            ract = self._ract[2] if self._ract[0] == _acts.CUSTOM else self._ract[0]
+            out, h, c = be.lstm_forward(
+                x, kernel, rk, bias, h0, c0, m, activation=act, recurrent_activation=ract,
+                go_backwards=self.go_backwards, return_sequences=self.return_sequences,
+                zero_output_for_mask=self.zero_output_for_mask, x_proj=x_proj,
+                rec_masks=rec_masks)
+            self.last_backend = name
+            if self.stateful:
+                self._states = [h, c]
+        if self.return_sequences and self.time_major:
+            out = xp.swapaxes(out, 0, 1)
+        if self.return_state:
+            return [out, h, c]
+        return out
+
+    def _initial_states(self, initial_state, B, xp):
+        if initial_state is not None:
+            return checks.states(initial_state, B, self, "initial_state", xp)
+        if self.stateful:
+            if self._states is None:
+                self._states = self._zero_states(B)
+            elif self._states[0].shape[0] != B:
+                raise ValueError(
+                    f"Layer '{self.name}' is stateful and was built for batch size "
+                    f"{self._states[0].shape[0]}. Received: input with batch size {B}. "
+                    "Call `reset_states()` after rebuilding, or feed batches of the same size."
+                )
+            return [xp.asarray(s) for s in self._states]
+        zeros = xp.zeros((B, self.units), dtype=self.dtype)
+        return zeros, zeros
+
+    def _dropout_inputs(self, x, B, D, xp):
+        """Keras 3 training-mode dropout: masks drawn once per call, shared over time."""
+        U, rng = self.units, self._rng
+        x = np.asarray(x)
+
+        def keep(rate, shape):
+            if rate <= 0:
+                return np.ones(shape, self.dtype)
+            return (rng.random(shape) >= rate).astype(self.dtype) / (1.0 - rate)
+
+        kernel = self._weights[0]
+        bias = self.bias if self.bias is not None else 0
+        if self.recurrent_dropout > 0:
+            # Per-gate input masks (implementation 1): project each gate on its own.
+            masks = keep(self.dropout, (4, B, 1, D))
+            parts = [(x * masks[g]) @ kernel[:, g * U:(g + 1) * U] for g in range(4)]
+            x_proj = np.concatenate(parts, axis=-1) + bias
+            rec_masks = keep(self.recurrent_dropout, (B, 4, U))
+        else:
+            x_proj = (x * keep(self.dropout, (B, 1, D))) @ kernel + bias
+            rec_masks = None
+        return xp.asarray(x_proj.astype(self.dtype)), (
+            None if rec_masks is None else xp.asarray(rec_masks))
+
+    # -- config -------------------------------------------------------------------
+    def get_config(self):
+        """The layer config in the Keras 3 dialect (plus ``time_major`` when true)."""
+        def act_name(spec, value):
+            return spec[1] if not callable(value) else spec[1]
+
+        cfg = {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": {"module": "keras", "class_name": "DTypePolicy",
+                      "config": {"name": self.dtype}, "registered_name": None},
+            "return_sequences": self.return_sequences,
+            "return_state": self.return_state,
+            "go_backwards": self.go_backwards,
+            "stateful": self.stateful,
+            "unroll": self.unroll,
+            "zero_output_for_mask": self.zero_output_for_mask,
+            "units": self.units,
+            "activation": act_name(self._act, self.activation),
+            "recurrent_activation": act_name(self._ract, self.recurrent_activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "unit_forget_bias": self.unit_forget_bias,
+            "kernel_regularizer": self.kernel_regularizer,
+            "recurrent_regularizer": self.recurrent_regularizer,
+            "bias_regularizer": self.bias_regularizer,
+            "activity_regularizer": self.activity_regularizer,
+            "kernel_constraint": self.kernel_constraint,
+            "recurrent_constraint": self.recurrent_constraint,
+            "bias_constraint": self.bias_constraint,
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "seed": self.seed,
+        }
+        if self.time_major:
+            cfg["time_major"] = True
+        if self.keras_version is not None:
+            cfg["keras_version"] = self.keras_version
+        return cfg
+
+    @classmethod
+    def from_config(cls, config, keras_version=None):
+        """Build a layer from a tf_keras 2 or Keras 3 LSTM config.
+
+        ``keras_version`` None means the config's own ``keras_version`` if present,
+        else Keras 3; a major version <= 2 selects Keras 2's hard_sigmoid.
+        """
+        if not isinstance(config, dict):
+            raise ValueError(f"Expected a config dict. Received: config={config!r}")
+        cfg = dict(config)
+        own = cfg.pop("keras_version", None)
+        cfg["keras_version"] = keras_version if keras_version is not None else own
+        if "units" not in cfg:
+            raise ValueError(f"An LSTM config needs `units`. Received: config={config!r}")
+        return cls(**cfg)
