@@ -7,6 +7,9 @@ from gpulstm._version import __version__
 from gpulstm.dispatch import (BACKENDS, BackendUnavailableError, available_backends,
                               resolve_backend)
 from gpulstm.layers import LSTM, Layer
+from gpulstm._cuda_backend import register as _register_cuda
+
+_register_cuda()  # registers lazily: imports neither numba nor CuPy
 
 
 def info():
@@ -18,3 +21,19 @@ def info():
 
 __all__ = ["__version__", "LSTM", "Layer", "info", "BACKENDS", "BackendUnavailableError",
            "available_backends", "resolve_backend"]
+
+# -- Keras model surface (issue 4) ---------------------------------------------------
+from gpulstm import utils  # noqa: E402
+from gpulstm.layers.core import Dense, Dropout, Embedding, Input, InputLayer, Masking  # noqa: E402
+from gpulstm.layers.merge import Add, Concatenate, add, concatenate  # noqa: E402
+from gpulstm.layers.wrappers import Bidirectional, TimeDistributed  # noqa: E402
+from gpulstm.models import Model, Sequential, model_from_json  # noqa: E402
+
+__all__ += ["Input", "InputLayer", "Dense", "Dropout", "Embedding", "Masking",
+            "TimeDistributed", "Bidirectional", "Add", "Concatenate", "add", "concatenate",
+            "Model", "Sequential", "model_from_json", "utils"]
+
+# -- loading saved models (issue 5) -----------------------------------------------------
+from gpulstm.io import from_torch, load_model, load_onnx  # noqa: E402
+
+__all__ += ["load_model", "from_torch", "load_onnx"]

@@ -19,6 +19,10 @@ Every backend module (``gpulstm.kernels.<name>``) exposes one function::
     # x @ kernel + bias (dropout in training mode projects per gate).  rec_masks
     # (B, 4, U), when given, multiplies h_tm1 per gate before the recurrent product.
     # output is (B, T, U) in processing order when return_sequences, else (B, U).
+
+A backend may also expose ``prepare(kernel, recurrent_kernel, bias) -> object``: the
+layer then calls it once per set of weights, keeps the result, and passes it back as
+``lstm_forward(..., prepared=obj)`` (packed or device-resident weights).
 """
 import importlib
 import logging

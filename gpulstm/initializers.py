@@ -201,6 +201,7 @@ _ALIASES = {
     "glorot_normal": "GlorotNormal", "he_uniform": "HeUniform", "he_normal": "HeNormal",
     "lecun_uniform": "LecunUniform", "lecun_normal": "LecunNormal",
     "orthogonal": "Orthogonal", "IdentityInitializer": "Identity",
+    "uniform": "RandomUniform", "normal": "RandomNormal",
     "OrthogonalInitializer": "Orthogonal",
 }
 

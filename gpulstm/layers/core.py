@@ -262,6 +262,9 @@ class Embedding(KerasLayer):
         if lora_rank or quantization_config:
             raise ValueError("gpulstm's Embedding supports neither LoRA nor quantization.")
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)
+        if embeddings_initializer == "uniform":  # Keras's alias of RandomUniform(-0.05, 0.05)
+            embeddings_initializer = {"class_name": "RandomUniform",
+                                      "config": {"minval": -0.05, "maxval": 0.05}}
         self.embeddings_initializer = initializers.get(embeddings_initializer,
                                                        "embeddings_initializer")
         self.embeddings_regularizer = embeddings_regularizer

@@ -107,6 +107,7 @@ class LSTM(Layer):
         self.backend = backend
         self._rng = np.random.default_rng(seed)
         self._states = None
+        self._prepared = {}  # backend name -> that backend's packed/device weights
         self._lock = threading.Lock()
         self.last_backend = None
 
@@ -143,6 +144,7 @@ class LSTM(Layer):
         self._weights = [np.ascontiguousarray(w, dtype=self.dtype) for w in weights]
         self._weight_names = ["kernel", "recurrent_kernel", "bias"][:len(weights)]
         self._build_input_shape = shape
+        self._prepared = {}
         if self.stateful:
             batch = shape[1] if self.time_major else shape[0]
             self._states = None if batch is None else self._zero_states(batch)
@@ -172,7 +174,11 @@ class LSTM(Layer):
         new = self._check_weights(weights, shapes)  # raises before any state changes
         self._weights = new
         self._build_input_shape = (None, None, D)
+        self._prepared = {}
         self.built = True
+
+    def _on_weights_set(self):
+        self._prepared = {}
 
     # -- states -------------------------------------------------------------------
     def _zero_states(self, batch):
@@ -248,13 +254,21 @@ class LSTM(Layer):
             x_proj, rec_masks = None, None
             if training and (self.dropout > 0 or self.recurrent_dropout > 0):
                 x_proj, rec_masks = self._dropout_inputs(x, B, D, xp)
+            extra = {}
+            prepare = getattr(be, "prepare", None)
+            if prepare is not None:
+                # Backends may pack weights (transposed copies, device arrays) once
+                # per set of weights instead of once per call.
+                if name not in self._prepared:
+                    self._prepared[name] = prepare(kernel, rk, bias)
+                extra["prepared"] = self._prepared[name]
             act = self._act[2] if self._act[0] == _acts.CUSTOM else self._act[0]
             ract = self._ract[2] if self._ract[0] == _acts.CUSTOM else self._ract[0]
             out, h, c = be.lstm_forward(
                 x, kernel, rk, bias, h0, c0, m, activation=act, recurrent_activation=ract,
                 go_backwards=self.go_backwards, return_sequences=self.return_sequences,
                 zero_output_for_mask=self.zero_output_for_mask, x_proj=x_proj,
-                rec_masks=rec_masks)
+                rec_masks=rec_masks, **extra)
             self.last_backend = name
             if self.stateful:
                 self._states = [h, c]

@@ -1,0 +1,211 @@
+"""Run ONNX graphs built around the ``LSTM`` operator on gpulstm.
+
+The file is parsed with the ``onnx`` package (protobuf: data, no code).  Each
+``LSTM`` node becomes gpulstm ``LSTM`` layers (ONNX gate order i, o, f, c is
+reordered to Keras's i, f, c, o); the shape plumbing exporters emit around it
+is evaluated with NumPy, and folded to constants at load time wherever its
+inputs are constant; ``Gemm`` / ``MatMul`` + ``Add`` cover a Dense head.  An
+operator outside that list is refused by name when the file is loaded.
+"""
+import os
+
+import numpy as np
+
+from .common import MAX_WEIGHT_BYTES, ModelFileError, UnsupportedModelError
+from .onnx_ops import OPS, lstm_node_weights
+
+_PLUMBING = sorted(OPS)
+SUPPORTED_OPS = sorted(set(_PLUMBING) | {"LSTM"})
+
+
+def _tensor(path, t, part):
+    from onnx import TensorProto, numpy_helper
+
+    if t.data_location == TensorProto.EXTERNAL:
+        raise UnsupportedModelError(path, part, "tensors stored in external files are not read; "
+                                    "save the model with all tensors inside the .onnx file")
+    try:
+        arr = numpy_helper.to_array(t)
+    except Exception as e:  # malformed tensor protobuf
+        raise ModelFileError(path, part, f"unreadable tensor ({e})") from None
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        raise ModelFileError(path, part, "tensor contains NaN or infinity")
+    if arr.dtype.kind not in "fiub":
+        raise ModelFileError(path, part, f"unsupported tensor dtype {arr.dtype}")
+    return arr
+
+
+class OnnxModel:
+    """An ONNX graph with LSTM nodes, evaluated with gpulstm and NumPy.
+
+    Attributes
+    ----------
+    input_names, output_names : list of str
+    layers : list
+        The gpulstm layer stacks that run the graph's LSTM nodes, in graph order.
+    """
+
+    def __init__(self, path, graph, opset, backend=None):
+        self.path = path
+        self.opset = opset
+        self.backend = backend
+        self.consts = {}
+        for t in graph.initializer:
+            self.consts[t.name] = _tensor(path, t, f"initializer {t.name}")
+        self.input_names = [i.name for i in graph.input if i.name not in self.consts]
+        self.output_names = [o.name for o in graph.output]
+        self.nodes, self.layers = [], []
+        known = set(self.consts) | set(self.input_names) | {""}
+        for n, node in enumerate(graph.node):
+            part = f"node {n} ({node.op_type} {node.name!r})"
+            if node.domain not in ("", "ai.onnx"):
+                raise UnsupportedModelError(path, part, f"operator domain {node.domain!r} is not supported")
+            if node.op_type not in SUPPORTED_OPS:
+                raise UnsupportedModelError(
+                    path, part, f"ONNX operator {node.op_type!r} is not supported. Supported: "
+                    f"{', '.join(SUPPORTED_OPS)}")
+            missing = [i for i in node.input if i not in known]
+            if missing:
+                raise ModelFileError(path, part, f"input {missing[0]!r} is not produced before this node")
+            attrs = _attrs(path, node, part)
+            if node.op_type == "LSTM":
+                runner = self._lstm(node, attrs, part)
+                self.layers.append(runner.stack)
+                self.nodes.append((node, runner, part))
+            elif all(i == "" or i in self.consts for i in node.input):
+                # Constant plumbing: fold it now.
+                outs = self._run_op(node, attrs, [self.consts.get(i) if i else None for i in node.input], part)
+                for name, v in zip(node.output, outs):
+                    if name:
+                        self.consts[name] = v
+            else:
+                self.nodes.append((node, attrs, part))
+            known.update(node.output)
+        for o in self.output_names:
+            if o not in known:
+                raise ModelFileError(path, f"output {o}", "graph output is never produced")
+
+    def _run_op(self, node, attrs, inputs, part):
+        try:
+            return OPS[node.op_type](attrs, inputs, self.opset)
+        except (ValueError, IndexError, TypeError, KeyError) as e:
+            raise ModelFileError(self.path, part, f"cannot evaluate ({e})") from None
+
+    def _lstm(self, node, attrs, part):
+        ins = list(node.input) + [""] * (8 - len(node.input))
+        for idx, what in ((1, "W"), (2, "R"), (3, "B"), (7, "P")):
+            if ins[idx] and ins[idx] not in self.consts:
+                raise UnsupportedModelError(self.path, part, f"LSTM input {what} must be a constant "
+                                            "(an initializer), not computed at run time")
+        try:
+            return lstm_node_weights(attrs, [self.consts.get(i) if i else None for i in ins[:4]],
+                                     self.consts.get(ins[7]) if ins[7] else None, self.backend)
+        except (ValueError, UnsupportedModelError) as e:
+            cls = UnsupportedModelError if isinstance(e, UnsupportedModelError) or "not supported" in str(e) \
+                else ModelFileError
+            msg = e.detail if isinstance(e, UnsupportedModelError) else str(e)
+            raise cls(self.path, part, msg) from None
+
+    def predict(self, *inputs, backend=None):
+        """Evaluate the graph.
+
+        Parameters
+        ----------
+        *inputs : arrays, in ``input_names`` order (or one dict name -> array)
+
+        Returns
+        -------
+        array, or a list of arrays when the graph has several outputs
+        """
+        if len(inputs) == 1 and isinstance(inputs[0], dict):
+            feed = dict(inputs[0])
+        else:
+            if len(inputs) != len(self.input_names):
+                raise ValueError(f"Expected {len(self.input_names)} input(s) {self.input_names}. "
+                                 f"Received: {len(inputs)} input(s)")
+            feed = dict(zip(self.input_names, inputs))
+        env = dict(self.consts)
+        for k, v in feed.items():
+            v = np.asarray(v)
+            env[k] = v.astype(np.float32) if v.dtype.kind == "f" else v
+        for node, op, part in self.nodes:
+            vals = [env[i] if i else None for i in node.input]
+            if node.op_type == "LSTM":
+                outs = op.run(vals, backend=backend if backend is not None else self.backend)
+            else:
+                outs = self._run_op(node, op, vals, part)
+            for name, v in zip(node.output, outs):
+                if name:
+                    env[name] = v
+        res = [env[o] for o in self.output_names]
+        return res[0] if len(res) == 1 else res
+
+    __call__ = predict
+
+    def summary(self, print_fn=print):
+        print_fn(f"ONNX model {self.path} (opset {self.opset}): inputs {self.input_names}, "
+                 f"outputs {self.output_names}, {len(self.layers)} LSTM node(s), "
+                 f"{len(self.nodes)} run-time node(s)")
+
+
+def _attrs(path, node, part):
+    from onnx import helper
+
+    out = {}
+    for a in node.attribute:
+        try:
+            v = helper.get_attribute_value(a)
+        except Exception as e:
+            raise ModelFileError(path, f"{part} attribute {a.name}", f"unreadable ({e})") from None
+        if a.type == a.TENSOR:
+            v = _tensor(path, v, f"{part} attribute {a.name}")
+        elif isinstance(v, bytes):
+            v = v.decode("utf-8", "replace")
+        elif isinstance(v, list):
+            v = [x.decode("utf-8", "replace") if isinstance(x, bytes) else x for x in v]
+        out[a.name] = v
+    return out
+
+
+def load_onnx(path, backend=None):
+    """Load an ONNX model whose graph runs ``LSTM`` nodes (e.g. ``torch.onnx.export``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.onnx`` file (tensors inside the file; external data is refused).
+    backend : str, optional
+        gpulstm backend for the LSTM layers.
+
+    Returns
+    -------
+    OnnxModel
+        ``model.predict(x)`` gives what the graph computes.
+
+    Raises
+    ------
+    ModelFileError / UnsupportedModelError
+        Unreadable protobuf, unsupported operator (named), or LSTM attributes
+        gpulstm cannot express (clip, input_forget, peepholes, ...).
+    """
+    try:
+        import onnx
+    except ImportError:
+        raise ImportError("Loading ONNX files needs the onnx package: `pip install onnx`.") from None
+    path = os.fspath(path)
+    size = os.path.getsize(path)
+    if size > MAX_WEIGHT_BYTES:
+        raise ModelFileError(path, None, f"file of {size} bytes exceeds the size limit")
+    try:
+        model = onnx.load(path, load_external_data=False)
+    except Exception as e:  # google.protobuf DecodeError and friends
+        raise ModelFileError(path, None, f"not a readable ONNX protobuf ({type(e).__name__}: {e})") from None
+    opset = None
+    for o in model.opset_import:
+        if o.domain in ("", "ai.onnx"):
+            opset = int(o.version)
+    if opset is None:
+        raise ModelFileError(path, "opset_import", "no default-domain opset")
+    if not model.graph.node:
+        raise ModelFileError(path, "graph", "graph has no nodes")
+    return OnnxModel(path, model.graph, opset, backend=backend)

@@ -1,0 +1,120 @@
+"""A stack of (optionally bidirectional) LSTM layers with PyTorch/ONNX conventions.
+
+Used by :func:`gpulstm.from_torch` and the ONNX importer: each direction is a
+``gpulstm.LSTM`` (the backward one with ``go_backwards=True``, its output
+flipped back to time order), outputs of the two directions are concatenated
+on the feature axis, and the final states are stacked as
+``(num_layers * dirs, B, H)`` with index ``layer * dirs + direction``.
+"""
+import numpy as np
+
+
+class StackedLSTM:
+    """PyTorch-style multi-layer LSTM built from gpulstm ``LSTM`` layers.
+
+    Parameters
+    ----------
+    layer_weights : list of list of [kernel, recurrent_kernel, bias or None]
+        Keras-layout weights, ``layer_weights[k][d]`` for layer k, direction d.
+    batch_first : bool
+        Input/output ``(B, T, F)`` when True, else ``(T, B, F)``.
+    return_state : bool
+        ``predict`` returns ``[output, h_n, c_n]`` instead of ``output``.
+    activation, recurrent_activation : str
+        Keras activation names (as in ``gpulstm.LSTM``).
+    keras_version : str, optional
+        Picks the hard_sigmoid formula (``"2"``: 0.2x + 0.5, ``"3"``: x/6 + 0.5).
+    backend : str, optional
+    name : str
+    reverse_only : bool
+        One direction that runs backwards (ONNX ``direction="reverse"``).
+    """
+
+    def __init__(self, layer_weights, *, batch_first=False, return_state=False, activation="tanh",
+                 recurrent_activation="sigmoid", keras_version=None, backend=None, name="stacked_lstm",
+                 reverse_only=False):
+        from gpulstm.layers import LSTM
+
+        self.name = name
+        self.batch_first = bool(batch_first)
+        self.return_state = bool(return_state)
+        self.num_layers = len(layer_weights)
+        self.num_directions = len(layer_weights[0])
+        self.hidden_size = int(layer_weights[0][0][1].shape[0])
+        self.input_size = int(layer_weights[0][0][0].shape[0])
+        self.layers = []
+        # ONNX direction="reverse": one direction, processed last step first.
+        self._backward = (lambda d: True) if reverse_only else (lambda d: d == 1)
+        for k, per_dir in enumerate(layer_weights):
+            for d, (kernel, rk, bias) in enumerate(per_dir):
+                layer = LSTM(self.hidden_size, activation=activation,
+                             recurrent_activation=recurrent_activation, use_bias=bias is not None,
+                             return_sequences=True, return_state=True, go_backwards=self._backward(d),
+                             zero_output_for_mask=True, backend=backend, keras_version=keras_version,
+                             name=f"{name}_l{k}" + ("_reverse" if d else ""))
+                layer.build((None, None, kernel.shape[0]))
+                layer.set_weights([kernel, rk] + ([bias] if bias is not None else []))
+                self.layers.append(layer)
+
+    def _states(self, initial_state, B):
+        L = self.num_layers * self.num_directions
+        if initial_state is None:
+            return [None] * L
+        h0, c0 = (np.asarray(s, dtype=np.float32) for s in initial_state)
+        want = (L, B, self.hidden_size)
+        if h0.shape != want or c0.shape != want:
+            raise ValueError(f"Expected initial_state=(h_0, c_0) of shape {want} each. "
+                             f"Received: shapes {h0.shape} and {c0.shape}")
+        return [[h0[i], c0[i]] for i in range(L)]
+
+    def predict(self, x, initial_state=None, mask=None, backend=None):
+        """Run the stack.
+
+        Parameters
+        ----------
+        x : array, (B, T, F) if ``batch_first`` else (T, B, F)
+        initial_state : (h_0, c_0), optional
+            Each (num_layers * dirs, B, H).
+        mask : bool array (B, T), optional
+            Right-padding mask (ONNX ``sequence_lens``): steps past a row's
+            length output zeros and leave the state unchanged.
+
+        Returns
+        -------
+        output, or [output, h_n, c_n] with ``return_state``
+        """
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 3:
+            raise ValueError(f"Expected a 3-d input. Received: input shape {x.shape}")
+        if not self.batch_first:
+            x = np.swapaxes(x, 0, 1)  # x is (B, T, F)
+        states = self._states(initial_state, x.shape[0])
+        hs, cs = [], []
+        for k in range(self.num_layers):
+            outs = []
+            for d in range(self.num_directions):
+                i = k * self.num_directions + d
+                out, h, c = self.layers[i](x, mask=mask, initial_state=states[i], backend=backend)
+                out = np.asarray(out)
+                outs.append(out[:, ::-1] if self._backward(d) else out)  # back to time order
+                hs.append(np.asarray(h))
+                cs.append(np.asarray(c))
+            x = np.ascontiguousarray(np.concatenate(outs, axis=-1))  # x is (B, T, dirs*H)
+        y = x if self.batch_first else np.swapaxes(x, 0, 1)
+        if self.return_state:
+            return [y, np.stack(hs), np.stack(cs)]
+        return y
+
+    __call__ = predict
+
+    def get_weights(self):
+        """All weights: per layer and direction, [kernel, recurrent_kernel, (bias)]."""
+        return [w for layer in self.layers for w in layer.get_weights()]
+
+    def count_params(self):
+        return int(sum(np.size(w) for w in self.get_weights()))
+
+    def summary(self, print_fn=print):
+        dirs = "bidirectional" if self.num_directions == 2 else "forward"
+        print_fn(f'StackedLSTM "{self.name}": {self.num_layers} layer(s), {dirs}, hidden_size='
+                 f"{self.hidden_size}, batch_first={self.batch_first}, params={self.count_params():,}")

@@ -1,0 +1,207 @@
+"""Import a PyTorch ``nn.LSTM`` (module, state dict or saved file) as gpulstm layers.
+
+PyTorch and Keras share the gate order (i, f, g/c, o), so the conversion is a
+transpose and a bias sum per layer and direction::
+
+    kernel = weight_ih.T        # (D, 4H)
+    recurrent_kernel = weight_hh.T   # (H, 4H)
+    bias = bias_ih + bias_hh    # (4H,)
+
+State-dict files are read with ``safetensors`` or ``torch.load(weights_only=True)``
+(a restricted unpickler that only rebuilds tensors); nothing else is unpickled.
+"""
+import os
+import re
+
+import numpy as np
+
+from .common import ModelFileError, UnsupportedModelError
+
+_KEY = re.compile(r"^(?P<prefix>.*?)(?P<kind>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)"
+                  r"_l(?P<layer>\d+)(?P<rev>_reverse)?$")
+
+
+def _to_numpy(value, key, source):
+    if hasattr(value, "detach"):  # a torch tensor; float() keeps bf16/half readable
+        value = value.detach().cpu().float().numpy()
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "fiu":
+        raise ModelFileError(source, key, f"expected a numeric tensor, found dtype {arr.dtype}")
+    arr = arr.astype(np.float32)
+    if not np.all(np.isfinite(arr)):
+        raise ModelFileError(source, key, "tensor contains NaN or infinity")
+    return arr
+
+
+def _load_file(path):
+    path = os.fspath(path)
+    if path.endswith(".safetensors"):
+        try:
+            from safetensors.numpy import load_file
+        except ImportError:
+            raise ImportError("Reading .safetensors needs `pip install safetensors`.") from None
+        try:
+            return load_file(path)
+        except Exception as e:  # safetensors raises its own SafetensorError
+            raise ModelFileError(path, None, f"not a readable safetensors file ({e})") from None
+    try:
+        import torch
+    except ImportError:
+        raise ImportError(
+            f"Reading {path!r} needs PyTorch (`pip install torch==2.13.0`), or save the state "
+            "dict with safetensors instead.") from None
+    try:
+        # weights_only=True: only tensors and plain containers, never arbitrary objects.
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ModelFileError(path, None, f"not a readable weights-only torch file ({e})") from None
+
+
+def _hparam(given, inferred, name, source):
+    if given is None:
+        return inferred
+    if inferred is not None and given != inferred:
+        raise ValueError(f"Expected {name}={inferred} (from the weights of {source}). "
+                         f"Received: {name}={given!r}")
+    return given
+
+
+def torch_lstm_weights(module_or_state_dict, *, input_size=None, hidden_size=None, num_layers=None,
+                       bidirectional=None, prefix=None):
+    """Keras weights per layer and direction from an ``nn.LSTM`` or its state dict.
+
+    Returns
+    -------
+    layers : list of list of [kernel, recurrent_kernel, bias or None]
+        ``layers[k][d]`` for layer k and direction d (0 forward, 1 reverse).
+    hparams : dict
+        input_size, hidden_size, num_layers, bidirectional, batch_first (module only).
+    """
+    source = "state dict"
+    extra = {}
+    obj = module_or_state_dict
+    if isinstance(obj, (str, os.PathLike)):
+        source = os.fspath(obj)
+        obj = _load_file(obj)
+    elif hasattr(obj, "state_dict") and hasattr(obj, "hidden_size"):
+        mode = getattr(obj, "mode", "LSTM")
+        if mode != "LSTM":
+            raise UnsupportedModelError(type(obj).__name__, "mode", f"only nn.LSTM is supported, got mode={mode!r}")
+        if getattr(obj, "proj_size", 0):
+            raise UnsupportedModelError(
+                "nn.LSTM", "proj_size", f"proj_size={obj.proj_size} (LSTMP) has no Keras equivalent")
+        for name in ("input_size", "hidden_size", "num_layers", "bidirectional", "batch_first"):
+            extra[name] = getattr(obj, name)
+        source = "nn.LSTM"
+        obj = obj.state_dict()
+    if not hasattr(obj, "items"):
+        raise ValueError("Expected an nn.LSTM module, a state dict or a .safetensors/.pt path. "
+                         f"Received: {type(module_or_state_dict).__name__}")
+    found = {}
+    for key, value in obj.items():
+        m = _KEY.match(str(key))
+        if not m:
+            continue
+        if prefix is not None and m["prefix"] != prefix:
+            continue
+        found.setdefault(m["prefix"], {})[(m["kind"], int(m["layer"]), bool(m["rev"]))] = (key, value)
+    if not found:
+        raise ModelFileError(source, None, "no nn.LSTM weights (weight_ih_l0, ...) found")
+    if len(found) > 1:
+        raise ValueError(f"Expected one nn.LSTM in the state dict. Received several prefixes: "
+                         f"{sorted(found)}; pass prefix= to pick one.")
+    (pfx, entries), = found.items()
+    if any(kind == "weight_hr" for kind, _, _ in entries):
+        raise UnsupportedModelError(source, pfx + "weight_hr_l0",
+                                    "proj_size > 0 (LSTMP) has no Keras equivalent")
+    n_layers = 1 + max(layer for _, layer, _ in entries)
+    bidir = any(rev for _, _, rev in entries)
+    w_hh = entries.get(("weight_hh", 0, False))
+    w_ih = entries.get(("weight_ih", 0, False))
+    if w_hh is None or w_ih is None:
+        raise ModelFileError(source, pfx + "weight_hh_l0", "missing weight")
+    hp = {
+        "num_layers": _hparam(num_layers, n_layers, "num_layers", source),
+        "bidirectional": _hparam(bidirectional, bidir, "bidirectional", source),
+        "hidden_size": _hparam(hidden_size, int(np.shape(w_hh[1])[-1]), "hidden_size", source),
+        "input_size": _hparam(input_size, int(np.shape(w_ih[1])[-1]), "input_size", source),
+    }
+    for k in ("num_layers", "bidirectional", "hidden_size", "input_size"):
+        if k in extra and extra[k] != hp[k]:
+            raise ModelFileError(source, k, f"module says {extra[k]} but its weights say {hp[k]}")
+    hp["batch_first"] = extra.get("batch_first")
+    H, dirs = hp["hidden_size"], 2 if hp["bidirectional"] else 1
+    has_bias = ("bias_ih", 0, False) in entries
+    layers = []
+    for k in range(hp["num_layers"]):
+        D = hp["input_size"] if k == 0 else dirs * H
+        per_dir = []
+        for d in range(dirs):
+            rev = d == 1
+            sfx = f"_l{k}" + ("_reverse" if rev else "")
+
+            def get(kind, shape, required=True):
+                e = entries.get((kind, k, rev))
+                if e is None:
+                    if required:
+                        raise ModelFileError(source, f"{pfx}{kind}{sfx}", "missing weight")
+                    return None
+                arr = _to_numpy(e[1], e[0], source)
+                if arr.shape != shape:
+                    raise ModelFileError(source, e[0], f"expected shape {shape}, found {arr.shape}")
+                return arr
+
+            w_ih_k = get("weight_ih", (4 * H, D))
+            w_hh_k = get("weight_hh", (4 * H, H))
+            b_ih = get("bias_ih", (4 * H,), has_bias)
+            b_hh = get("bias_hh", (4 * H,), has_bias)
+            bias = None if b_ih is None else (b_ih.astype(np.float64) + b_hh).astype(np.float32)
+            # kernel is (D, 4H), recurrent_kernel (H, 4H): same gate order i, f, g, o.
+            per_dir.append([np.ascontiguousarray(w_ih_k.T), np.ascontiguousarray(w_hh_k.T), bias])
+        layers.append(per_dir)
+    used = {(kind, k, rev) for kind, k, rev in entries}
+    expected = {(kind, k, d == 1) for kind in ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if has_bias else ())
+                for k in range(hp["num_layers"]) for d in range(dirs)}
+    if used - expected:
+        kind, k, rev = sorted(used - expected)[0]
+        raise ModelFileError(source, f"{pfx}{kind}_l{k}{'_reverse' if rev else ''}",
+                             "weight does not fit the LSTM's hyperparameters")
+    return layers, hp
+
+
+def from_torch(module_or_state_dict, *, input_size=None, hidden_size=None, num_layers=None,
+               bidirectional=None, batch_first=None, return_state=False, prefix=None, backend=None):
+    """Build a gpulstm model equal to a PyTorch ``nn.LSTM`` at inference.
+
+    Parameters
+    ----------
+    module_or_state_dict : torch.nn.LSTM, mapping or path
+        The module, its ``state_dict()`` (torch tensors or NumPy arrays), or a
+        ``.safetensors`` / ``.pt`` file holding the state dict.
+    input_size, hidden_size, num_layers, bidirectional : optional
+        Checked against the weights (inferred from them when omitted).
+    batch_first : bool, optional
+        Input layout; taken from the module, else PyTorch's default False.
+    return_state : bool
+        Also return ``(h_n, c_n)``, each (num_layers * dirs, B, H).
+    prefix : str, optional
+        Key prefix (e.g. ``"encoder."``) when the state dict holds several LSTMs.
+    backend : str, optional
+        Passed to every gpulstm layer.
+
+    Returns
+    -------
+    TorchLSTM
+        ``model.predict(x)`` (or ``model(x)``) gives the module's ``output``.
+        Dropout between layers is an inference no-op and is ignored.
+    """
+    layers, hp = torch_lstm_weights(module_or_state_dict, input_size=input_size, hidden_size=hidden_size,
+                                    num_layers=num_layers, bidirectional=bidirectional, prefix=prefix)
+    if hp["batch_first"] is not None and batch_first is not None and batch_first != hp["batch_first"]:
+        raise ValueError(f"Expected batch_first={hp['batch_first']} (the module's). "
+                         f"Received: batch_first={batch_first!r}")
+    bf = hp["batch_first"] if batch_first is None else bool(batch_first)
+    from .stacked import StackedLSTM
+
+    return StackedLSTM(layers, batch_first=bool(bf), return_state=return_state, backend=backend,
+                       name="torch_lstm")

@@ -1,0 +1,325 @@
+"""``gpulstm.Model``: the Keras functional model, for inference."""
+import json
+import logging
+
+import numpy as np
+
+from gpulstm.dispatch import requested_backend, resolve_backend
+from gpulstm.layers.base import unique_name
+from gpulstm.layers.core import InputLayer
+from gpulstm.models.graph import map_graph, run_graph
+from gpulstm.models.symbolic import KerasTensor
+
+log = logging.getLogger("gpulstm.models")
+
+
+def _as_list(x):
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+class Model:
+    """A functional model: ``Model(inputs=Input(...), outputs=...)``.
+
+    Parameters
+    ----------
+    inputs, outputs : KerasTensor or list of KerasTensor
+    name : str, optional
+        Defaults to "model", "model_1", ...
+    backend : str, optional
+        "auto", "cpu" or "cuda": where the LSTMs run (see :mod:`gpulstm.dispatch`).
+        Resolved once per call for the whole model.
+
+    Examples
+    --------
+    >>> from gpulstm import Input, LSTM, Dense, Model
+    >>> inputs = Input(shape=(400, 3))
+    >>> model = Model(inputs, Dense(1)(LSTM(50, activation="relu")(inputs)))
+    >>> model.count_params()
+    10851
+    """
+
+    _default_name = "model"
+
+    def __init__(self, inputs=None, outputs=None, name=None, backend=None, trainable=True,
+                 **kwargs):
+        if kwargs:
+            raise TypeError(f"Unrecognized keyword arguments passed to Model: {kwargs}")
+        if backend is not None:
+            requested_backend(backend)  # an unknown name fails now
+        self.backend = backend
+        self.name = name or unique_name(self._default_name)
+        self.trainable = trainable
+        self._keras_version = None
+        if inputs is not None or outputs is not None:
+            self._init_graph(inputs, outputs)
+
+    def _init_graph(self, inputs, outputs):
+        ins, outs = _as_list(inputs), _as_list(outputs)
+        for kind, ts in (("inputs", ins), ("outputs", outs)):
+            if not ts or not all(isinstance(t, KerasTensor) for t in ts):
+                raise ValueError(f"Expected `{kind}` to be symbolic tensors (from `Input` and "
+                                 f"layer calls). Received: {kind}={ts!r}")
+        for t in ins:
+            if not isinstance(t._keras_history[0], InputLayer):
+                raise ValueError(f"Model inputs must come from `Input(...)`. Received: {t!r}")
+        self._nested_inputs = inputs
+        self._nested_outputs = outputs
+        self.inputs, self.outputs = ins, outs
+        self._exec_nodes, self._layers, self._nodes_by_depth = map_graph(ins, outs)
+        names = [layer.name for layer in self._layers]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"All layer names should be unique. Received duplicates: {dup}")
+        self.built = True
+
+    # -- structure ---------------------------------------------------------------
+    @property
+    def layers(self):
+        """The layers, InputLayers included, in Keras's (topological) order."""
+        return list(self._layers)
+
+    def get_layer(self, name=None, index=None):
+        """A layer by ``name`` (or by position ``index``)."""
+        if index is not None:
+            if not 0 <= index < len(self.layers) and not -len(self.layers) <= index < 0:
+                raise ValueError(f"Was asked to retrieve layer at index {index} but model only "
+                                 f"has {len(self.layers)} layers.")
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"No such layer: {name}. Existing layers are: "
+                         f"{[layer.name for layer in self.layers]}.")
+
+    @property
+    def input_shape(self):
+        shapes = [t.shape for t in self.inputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
+    def output_shape(self):
+        """The output shape; a list of shapes when the model has several outputs."""
+        shapes = [t.shape for t in self.outputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
+    def input_names(self):
+        return [t._keras_history[0].name for t in self.inputs]
+
+    @property
+    def output_names(self):
+        return [t._keras_history[0].name for t in self.outputs]
+
+    @property
+    def stateful(self):
+        return any(getattr(layer, "stateful", False) for layer in self.layers)
+
+    def count_params(self):
+        return int(sum(layer.count_params() for layer in self.layers if layer.built))
+
+    # -- weights --------------------------------------------------------------------
+    @property
+    def weights(self):
+        return [w for layer in self.layers for w in layer.weights]
+
+    def get_weights(self):
+        """All weights in Keras's order (layer by layer, each in its own order)."""
+        return [w for layer in self.layers for w in layer.get_weights()]
+
+    def set_weights(self, weights):
+        """Set all weights; counts and shapes are checked before anything changes."""
+        weights = list(weights)
+        current = [layer.get_weights() for layer in self.layers]
+        flat = [w for ws in current for w in ws]
+        if len(weights) != len(flat):
+            raise ValueError(f"Model '{self.name}' expects {len(flat)} weight arrays. "
+                             f"Received: {len(weights)} arrays")
+        for i, (w, ref) in enumerate(zip(weights, flat)):
+            if np.shape(w) != ref.shape:
+                owner = self._weight_owner(i)
+                raise ValueError(f"Weight {i} (layer '{owner}') expected shape {ref.shape}. "
+                                 f"Received: weight with shape {np.shape(w)}")
+        pos = 0
+        for layer, ws in zip(self.layers, current):
+            if ws:
+                layer.set_weights(weights[pos:pos + len(ws)])
+                pos += len(ws)
+
+    def _weight_owner(self, i):
+        for layer in self.layers:
+            n = len(layer.get_weights())
+            if i < n:
+                return layer.name
+            i -= n
+        return "?"
+
+    def load_weights(self, filepath):
+        """Load weights from a ``.weights.h5``, ``.h5`` or ``.keras`` file (see gpulstm.io)."""
+        from gpulstm.io import load_weights
+
+        return load_weights(self, filepath)
+
+    def reset_states(self):
+        """Zero the states of every stateful layer."""
+        for layer in self.layers:
+            if getattr(layer, "stateful", False):
+                layer.reset_states()
+
+    def compile(self, *args, **kwargs):
+        """Accepted and ignored: gpulstm is an inference library (no training)."""
+        return None
+
+    # -- running --------------------------------------------------------------------
+    def _standardize(self, x):
+        if isinstance(x, dict):
+            missing = [n for n in self.input_names if n not in x]
+            if missing:
+                raise ValueError(f"Missing inputs {missing}. Received keys: {sorted(x)}")
+            x = [x[n] for n in self.input_names]
+        if len(self.inputs) == 1:
+            one = isinstance(x, (list, tuple)) and len(x) == 1 and hasattr(x[0], "shape")
+            xs = [x[0]] if one else [x]
+        else:
+            xs = list(x) if isinstance(x, (list, tuple)) else [x]
+        if len(xs) != len(self.inputs):
+            raise ValueError(f"Model '{self.name}' expects {len(self.inputs)} input(s). "
+                             f"Received: {len(xs)} arrays")
+        out = []
+        for i, (arr, t) in enumerate(zip(xs, self.inputs)):
+            arr = np.asarray(arr)
+            if arr.dtype.kind not in "biuf":
+                raise ValueError(f"Input {i} must be numeric. Received: dtype={arr.dtype}")
+            want = t.shape
+            ok = arr.ndim == len(want) and all(w is None or w == d
+                                               for w, d in zip(want[1:], arr.shape[1:]))
+            if not ok:
+                raise ValueError(
+                    f"Input {i} of model '{self.name}' is incompatible: expected shape="
+                    f"{want}, found shape={arr.shape}.")
+            dtype = np.dtype(t.dtype)
+            if dtype.kind == "f":
+                arr = np.ascontiguousarray(arr, dtype=dtype)
+            out.append(arr)
+        n = {a.shape[0] for a in out}
+        if len(n) > 1:
+            raise ValueError(f"All inputs must have the same number of samples. Received: "
+                             f"{[a.shape[0] for a in out]}")
+        return out
+
+    def _run(self, xs, training, backend):
+        values = {id(t): x for t, x in zip(self.inputs, xs)}
+        values = run_graph(self._exec_nodes, self.inputs, values, training, backend)
+        return [np.asarray(values[id(t)]) for t in self.outputs]
+
+    def _resolve(self, backend, data):
+        name, _ = resolve_backend(backend if backend is not None else self.backend, data)
+        return name
+
+    def __call__(self, inputs, training=None, mask=None, backend=None):
+        """``model(x)``: the outputs for ``x`` in one batch (NumPy)."""
+        if any(isinstance(t, KerasTensor) for t in _as_list(inputs)):
+            raise ValueError("Calling a gpulstm model on symbolic tensors (nesting models) is "
+                             "not supported yet; build one model from the layers instead.")
+        xs = self._standardize(inputs)
+        outs = self._run(xs, training, self._resolve(backend, xs[0]))
+        return outs[0] if len(outs) == 1 else outs
+
+    def _stateful_batch(self):
+        for t in self.inputs:
+            if t.shape[0] is not None:
+                return t.shape[0]
+        for layer in self.layers:
+            st = getattr(layer, "_states", None)
+            if getattr(layer, "stateful", False) and st is not None:
+                return st[0].shape[0]
+        return None
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None,
+                backend=None):
+        """Outputs for ``x`` (an array, or a list / dict for several inputs), in batches.
+
+        Parameters
+        ----------
+        batch_size : int, optional
+            Default 32. Stateful models always use the batch size they were built with.
+        verbose : "auto", 0 or 1
+            1 shows a tqdm progress bar; "auto" shows it only when the work takes over a
+            second; 0 never.
+        backend : str, optional
+            Overrides the model's backend for this call (resolved once).
+
+        Returns
+        -------
+        numpy.ndarray, or a list of them for several outputs.
+        """
+        xs = self._standardize(x)
+        n = xs[0].shape[0]
+        bs = 32 if batch_size is None else int(batch_size)
+        if bs <= 0:
+            raise ValueError(f"Expected a positive `batch_size`. Received: batch_size={batch_size}")
+        if self.stateful:
+            sb = self._stateful_batch()
+            if sb is not None:
+                if n % sb:
+                    raise ValueError(
+                        f"Model '{self.name}' is stateful and was built for batch size {sb}: "
+                        f"the number of samples must be a multiple of {sb}. Received: {n} "
+                        "samples. Feed whole batches, or rebuild the model with "
+                        "`Input(batch_shape=(N, ...))` for your batch size N.")
+                bs = sb
+        name = self._resolve(backend, xs[0])
+        starts = range(0, max(n, 1), bs)
+        bar = _progress(len(starts), verbose)
+        chunks = []
+        try:
+            for s in starts:
+                chunks.append(self._run([a[s:s + bs] for a in xs], False, name))
+                if bar is not None:
+                    bar.update(1)
+        finally:
+            if bar is not None:
+                bar.close()
+        outs = [np.concatenate([c[i] for c in chunks], axis=0) for i in range(len(self.outputs))]
+        return outs[0] if len(outs) == 1 else outs
+
+    def predict_on_batch(self, x, backend=None):
+        return self(x, training=False, backend=backend)
+
+    # -- text and config ----------------------------------------------------------
+    def summary(self, line_length=None, positions=None, print_fn=None, **kwargs):
+        """Print the tf.keras plain-text summary (layers, output shapes, parameters)."""
+        from gpulstm.models.summary import summary_lines
+
+        for line in summary_lines(self, line_length, positions):
+            (print_fn or print)(line)
+
+    def get_config(self):
+        from gpulstm.models.serialization import functional_config
+
+        return functional_config(self)
+
+    def to_json(self, **kwargs):
+        """The Keras 3 JSON of the model (``keras.models.model_from_json`` reads it)."""
+        from gpulstm.models.serialization import model_to_dict
+
+        return json.dumps(model_to_dict(self), **kwargs)
+
+    @classmethod
+    def from_config(cls, config, keras_version=None, backend=None):
+        from gpulstm.models.serialization import functional_from_config
+
+        return functional_from_config(config, keras_version, backend, cls)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}, layers={len(self.layers)}>"
+
+
+def _progress(total, verbose):
+    if verbose == 0 or total <= 1 and verbose == "auto":
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    delay = 1.0 if verbose == "auto" else 0.0
+    return tqdm(total=total, unit="batch", desc="predict", delay=delay, leave=False)

@@ -1,0 +1,134 @@
+"""Graph mapping and execution of a functional model (Keras's ``map_graph`` order)."""
+from collections import defaultdict
+
+import numpy as np
+
+from gpulstm.models.symbolic import KerasTensor, flatten, map_structure, node_of
+
+
+def map_graph(inputs, outputs):
+    """``(nodes in execution order, layers in Keras order, nodes_by_depth)``.
+
+    Follows Keras: a depth-first walk from the outputs numbers the layers; layers
+    are then listed by decreasing depth, ties broken by that number.
+    """
+    finished, in_progress, order, layer_index = set(), set(), [], {}
+    input_ids = {id(t) for t in inputs}
+
+    def visit(t):
+        node = node_of(t)
+        if id(node) in finished:
+            return
+        if id(node) in in_progress:
+            raise ValueError(f"The graph has a cycle at layer '{node.layer.name}'.")
+        layer_index.setdefault(node.layer, len(layer_index))
+        in_progress.add(id(node))
+        if not node.is_input and id(t) not in input_ids:
+            for parent in node.input_tensors:
+                visit(parent)
+        finished.add(id(node))
+        in_progress.discard(id(node))
+        order.append(node)
+
+    for t in outputs:
+        visit(t)
+    node_depth, layer_depth = {}, {}
+    for node in reversed(order):
+        depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(node.layer, 0))
+        layer_depth[node.layer] = depth
+        node_depth[id(node)] = depth
+        if not node.is_input:
+            for parent in node.parent_nodes:
+                node_depth[id(parent)] = max(depth + 1, node_depth.get(id(parent), 0))
+    for t in inputs:
+        layer = t._keras_history[0]
+        if layer not in layer_depth:  # an input no output depends on
+            layer_depth[layer] = 0
+            layer_index[layer] = -1
+            node_depth[id(node_of(t))] = 0
+            order.append(node_of(t))
+    by_depth = defaultdict(list)
+    for layer, d in layer_depth.items():
+        by_depth[d].append(layer)
+    layers = []
+    for d in sorted(by_depth, reverse=True):
+        layers.extend(sorted(by_depth[d], key=lambda lyr: layer_index[lyr]))
+    nodes_by_depth = defaultdict(list)
+    for node in order:
+        nodes_by_depth[node_depth[id(node)]].append(node)
+    exec_nodes = [n for d in sorted(nodes_by_depth, reverse=True) for n in nodes_by_depth[d]]
+    for node in exec_nodes:  # every input a node needs must be computable
+        if node.is_input and not any(id(o) in input_ids for o in node.outputs):
+            raise ValueError(
+                f"Graph disconnected: cannot obtain the value of tensor {node.outputs[0]!r}. "
+                "Pass it (its Input) in `inputs=`.")
+    return exec_nodes, layers, dict(nodes_by_depth)
+
+
+def _lstm_types():
+    from gpulstm.layers.lstm import LSTM
+    from gpulstm.layers.wrappers import Bidirectional, TimeDistributed
+
+    return LSTM, Bidirectional, TimeDistributed
+
+
+def output_masks(layer, inputs, mask, n_out):
+    """Keras's mask for each output of ``layer`` (a list of length ``n_out``)."""
+    LSTM, _, _ = _lstm_types()
+    if isinstance(layer, LSTM):
+        m = mask[0] if isinstance(mask, list) else mask
+        out = m if layer.return_sequences else None
+        return [out] + [None] * (n_out - 1)
+    m = layer.compute_mask(inputs, mask) if hasattr(layer, "compute_mask") else None
+    if isinstance(m, list):
+        return m + [None] * (n_out - len(m))
+    return [m] + [None] * (n_out - 1)
+
+
+def call_layer(layer, args, kwargs, mask, training, backend):
+    """Run one node numerically; returns a list of output arrays."""
+    LSTM, Bidirectional, TimeDistributed = _lstm_types()
+    if isinstance(layer, (LSTM, Bidirectional)):
+        out = layer.call(args, mask=mask, initial_state=kwargs.get("initial_state"),
+                         training=training, backend=backend)
+    elif isinstance(layer, TimeDistributed):
+        out = layer.call(args, mask=mask, training=training, backend=backend)
+    else:
+        out = layer.call(args, mask=mask, training=training)
+    return list(out) if isinstance(out, (list, tuple)) else [out]
+
+
+def run_graph(exec_nodes, inputs, values, training=None, backend=None):
+    """Evaluate the graph: ``values`` maps ``id(input tensor)`` to arrays.
+
+    Local dicts only, so concurrent calls on a non-stateful model do not interfere.
+    """
+    values = dict(values)
+    masks = {}
+    for node in exec_nodes:
+        if node.is_input:
+            continue
+        get = values.__getitem__
+        args = map_structure(lambda t: get(id(t)), node.args)
+        kwargs = {k: map_structure(lambda t: get(id(t)), v) for k, v in node.kwargs.items()
+                  if k not in ("mask", "training")}
+        if "mask" in node.kwargs:  # an explicit mask= wins over the propagated one
+            mask = map_structure(lambda t: np.asarray(get(id(t)), bool), node.kwargs["mask"])
+        else:
+            mask = map_structure(lambda t: masks.get(id(t)), node.args)
+            if isinstance(mask, list) and all(m is None for m in mask):
+                mask = None
+        node_training = node.kwargs.get("training", training) if training is None else training
+        outs = call_layer(node.layer, args, kwargs, mask, node_training, backend)
+        if len(outs) != len(node.outputs):
+            raise RuntimeError(f"Layer '{node.layer.name}' returned {len(outs)} outputs, "
+                               f"expected {len(node.outputs)}")
+        out_masks = output_masks(node.layer, args, mask, len(outs))
+        for t, v, m in zip(node.outputs, outs, out_masks):
+            values[id(t)] = v
+            if m is not None:
+                masks[id(t)] = m
+    return values
+
+
+__all__ = ["map_graph", "run_graph", "call_layer", "output_masks", "KerasTensor", "flatten"]

@@ -1,0 +1,134 @@
+"""``gpulstm.Sequential``: a linear stack of layers."""
+from gpulstm.layers.base import Layer
+from gpulstm.layers.core import InputLayer
+from gpulstm.models.functional import Model
+from gpulstm.models.symbolic import KerasTensor, input_tensor
+
+
+class Sequential(Model):
+    """A linear stack of layers: ``Sequential([Input((10, 3)), LSTM(64), Dense(1)])``.
+
+    Parameters
+    ----------
+    layers : list, optional
+        Layers (and optionally a leading ``Input``/``InputLayer``) to ``add`` in order.
+    name : str, optional
+        Defaults to "sequential", "sequential_1", ...
+    backend : str, optional
+        See :class:`Model`.
+
+    Notes
+    -----
+    Without an ``Input`` the model is built on its first call / ``predict`` from the
+    data's shape (batch axis left free).
+    """
+
+    _default_name = "sequential"
+
+    def __init__(self, layers=None, name=None, backend=None, trainable=True):
+        super().__init__(name=name, backend=backend, trainable=trainable)
+        self._stack = []
+        self._input_layer = None
+        self._output = None
+        self.built = False
+        for layer in layers or []:
+            self.add(layer)
+
+    def add(self, layer):
+        """Append a layer (or set the input with ``Input(...)`` / ``InputLayer``)."""
+        if isinstance(layer, KerasTensor):
+            layer = layer._keras_history[0]
+            if not isinstance(layer, InputLayer):
+                raise ValueError("Only `Input(...)` tensors can be added to a Sequential model. "
+                                 f"Received: {layer!r}")
+        if isinstance(layer, InputLayer):
+            if self._input_layer is not None or self._stack:
+                raise ValueError("An `Input` can only be the first entry of a Sequential "
+                                 f"model. Received: InputLayer '{layer.name}' after "
+                                 f"{[lyr.name for lyr in self._stack]}")
+            self._input_layer = layer
+            self._output = input_tensor(layer)
+            return
+        if not isinstance(layer, (Layer, Model)) or isinstance(layer, Model):
+            raise ValueError("Only gpulstm layers can be added to a Sequential model. "
+                             f"Received: {layer!r} (of type {type(layer).__name__})")
+        if any(lyr.name == layer.name for lyr in self._stack):
+            raise ValueError(f"All layers added to a Sequential model should have unique "
+                             f"names. Name '{layer.name}' is already the name of a layer in "
+                             "this model.")
+        self._stack.append(layer)
+        if self._output is not None:
+            self._connect(layer)
+
+    def _connect(self, layer):
+        out = layer(self._output)
+        if not isinstance(out, KerasTensor):
+            self._stack.pop()
+            raise ValueError(
+                "All layers in a Sequential model should have a single output tensor. "
+                f"Received: layer '{layer.name}' with {len(out)} outputs. Use the functional "
+                "`Model` API for layers that return several tensors.")
+        self._output = out
+        self._init_graph(input_tensor(self._input_layer), out)
+
+    def build(self, input_shape):
+        """Build from ``input_shape`` (batch axis included, e.g. ``(None, 10, 3)``)."""
+        if self.built:
+            return
+        if self._input_layer is None:
+            self._input_layer = InputLayer(batch_shape=tuple(input_shape))
+        self._output = input_tensor(self._input_layer)
+        layers, self._stack = self._stack, []
+        for layer in layers:
+            self._stack.append(layer)
+            self._connect(layer)
+
+    def _ensure_built(self, x):
+        if self.built:
+            return
+        if not self._stack:
+            raise ValueError(f"Sequential model '{self.name}' has no layers yet; `add` some.")
+        import numpy as np
+
+        arr = np.asarray(x[0] if isinstance(x, (list, tuple)) and hasattr(x[0], "shape") else x)
+        dtype = "int32" if arr.dtype.kind in "iu" else "float32"
+        self._input_layer = InputLayer(batch_shape=(None,) + arr.shape[1:], dtype=dtype)
+        self.build(None)
+
+    @property
+    def layers(self):
+        """The added layers (no InputLayer, as in Keras)."""
+        return list(self._stack)
+
+    @property
+    def input_layer(self):
+        return self._input_layer
+
+    def __call__(self, inputs, training=None, mask=None, backend=None):
+        self._ensure_built(inputs)
+        return super().__call__(inputs, training=training, mask=mask, backend=backend)
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None,
+                backend=None):
+        self._ensure_built(x)
+        return super().predict(x, batch_size, verbose, steps, callbacks, backend)
+
+    def _require_built(self, what):
+        if not self.built:
+            raise ValueError(f"Sequential model '{self.name}' has not been built yet, so "
+                             f"{what} is unknown. Add an `Input(shape=...)` first, or call "
+                             "`model.build(input_shape)` or `model.predict(x)`.")
+
+    @property
+    def output_shape(self):
+        self._require_built("its output shape")
+        return super().output_shape
+
+    def count_params(self):
+        self._require_built("its parameter count")
+        return super().count_params()
+
+    def get_config(self):
+        from gpulstm.models.serialization import sequential_config
+
+        return sequential_config(self)

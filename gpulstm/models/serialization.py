@@ -1,0 +1,377 @@
+"""Model configs: Keras 3 JSON out, tf_keras 2 and Keras 3 JSON in.
+
+Nothing from a config is executed or imported: class names are looked up in a
+fixed table, and Lambda / custom layers are refused by name.
+"""
+import json
+
+import numpy as np
+
+from gpulstm.layers._common import KerasLayer, dtype_policy
+from gpulstm.models.symbolic import KerasTensor, Node, _nodes, input_tensor
+
+
+def _layer_classes():
+    from gpulstm.layers.core import Dense, Dropout, Embedding, InputLayer, Masking
+    from gpulstm.layers.lstm import LSTM
+    from gpulstm.layers.merge import Add, Concatenate
+    from gpulstm.layers.wrappers import Bidirectional, TimeDistributed
+
+    return {c.__name__: c for c in (InputLayer, Dense, Dropout, Masking, Embedding, LSTM,
+                                    TimeDistributed, Bidirectional, Add, Concatenate)}
+
+
+_CODE_LAYERS = ("Lambda", "TFOpLambda", "SlicingOpLambda", "TorchModuleWrapper",
+                "JaxLayer", "FlaxLayer", "TFSMLayer")
+
+
+# The few tensor ops Keras 3 writes into functional configs to carry masks
+# (``ops.not_equal``, ``ops.any``...): a fixed table of NumPy functions.
+_OPS = {
+    "NotEqual": lambda a, b: np.not_equal(a, b),
+    "Equal": lambda a, b: np.equal(a, b),
+    "LogicalOr": lambda a, b: np.logical_or(a, b),
+    "LogicalAnd": lambda a, b: np.logical_and(a, b),
+    "LogicalNot": lambda a: np.logical_not(a),
+    "ExpandDims": lambda a, axis: np.expand_dims(a, axis),
+    "Squeeze": lambda a, axis=None: np.squeeze(a, axis=axis),
+    "ZerosLike": lambda a, dtype=None: np.zeros_like(a, dtype=dtype),
+    "OnesLike": lambda a, dtype=None: np.ones_like(a, dtype=dtype),
+    "Any": lambda a, axis=None, keepdims=False: np.any(a, axis=axis, keepdims=keepdims),
+    "All": lambda a, axis=None, keepdims=False: np.all(a, axis=axis, keepdims=keepdims),
+    "Cast": lambda a, dtype: np.asarray(a).astype(dtype),
+}
+
+
+class OpLayer(KerasLayer):
+    """One of the Keras 3 mask ops in ``_OPS`` (positional args from the node)."""
+
+    def __init__(self, op, options=None, name=None):
+        super().__init__(name=name)
+        self.op = op
+        self.options = {k: v for k, v in (options or {}).items() if k not in ("name",)}
+
+    def call(self, inputs, mask=None, training=None):
+        if self.op == "Cast" and self.options.get("dtype") is None:
+            raise ValueError(f"Op layer '{self.name}' (Cast) needs a dtype.")
+        return _OPS[self.op](*inputs, **self.options)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def symbolic(self, args):
+        """Record a node; the output shape comes from running the op on a stand-in."""
+        def stand_in(a):
+            if isinstance(a, KerasTensor):
+                return np.zeros(tuple(1 if d is None else d for d in a.shape), a.dtype)
+            return a
+        probe = np.asarray(self.call([stand_in(a) for a in args]))
+        first = next(a for a in args if isinstance(a, KerasTensor))
+        shape = tuple(probe.shape)
+        if first.shape and first.shape[0] is None and shape:
+            shape = (None,) + shape[1:]
+        out = KerasTensor(shape, probe.dtype.name, self, len(_nodes(self)), 0)
+        _nodes(self).append(Node(self, list(args), {}, [out]))
+        return out
+
+
+def supported_layers():
+    """Names of the Keras layer classes gpulstm can build from a config."""
+    return sorted(_layer_classes())
+
+
+# -- layer configs ----------------------------------------------------------------
+def _strip_versions(cfg):
+    if isinstance(cfg, dict):
+        return {k: _strip_versions(v) for k, v in cfg.items() if k != "keras_version"}
+    if isinstance(cfg, list):
+        return [_strip_versions(v) for v in cfg]
+    return cfg
+
+
+def serialize_layer(layer):
+    """``{"module", "class_name", "config", "registered_name", "build_config"}`` (Keras 3)."""
+    out = {"module": "keras.layers", "class_name": type(layer).__name__,
+           "config": _strip_versions(layer.get_config()), "registered_name": None}
+    shape = getattr(layer, "_build_input_shape", None)
+    if type(layer).__name__ != "InputLayer" and shape is not None:
+        if isinstance(shape, list):
+            shape = [list(s) for s in shape]
+        out["build_config"] = {"input_shape": list(shape) if isinstance(shape, tuple) else shape}
+    return out
+
+
+def deserialize_layer(cfg, keras_version=None):
+    """A gpulstm layer from one serialized Keras layer (either dialect)."""
+    if not isinstance(cfg, dict) or "class_name" not in cfg:
+        raise ValueError(f"Expected a serialized layer dict with a `class_name`. "
+                         f"Received: {str(cfg)[:200]}")
+    cls_name = cfg["class_name"]
+    conf = dict(cfg.get("config") or {})
+    name = conf.get("name", cfg.get("name", "?"))
+    classes = _layer_classes()
+    if cls_name in _CODE_LAYERS:
+        raise ValueError(
+            f"Layer '{name}' is a {cls_name}, which runs Python code stored with the model. "
+            "gpulstm never executes code from a config. Replace it with supported layers "
+            f"({', '.join(sorted(classes))}) and load the weights again.")
+    if cls_name in ("Sequential", "Functional", "Model"):
+        raise ValueError(f"Layer '{name}' is a nested {cls_name} model; nested models are not "
+                         "supported yet. Flatten it into one model.")
+    cls = classes.get(cls_name)
+    if cls is None:
+        custom = cfg.get("registered_name") not in (None, cls_name) or \
+            str(cfg.get("module", "keras")).split(".")[0] not in ("keras", "tf_keras")
+        kind = "custom layer" if custom else "layer class"
+        raise ValueError(
+            f"Unknown {kind} '{cls_name}' (layer '{name}'). gpulstm supports: "
+            f"{', '.join(sorted(classes))}. Custom layers are never imported from configs.")
+    try:
+        return cls.from_config(conf, keras_version=keras_version)
+    except TypeError as e:
+        raise ValueError(f"Cannot build layer '{name}' ({cls_name}) from its config: {e}") \
+            from None
+
+
+# -- model configs out --------------------------------------------------------------
+def _tensor_ref(t, node_index_in_model):
+    layer, node_index, tensor_index = t._keras_history
+    return {"class_name": "__keras_tensor__",
+            "config": {"shape": list(t.shape), "dtype": t.dtype,
+                       "keras_history": [layer.name, node_index_in_model(layer, node_index),
+                                         tensor_index]}}
+
+
+def _serialize_struct(obj, ref):
+    if isinstance(obj, KerasTensor):
+        return ref(obj)
+    if isinstance(obj, (list, tuple)):
+        return [_serialize_struct(o, ref) for o in obj]
+    if isinstance(obj, dict):
+        return {k: _serialize_struct(v, ref) for k, v in obj.items()}
+    return obj
+
+
+def functional_config(model):
+    in_model = {id(n) for n in model._exec_nodes}
+
+    def model_nodes(layer):
+        return [n for n in _nodes(layer) if id(n) in in_model]
+
+    def node_index_in_model(layer, node_index):
+        node = layer._inbound_nodes[node_index]
+        return [id(n) for n in model_nodes(layer)].index(id(node))
+
+    def ref(t):
+        return _tensor_ref(t, node_index_in_model)
+
+    layers = []
+    for layer in model.layers:
+        entry = serialize_layer(layer)
+        entry["name"] = layer.name
+        entry["inbound_nodes"] = [
+            {"args": [_serialize_struct(n.args, ref)],
+             "kwargs": _serialize_struct(n.kwargs, ref)}
+            for n in model_nodes(layer) if not n.is_input]
+        layers.append(entry)
+
+    def endpoints(nested):
+        def one(t):
+            layer, node_index, tensor_index = t._keras_history
+            return [layer.name, node_index_in_model(layer, node_index), tensor_index]
+        if isinstance(nested, (list, tuple)):
+            return [one(t) for t in nested]
+        return one(nested)
+
+    return {"name": model.name, "trainable": model.trainable, "layers": layers,
+            "input_layers": endpoints(model._nested_inputs),
+            "output_layers": endpoints(model._nested_outputs)}
+
+
+def sequential_config(model):
+    layers = []
+    if model.input_layer is not None:
+        layers.append({"module": "keras.layers", "class_name": "InputLayer",
+                       "config": model.input_layer.get_config(), "registered_name": None})
+    layers += [serialize_layer(layer) for layer in model.layers]
+    cfg = {"name": model.name, "trainable": model.trainable,
+           "dtype": dtype_policy("float32"), "layers": layers}
+    if model.input_layer is not None:
+        cfg["build_input_shape"] = list(model.input_layer.batch_shape)
+    return cfg
+
+
+def _model_keras_version(model):
+    versions = set()
+    for layer in model.layers:
+        for sub in (layer, getattr(layer, "layer", None), getattr(layer, "forward_layer", None)):
+            if sub is not None and getattr(sub, "keras_version", None):
+                versions.add(sub.keras_version)
+    return sorted(versions)[0] if len(versions) == 1 else None
+
+
+def model_to_dict(model):
+    """The whole-model dict that ``to_json`` writes (Keras 3 dialect)."""
+    from gpulstm.models.sequential import Sequential
+
+    if isinstance(model, Sequential):
+        shape = list(model.input_layer.batch_shape) if model.input_layer is not None else None
+        out = {"module": "keras", "class_name": "Sequential", "config": sequential_config(model),
+               "registered_name": None, "build_config": {"input_shape": shape},
+               "compile_config": None}
+    else:
+        out = {"module": "keras.src.models.functional", "class_name": "Functional",
+               "config": functional_config(model), "registered_name": "Functional",
+               "build_config": {"input_shape": None}, "compile_config": None}
+    kv = _model_keras_version(model)
+    if kv is not None:
+        out["keras_version"] = kv  # so hard_sigmoid keeps its Keras 2 formula on reload
+    return out
+
+
+# -- model configs in -----------------------------------------------------------------
+def model_from_json(json_string, keras_version=None, backend=None, custom_objects=None):
+    """Build a model from ``model.to_json()`` of tf_keras 2 or Keras 3.
+
+    Parameters
+    ----------
+    json_string : str
+    keras_version : str, optional
+        Whose semantics apply (hard_sigmoid). None: the JSON's own ``keras_version``
+        if present, else Keras 3.
+    backend : str, optional
+        The model's backend (see :class:`gpulstm.Model`).
+
+    Returns
+    -------
+    Model or Sequential
+        Built, with freshly initialized weights: call ``set_weights`` next.
+    """
+    if custom_objects:
+        raise ValueError("gpulstm does not load custom objects. Received: custom_objects="
+                         f"{sorted(custom_objects)}")
+    try:
+        d = json.loads(json_string)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"Expected a model JSON string. Received invalid JSON: {e}") from None
+    return model_from_config(d, keras_version, backend)
+
+
+def model_from_config(d, keras_version=None, backend=None):
+    if not isinstance(d, dict) or "class_name" not in d:
+        raise ValueError("Expected a serialized model with `class_name` and `config`.")
+    kv = keras_version if keras_version is not None else d.get("keras_version")
+    cls_name = d["class_name"]
+    if cls_name == "Sequential":
+        return sequential_from_config(d.get("config") or {}, kv, backend)
+    if cls_name in ("Functional", "Model"):
+        return functional_from_config(d.get("config") or {}, kv, backend)
+    raise ValueError(f"Unknown model class '{cls_name}'. Expected 'Sequential' or "
+                     "'Functional' (subclassed models have no loadable architecture).")
+
+
+def sequential_from_config(config, keras_version=None, backend=None):
+    from gpulstm.layers.core import InputLayer
+    from gpulstm.models.sequential import Sequential
+
+    layer_cfgs = config if isinstance(config, list) else config.get("layers", [])
+    name = None if isinstance(config, list) else config.get("name")
+    model = Sequential(name=name, backend=backend)
+    for i, lcfg in enumerate(layer_cfgs):
+        layer = deserialize_layer(lcfg, keras_version)
+        if i == 0 and not isinstance(layer, InputLayer):
+            shape = (lcfg.get("config") or {}).get("batch_input_shape")
+            if shape is None and isinstance(config, dict):
+                shape = config.get("build_input_shape")
+            if shape is not None:
+                model.add(InputLayer(batch_shape=shape, name=None))
+        model.add(layer)
+    return model
+
+
+def _is_ref(x, names):
+    return (isinstance(x, list) and len(x) >= 3 and isinstance(x[0], str) and x[0] in names
+            and isinstance(x[1], int) and isinstance(x[2], int))
+
+
+def _resolve(obj, created, names):
+    """Replace tensor references by KerasTensors; KeyError when one is not built yet."""
+    if isinstance(obj, dict):
+        if obj.get("class_name") == "__keras_tensor__":
+            name, node, idx = obj["config"]["keras_history"]
+            return created[name][node][idx]
+        return {k: _resolve(v, created, names) for k, v in obj.items()}
+    if _is_ref(obj, names):
+        return created[obj[0]][obj[1]][obj[2]]
+    if isinstance(obj, list):
+        return [_resolve(v, created, names) for v in obj]
+    return obj
+
+
+def _call_node(layer, node_data, created, names):
+    from gpulstm.layers.lstm import LSTM
+    from gpulstm.layers.wrappers import Bidirectional
+
+    if isinstance(node_data, dict):  # Keras 3: {"args": [...], "kwargs": {...}}
+        args = _resolve(node_data.get("args", []), created, names)
+        kwargs = _resolve(node_data.get("kwargs", {}), created, names)
+    else:  # tf_keras: [[name, node, tensor, kwargs], ...]
+        entries = [e for e in node_data]
+        kwargs = dict(entries[0][3]) if entries and len(entries[0]) > 3 else {}
+        tensors = [_resolve(e[:3], created, names) for e in entries]
+        args = [tensors[0] if len(tensors) == 1 else tensors]
+        kwargs = _resolve(kwargs, created, names)
+    kwargs = {k: v for k, v in kwargs.items() if k != "training" and v is not None}
+    if isinstance(layer, OpLayer):
+        return [layer.symbolic(args)]
+    if isinstance(layer, (LSTM, Bidirectional)) and len(args) > 1:
+        kwargs.setdefault("initial_state", args[1])
+    out = layer(args[0], **kwargs)
+    return out if isinstance(out, list) else [out]
+
+
+def functional_from_config(config, keras_version=None, backend=None, cls=None):
+    from gpulstm.layers.core import InputLayer
+    from gpulstm.models.functional import Model
+
+    layer_cfgs = config.get("layers")
+    if not isinstance(layer_cfgs, list):
+        raise ValueError("A functional model config needs a `layers` list.")
+    layers, pending = {}, []
+    for lcfg in layer_cfgs:
+        if lcfg.get("class_name") in _OPS and str(lcfg.get("module", "")).startswith(
+                "keras.src.ops"):
+            layer = OpLayer(lcfg["class_name"], lcfg.get("config"), name=lcfg.get("name"))
+        else:
+            layer = deserialize_layer(lcfg, keras_version)
+        name = lcfg.get("name", layer.name)
+        if name in layers:
+            raise ValueError(f"Duplicate layer name '{name}' in the config.")
+        layers[name] = layer
+        pending.extend((layer, name, n) for n in lcfg.get("inbound_nodes", []))
+    created = {name: [] for name in layers}
+    for name, layer in layers.items():
+        if isinstance(layer, InputLayer):
+            created[name].append([input_tensor(layer)])
+    names = set(layers)
+    while pending:  # replay nodes once their inputs exist (Keras's deferred queue)
+        left = []
+        for layer, name, node_data in pending:
+            try:
+                created[name].append(_call_node(layer, node_data, created, names))
+            except (KeyError, IndexError):
+                left.append((layer, name, node_data))
+        if len(left) == len(pending):
+            raise ValueError("Cannot connect the model config: the inputs of layers "
+                             f"{[n for _, n, _ in left]} are never produced.")
+        pending = left
+
+    def endpoints(spec):
+        if _is_ref(spec, names):
+            return created[spec[0]][spec[1]][spec[2]]
+        return [created[s[0]][s[1]][s[2]] for s in spec]
+
+    cls = cls or Model
+    return cls(inputs=endpoints(config.get("input_layers", [])),
+               outputs=endpoints(config.get("output_layers", [])),
+               name=config.get("name"), backend=backend)

@@ -1,0 +1,150 @@
+"""Write the small real model files in tests/fixtures_io/ and their expected outputs.
+
+Needs (on the developer machine only, never in CI)::
+
+    pip install tensorflow-cpu==2.21.0 tf-keras==2.21.0 torch==2.13.0 onnx onnxruntime safetensors
+
+Run ``python scripts/make_io_fixtures.py`` from the repository root.  Every
+expected output comes from the framework that wrote the file; the tests then
+need only NumPy, h5py and onnx.
+"""
+import json
+import os
+import sys
+
+import numpy as np
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures_io")
+rng = np.random.default_rng(1234)
+
+
+def _x(shape):
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def _tokens():
+    t = rng.integers(1, 20, size=(4, 6)).astype(np.int32)
+    t[0, 4:] = 0  # right padded
+    t[1, :2] = 0  # left padded
+    t[2, 2] = 0   # hole
+    return t
+
+
+def _randomise(model, seed):
+    r = np.random.default_rng(seed)
+    model.set_weights([r.uniform(-0.6, 0.6, w.shape).astype(w.dtype) for w in model.get_weights()])
+
+
+def keras_models(K, tag):
+    """Build the fixture models with a Keras module (keras 3 or tf_keras)."""
+    L = K.layers
+    # Functional, named layers (keys != names), Bidirectional, hard_sigmoid.
+    inp = K.Input((5, 3), name="feats")
+    h = L.Bidirectional(L.LSTM(4, return_sequences=True, name="enc"), name="bienc")(inp)
+    h = L.LSTM(3, recurrent_activation="hard_sigmoid", name="decoder")(h)
+    out = L.Dense(2, activation="tanh", name="head")(h)
+    func = K.Model(inp, out, name="func_bidir")
+    # Sequential with a masked Embedding, stacked LSTMs, TimeDistributed head.
+    seq = K.Sequential([
+        K.Input((6,), dtype="int32"),
+        L.Embedding(20, 3, mask_zero=True),
+        L.LSTM(4, return_sequences=True, go_backwards=True),
+        L.LSTM(3, return_sequences=True, activation="relu", use_bias=False),
+        L.TimeDistributed(L.Dense(2)),
+    ], name="seq_emb")
+    _randomise(func, 1)
+    _randomise(seq, 2)
+    return {"func_bidir": (func, [_x((3, 5, 3))]), "seq_emb": (seq, [_tokens()])}
+
+
+def save_keras(K, tag, legacy_h5_kwargs):
+    for name, (model, xs) in keras_models(K, tag).items():
+        base = os.path.join(OUT, f"{name}.{tag}")
+        model.save(base + ".keras")
+        model.save(base + ".h5", **legacy_h5_kwargs)
+        y = model.predict(xs[0], verbose=0)
+        ws = {f"w_{i:03d}": w for i, w in enumerate(model.get_weights())}
+        np.savez(base + ".npz", x_0=xs[0], y_0=np.asarray(y), config_json=model.to_json(), **ws)
+        if tag == "k3":
+            model.save_weights(base + ".weights.h5")
+        else:
+            model.save_weights(base + ".weights-only.h5")  # legacy weights-only h5 (tf_keras)
+        print("wrote", base, "keras", K.__version__ if hasattr(K, "__version__") else "?")
+
+
+def save_torch():
+    import torch
+    from safetensors.numpy import save_file
+
+    torch.manual_seed(0)
+    cases = {
+        "torch_l2_bi": dict(input_size=3, hidden_size=4, num_layers=2, bidirectional=True, batch_first=True),
+        "torch_l1_tm": dict(input_size=2, hidden_size=5, num_layers=1, bidirectional=False, batch_first=False),
+    }
+    for name, kw in cases.items():
+        m = torch.nn.LSTM(**kw).eval()
+        x = torch.randn(3, 7, kw["input_size"]) if kw["batch_first"] else torch.randn(7, 3, kw["input_size"])
+        with torch.no_grad():
+            y, (h, c) = m(x)
+        sd = {k: v.numpy() for k, v in m.state_dict().items()}
+        save_file(sd, os.path.join(OUT, name + ".safetensors"))
+        torch.save(m.state_dict(), os.path.join(OUT, name + ".pt"))
+        np.savez(os.path.join(OUT, name + ".npz"), x=x.numpy(), y=y.numpy(), h_n=h.numpy(), c_n=c.numpy(),
+                 hparams=json.dumps(kw), **{"state." + k: v for k, v in sd.items()})
+        print("wrote", name)
+
+
+def save_onnx():
+    import torch
+
+    class Net(torch.nn.Module):
+        def __init__(self, bidirectional):
+            super().__init__()
+            self.lstm = torch.nn.LSTM(3, 6, batch_first=True, bidirectional=bidirectional)
+            self.head = torch.nn.Linear(6 * (2 if bidirectional else 1), 2)
+
+        def forward(self, x):
+            y, _ = self.lstm(x)
+            return self.head(y[:, -1])
+
+    class Seq(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = torch.nn.LSTM(3, 4, num_layers=2)  # time-major, stacked
+
+        def forward(self, x):
+            return self.lstm(x)[0]
+
+    torch.manual_seed(1)
+    for name, net, x in [("onnx_lstm_head", Net(False), torch.randn(2, 8, 3)),
+                         ("onnx_bilstm_head", Net(True), torch.randn(2, 8, 3)),
+                         ("onnx_stack_seq", Seq(), torch.randn(8, 2, 3))]:
+        net.eval()
+        with torch.no_grad():
+            y = net(x)
+        path = os.path.join(OUT, name + ".onnx")
+        torch.onnx.export(net, (x,), path, input_names=["x"], output_names=["y"],
+                          opset_version=14, dynamo=False)
+        np.savez(os.path.join(OUT, name + ".npz"), x=x.numpy(), y=y.numpy())
+        print("wrote", name)
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    which = set(sys.argv[1:]) or {"k3", "tfk", "torch", "onnx"}
+    if "k3" in which:
+        import keras
+
+        save_keras(keras, "k3", {})
+    if "tfk" in which:
+        import tf_keras
+
+        save_keras(tf_keras, "tfk", {"save_format": "h5"})
+    if "torch" in which:
+        save_torch()
+    if "onnx" in which:
+        save_onnx()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""Float64 NumPy reference for Keras's LSTM, written from the Keras equations.
+
+This module shares no code with ``gpulstm`` on purpose: it is the independent
+oracle every backend is compared with.  It is slow (a Python loop over time) and
+meant for small shapes only.
+
+Per step, in Keras gate order i, f, c, o::
+
+    z = x_t @ kernel + h_tm1 @ recurrent_kernel + bias     # z is (B, 4U)
+    i = ract(z_i); f = ract(z_f); g = act(z_c); o = ract(z_o)
+    c = f * c_tm1 + i * g
+    h = o * act(c)
+
+Masking follows Keras's CPU path: at a masked step h and c are carried over, the
+output is the previous step's *output* (zeros before the first unmasked step, not
+the initial h), or zeros with ``zero_output_for_mask=True``.
+"""
+import math
+
+import numpy as np
+
+_SQRT2 = math.sqrt(2.0)
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _sigmoid(x):
+    # Split on sign so exp never overflows.
+    out = np.empty_like(x)
+    pos = x >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-x[pos]))
+    e = np.exp(x[~pos])
+    out[~pos] = e / (1.0 + e)
+    return out
+
+
+def _softplus(x):
+    return np.logaddexp(0.0, x)
+
+
+def _elu(x, alpha=1.0):
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+
+
+def _hard_sigmoid_k3(x):
+    return np.clip(x / 6.0 + 0.5, 0.0, 1.0)
+
+
+def _hard_sigmoid_k2(x):
+    return np.clip(0.2 * x + 0.5, 0.0, 1.0)
+
+
+ACTIVATIONS = {
+    "linear": lambda x: x,
+    "tanh": np.tanh,
+    "sigmoid": _sigmoid,
+    "hard_sigmoid_k3": _hard_sigmoid_k3,
+    "hard_sigmoid_k2": _hard_sigmoid_k2,
+    "relu": lambda x: np.maximum(x, 0.0),
+    "softsign": lambda x: x / (1.0 + np.abs(x)),
+    "softplus": _softplus,
+    "elu": _elu,
+    "selu": lambda x: _SELU_SCALE * _elu(x, _SELU_ALPHA),
+    "silu": lambda x: x * _sigmoid(x),
+    "gelu": lambda x: 0.5 * x * (1.0 + _erf(x / _SQRT2)),
+    "exponential": np.exp,
+    "relu6": lambda x: np.clip(x, 0.0, 6.0),
+    "hard_silu": lambda x: x * _hard_sigmoid_k3(x),
+    "leaky_relu": lambda x: np.where(x >= 0, x, 0.2 * x),
+    "log_sigmoid": lambda x: -_softplus(-x),
+    "mish": lambda x: x * np.tanh(_softplus(x)),
+    "hard_tanh": lambda x: np.clip(x, -1.0, 1.0),
+    "celu": lambda x: np.maximum(x, 0.0) + np.minimum(np.expm1(np.minimum(x, 0.0)), 0.0),
+}
+_ALIASES = {None: "linear", "swish": "silu", "hard_swish": "hard_silu"}
+
+
+def get_activation(name, hard_sigmoid="keras3"):
+    """The NumPy function for a Keras activation name (or a callable, returned as is).
+
+    ``hard_sigmoid`` picks the formula "hard_sigmoid" means: "keras3"
+    (clip(x/6 + 0.5, 0, 1)) or "keras2" / "tf_keras" (clip(0.2x + 0.5, 0, 1)).
+    """
+    if callable(name):
+        return name
+    name = _ALIASES.get(name, name)
+    if name == "hard_sigmoid":
+        if hard_sigmoid not in ("keras3", "keras2", "tf_keras"):
+            raise ValueError(f"hard_sigmoid must be 'keras3' or 'keras2', got {hard_sigmoid!r}")
+        name = "hard_sigmoid_k3" if hard_sigmoid == "keras3" else "hard_sigmoid_k2"
+    return ACTIVATIONS[name]
+
+
+def flavour_from_version(keras_version):
+    """'keras2' for a Keras 1.x/2.x version string, else 'keras3'."""
+    if keras_version is None:
+        return "keras3"
+    return "keras2" if int(str(keras_version).split(".")[0]) <= 2 else "keras3"
+
+
+def lstm(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, mask=None,
+         activation="tanh", recurrent_activation="sigmoid", go_backwards=False,
+         zero_output_for_mask=False, hard_sigmoid="keras3"):
+    """Run one LSTM layer in float64.
+
+    Parameters
+    ----------
+    x : array (B, T, D), batch-major (transpose time-major input first).
+    kernel : (D, 4U); recurrent_kernel : (U, 4U); bias : (4U,) or None.
+    h0, c0 : (B, U) or None (zeros).
+    mask : bool (B, T) or None.
+
+    Returns
+    -------
+    seq : (B, T, U) outputs in processing order (reversed time with go_backwards).
+    last : (B, U) output at the last processed step.
+    h, c : (B, U) final states.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    W = np.asarray(kernel, dtype=np.float64)
+    R = np.asarray(recurrent_kernel, dtype=np.float64)
+    B, T, _ = x.shape
+    U = R.shape[0]
+    b = np.zeros(4 * U) if bias is None else np.asarray(bias, dtype=np.float64)
+    act = get_activation(activation, hard_sigmoid)
+    ract = get_activation(recurrent_activation, hard_sigmoid)
+    h = np.zeros((B, U)) if h0 is None else np.array(h0, dtype=np.float64)
+    c = np.zeros((B, U)) if c0 is None else np.array(c0, dtype=np.float64)
+    m = np.ones((B, T), dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    steps = range(T - 1, -1, -1) if go_backwards else range(T)
+    out_prev = np.zeros((B, U))
+    seq = np.zeros((B, T, U))
+    for k, t in enumerate(steps):
+        # Garbage at masked steps may overflow here; np.where below discards it.
+        with np.errstate(invalid="ignore", over="ignore"):
+            z = x[:, t] @ W + h @ R + b  # z is (B, 4U)
+            z_i, z_f, z_c, z_o = z[:, :U], z[:, U:2 * U], z[:, 2 * U:3 * U], z[:, 3 * U:]
+            i, f, g, o = ract(z_i), ract(z_f), act(z_c), ract(z_o)
+            c_new = f * c + i * g
+            h_new = o * act(c_new)
+        keep = m[:, t][:, None]
+        # np.where, never a multiply: NaN/inf at masked steps must not leak.
+        h = np.where(keep, h_new, h)
+        c = np.where(keep, c_new, c)
+        out = np.where(keep, h_new, 0.0 if zero_output_for_mask else out_prev)
+        seq[:, k] = out
+        out_prev = out
+    last = seq[:, -1].copy() if T else np.zeros((B, U))
+    return seq, last, h, c
+
+
+def keras_outputs(seq, last, h, c, return_sequences=False, return_state=False):
+    """Arrange ``lstm()`` results the way a Keras LSTM layer returns them."""
+    out = seq if return_sequences else last
+    return [out, h, c] if return_state else [out]
+
+
+def dense(x, kernel, bias=None, activation="linear", hard_sigmoid="keras3"):
+    """Keras Dense: act(x @ kernel + bias) on the last axis."""
+    y = np.asarray(x, dtype=np.float64) @ np.asarray(kernel, dtype=np.float64)
+    if bias is not None:
+        y = y + np.asarray(bias, dtype=np.float64)
+    return get_activation(activation, hard_sigmoid)(y)
+
+
+def embedding(ids, embeddings, mask_zero=False):
+    """Keras Embedding lookup; returns (vectors, mask or None)."""
+    ids = np.asarray(ids)
+    vec = np.asarray(embeddings, dtype=np.float64)[ids]
+    return vec, (ids != 0 if mask_zero else None)
+
+
+def bidirectional(x, fw, bw, mask=None, merge_mode="concat", return_sequences=False,
+                  activation="tanh", recurrent_activation="sigmoid", hard_sigmoid="keras3"):
+    """Keras Bidirectional(LSTM): ``fw`` and ``bw`` are (kernel, recurrent_kernel, bias).
+
+    The backward sequence is flipped back to input order before merging, and
+    Keras sets zero_output_for_mask on both layers when sequences are returned.
+    """
+    kw = dict(mask=mask, activation=activation, recurrent_activation=recurrent_activation,
+              zero_output_for_mask=return_sequences, hard_sigmoid=hard_sigmoid)
+    seq_f, last_f, _, _ = lstm(x, *fw, **kw)
+    seq_b, last_b, _, _ = lstm(x, *bw, go_backwards=True, **kw)
+    y_f, y_b = (seq_f, seq_b[:, ::-1]) if return_sequences else (last_f, last_b)
+    if merge_mode == "concat":
+        return np.concatenate([y_f, y_b], axis=-1)
+    if merge_mode == "sum":
+        return y_f + y_b
+    if merge_mode == "mul":
+        return y_f * y_b
+    if merge_mode == "ave":
+        return (y_f + y_b) / 2.0
+    if merge_mode is None:
+        return [y_f, y_b]
+    raise ValueError(f"unknown merge_mode {merge_mode!r}")
