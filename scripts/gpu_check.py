@@ -218,43 +218,56 @@ def bench_one(cfg, reps, rng):
     d = {k: cupy.asarray(v) for k, v in dict(x=x, W=W, R=R, b=b, h0=h0, c0=c0).items()}
     dmask = None if mask is None else cupy.asarray(mask)
     codes = dict(activation=CODES["tanh"], recurrent_activation=CODES[ract_name])
-    plans = {"auto": None}
     n_sm, optin = kc._facts()
-    base = kc.make_plan(B, U, n_sm=n_sm, smem_optin=optin)
-    row["plan"] = repr(base)
-    plans["flag"] = dataclasses.replace(base, barrier="flag")
-    if U <= 1024:
-        plans["thr128"] = kc.make_plan(B, U, n_sm=n_sm, smem_optin=optin, nthreads=128)
-    for nb in cfg.get("blocks", ()):
-        plans[f"cg_{nb}blk"] = kc.make_plan(B, U, n_sm=n_sm, smem_optin=optin, n_blocks=nb)
+    wp = dict(n_sm=n_sm, smem_optin=optin)
+    # "old": the first kernel's default plan (what BENCHMARKS.md measured before);
+    # "new": the warp-per-unit default (what lstm_forward picks), weights prepared once
+    # as the layer does; the rest are variants of the new kernel.
+    plans = {"old": kc.make_plan(B, U, **wp), "new": kc.make_warp_plan(B, U, **wp)}
+    plans["new_cg"] = dataclasses.replace(plans["new"], barrier="cg")
+    if U <= 1024 and B <= 4 and not cfg.get("mask"):
+        plans["new_noshfl"] = kc.make_warp_plan(B, U, shuffle=False, **wp)
+    if U <= 512:
+        plans["new_upb2"] = kc.make_warp_plan(B, U, min_upb=2, **wp)
+        plans["new_upb8"] = kc.make_warp_plan(B, U, min_upb=8, **wp)
+    row["plans"] = {k: repr(v) for k, v in plans.items()}
+    prep = kc.prepare(d["W"], d["R"], d["b"])
     tol = 1e-5 * max(1.0, float(np.abs(ref_seq).max()), float(np.abs(ref_c).max()))
     with ext:
         for name, plan in plans.items():
-            def run(plan=plan):
+            def run(plan=plan, name=name):
                 return kc.lstm_forward(d["x"], d["W"], d["R"], d["b"], d["h0"], d["c0"], dmask,
-                                       go_backwards=False, return_sequences=True,
-                                       plan=plan, **codes)
-            seq, h, c = run()
-            err = max(float(np.abs(seq.get() - ref_seq).max()),
-                      float(np.abs(h.get() - ref_h).max()), float(np.abs(c.get() - ref_c).max()))
+                                       go_backwards=False, return_sequences=True, plan=plan,
+                                       prepared=None if name == "old" else prep, **codes)
+            try:
+                seq, h, c = run()
+                err = max(float(np.abs(seq.get() - ref_seq).max()),
+                          float(np.abs(h.get() - ref_h).max()),
+                          float(np.abs(c.get() - ref_c).max()))
+            except Exception as exc:
+                row[f"gpulstm_{name}_ERROR"] = f"{type(exc).__name__}: {exc}"[:300]
+                print(f"  ERROR {name}: {exc}"[:300], flush=True)
+                continue
             row[f"gpulstm_{name}_maxerr"] = err
             if not err <= tol:
                 row[f"gpulstm_{name}_INVALID"] = True
                 print(f"  INVALID {name}: err {err:.3g} > tol {tol:.3g}", flush=True)
                 continue
             row[f"gpulstm_{name}_device_ms"] = device_time(run, tstream.cuda_stream, reps)
-            fell = [repr(v) for k, v in kc._checked.items() if k[1] != v]
+            fell = [f"{k[1]!r} -> {v!r}" for k, v in kc._checked.items() if k[1] != v]
             if fell:
                 row["fallback_plans_so_far"] = fell
-            if name == "auto":
-                row["gpulstm_auto_wall_ms"] = wall_time(run, reps)
+            if name == "new":
+                row["gpulstm_new_wall_ms"] = wall_time(run, reps)
                 # recurrence only: the projection handed in as x_proj
                 xproj = (d["x"].reshape(B * T, D) @ d["W"] + d["b"]).reshape(B, T, 4 * U)
 
                 def rec():
                     return kc.lstm_forward(None, None, d["R"], None, d["h0"], d["c0"], dmask,
-                                           return_sequences=True, x_proj=xproj, **codes)
-                row["gpulstm_recurrence_device_ms"] = device_time(rec, tstream.cuda_stream, reps)
+                                           return_sequences=True, x_proj=xproj, plan=plan,
+                                           prepared=prep, **codes)
+                row["gpulstm_new_recurrence_device_ms"] = device_time(rec, tstream.cuda_stream,
+                                                                      reps)
         # cuDNN through torch, fp32, TF32 off, same weights (i,f,g,o == Keras i,f,c,o)
         if ract_name == "sigmoid" and mask is None:
             lstm = torch.nn.LSTM(D, U, batch_first=True).cuda()
@@ -273,24 +286,29 @@ def bench_one(cfg, reps, rng):
                                           float(np.abs(cn[0].cpu().numpy() - ref_c).max()))
                 row["cudnn_device_ms"] = device_time(trun, tstream.cuda_stream, reps)
                 row["cudnn_wall_ms"] = wall_time(trun, reps)
-    g = row.get("gpulstm_auto_device_ms")
-    if g and row.get("cudnn_device_ms"):
-        row["speedup_device"] = row["cudnn_device_ms"] / g
-    if g:
-        row["gpulstm_us_per_step"] = 1e3 * g / T
-    if row.get("gpulstm_recurrence_device_ms"):
-        row["gpulstm_recurrence_us_per_step"] = 1e3 * row["gpulstm_recurrence_device_ms"] / T
+    for name in ("old", "new"):
+        g = row.get(f"gpulstm_{name}_device_ms")
+        if g and row.get("cudnn_device_ms"):
+            row[f"speedup_{name}"] = row["cudnn_device_ms"] / g
+        if g:
+            row[f"{name}_us_per_step"] = 1e3 * g / T
+    ms = {k[8:-10]: v for k, v in row.items()
+          if k.startswith("gpulstm_") and k.endswith("_device_ms") and "recurrence" not in k}
+    if ms:
+        row["best_variant"] = min(ms, key=ms.get)
+    if row.get("gpulstm_new_recurrence_device_ms"):
+        row["new_recurrence_us_per_step"] = 1e3 * row["gpulstm_new_recurrence_device_ms"] / T
     return row
 
 
 CONFIGS = (
-    [dict(U=256, T=150, B=b, blocks=(32, 64)) for b in (1, 2, 4)]
-    + [dict(U=512, T=25, B=b, blocks=(32, 64)) for b in (1, 2, 4)]
+    [dict(U=256, T=150, B=b) for b in (1, 2, 4)]
+    + [dict(U=512, T=25, B=b) for b in (1, 2, 4)]
     + [dict(U=1024, T=25, B=b) for b in (1, 2, 4)]
-    + [dict(U=1536, T=50, B=b) for b in (1, 2, 4)]
     + [dict(U=2048, T=25, B=b) for b in (1, 2, 4)]
-    + [dict(U=512, T=100, B=32), dict(U=512, T=100, B=4),
-       dict(U=512, T=100, B=4, ract="hard_sigmoid_k3", mask="left")]
+    + [dict(U=512, T=100, B=4), dict(U=512, T=100, B=4, ract="hard_sigmoid_k3", mask="left"),
+       dict(U=512, T=100, B=32)]
+    + [dict(U=1536, T=50, B=b) for b in (1, 2, 4)]
 )
 
 
@@ -300,6 +318,7 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--skip-spike", action="store_true")
     ap.add_argument("--reps", type=int, default=30)
+    ap.add_argument("--budget-s", type=float, default=1e9, help="stop starting configs after this")
     ap.add_argument("--only-u", type=int, default=0)
     a = ap.parse_args()
     import torch
@@ -320,7 +339,11 @@ def main():
     configs = CONFIGS[:4] if a.quick else CONFIGS
     if a.only_u:
         configs = [c for c in CONFIGS if c["U"] == a.only_u]
+    start = time.time()
     for cfg in configs:
+        if time.time() - start > a.budget_s:
+            RESULT["errors"].append(f"skipped (time budget): {cfg}")
+            continue
         t0 = time.time()
         try:
             row = bench_one(cfg, a.reps, rng)
@@ -334,13 +357,14 @@ def main():
         save(a.out)
         print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()},
               flush=True)
-    print("\n   U    T   B | gpulstm ms  us/step | rec-only us/step | cuDNN ms | speedup")
+    print("\n   U    T   B | old ms   new ms  new us/step rec-only | cuDNN ms | old x  new x | best")
+    nan = float("nan")
     for r in RESULT["bench"]:
-        print(f"{r['U']:5d} {r['T']:4d} {r['B']:3d} | {r.get('gpulstm_auto_device_ms', float('nan')):9.4f}"
-              f" {r.get('gpulstm_us_per_step', float('nan')):8.2f} |"
-              f" {r.get('gpulstm_recurrence_us_per_step', float('nan')):8.2f} |"
-              f" {r.get('cudnn_device_ms', float('nan')):8.4f} | {r.get('speedup_device', float('nan')):5.2f}"
-              f" {r.get('ract', '')} {r.get('mask', '')}")
+        print(f"{r['U']:5d} {r['T']:4d} {r['B']:3d} | {r.get('gpulstm_old_device_ms', nan):6.3f}"
+              f" {r.get('gpulstm_new_device_ms', nan):7.3f} {r.get('new_us_per_step', nan):8.2f}"
+              f" {r.get('new_recurrence_us_per_step', nan):8.2f} | {r.get('cudnn_device_ms', nan):7.3f}"
+              f" | {r.get('speedup_old', nan):5.2f} {r.get('speedup_new', nan):5.2f} |"
+              f" {r.get('best_variant', '')} {r.get('ract', '')} {r.get('mask', '')}")
     print("errors:", len(RESULT["errors"]))
 
 

@@ -11,6 +11,13 @@ FIXTURES_DIR = os.path.join(TESTS_DIR, "fixtures")
 if TESTS_DIR not in sys.path:
     sys.path.insert(0, TESTS_DIR)
 
+import numpy as np  # noqa: E402
+
+# The lent GPU image pairs numba-cuda 0.30.4 with NumPy 2.5, which dropped the
+# np.row_stack that numba-cuda still references (the cuda extras pin numpy<2.5).
+if not hasattr(np, "row_stack"):
+    np.row_stack = np.vstack
+
 if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"):
     # The simulator runs each CUDA thread as a Python thread; a short switch
     # interval keeps barrier-heavy kernels from crawling.

@@ -5,7 +5,9 @@ Runs only when ``NUMBA_ENABLE_CUDASIM=1`` was set before the interpreter started
 
     NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/test_cuda_sim.py -q
 
-Tiny sizes (B <= 2, T <= 3, U <= 8) and few threads: each simulated thread costs
+Both kernels run: the warp-per-unit kernel (``cuda_warp``, the default; its warp
+shuffles emulated in shared memory, ``shuffle=False``) and the first version
+(``cuda_kernels``, explicit ``Plan``).  Tiny sizes (B <= 3, T <= 3, U <= 8) and few threads: each simulated thread costs
 ~0.1 ms per launch and each syncthreads a few ms.  The persistent kernel runs as
 one block (the simulator's grid barrier is only correct for one block); the
 multi-block partition is tested through the per-step driver, which runs the very
@@ -30,6 +32,7 @@ from gpulstm._cuda_backend import register  # noqa: E402
 from gpulstm.activations import CODES  # noqa: E402
 from gpulstm.kernels import cuda as kc  # noqa: E402
 
+pytestmark = pytest.mark.cudasim
 sys.setswitchinterval(1e-4)  # simulated threads hand over the GIL far more often
 register()
 assert kc.SIM, "numba was imported before NUMBA_ENABLE_CUDASIM=1 took effect"
@@ -112,6 +115,69 @@ def test_persistent_barrier_and_global_weights(barrier, w_in_smem):
     case = _case(rng, 2, 3, 2, 4, "left")
     _run_and_check(case, plan=_plan(2, 4, n_blocks=1, nthreads=16, barrier=barrier,
                                     w_in_smem=w_in_smem))
+
+
+# -- warp-per-unit kernel ------------------------------------------------------------
+def _wplan(B, U, **kw):
+    kw.setdefault("nthreads", 32)
+    return kc.make_warp_plan(B, U, smem_optin=48 * 1024, shuffle=False, **kw)
+
+
+@pytest.mark.parametrize("act, ract, pattern, gb, zofm, rs, barrier, nthreads", [
+    ("tanh", "sigmoid", "holes", True, False, True, "flag", 64),   # 2 warps, 3 units: one idle
+    ("relu", "hard_sigmoid_k3", "left", False, True, False, "cg", 32),
+    ("gelu", "hard_sigmoid_k2", "right", True, True, True, "flag", 32),
+])
+def test_warp_persistent_one_block(act, ract, pattern, gb, zofm, rs, barrier, nthreads):
+    rng = np.random.default_rng(hash((act, ract, "warp")) % 2**32)
+    case = _case(rng, 2, 2, 3, 3, pattern)
+    _run_and_check(case, act, ract, gb, zofm, rs,
+                   plan=_wplan(2, 3, n_blocks=1, nthreads=nthreads, barrier=barrier))
+
+
+@pytest.mark.parametrize("B, U, n_blocks, rb, w_units", [
+    (3, 5, 3, 2, 1),   # ragged last block, 2 row passes, one unit per block in smem
+    (1, 4, 2, 1, 0),   # weights from global memory only
+])
+def test_warp_step_driver_multi_block(B, U, n_blocks, rb, w_units):
+    rng = np.random.default_rng(B * 10 + U)
+    plan = _wplan(B, U, n_blocks=n_blocks, rb=rb, w_units=w_units, driver="step")
+    assert plan.n_blocks == n_blocks
+    _run_and_check(_case(rng, B, 3, 2, U, "holes"), "tanh", "sigmoid", True, plan=plan)
+
+
+def test_warp_user_callable_and_prepared():
+    rng = np.random.default_rng(15)
+    x, W, R, b, h0, c0, _ = _case(rng, 1, 2, 2, 2)
+
+    def my_act(v):
+        return math.tanh(v) * 0.5
+
+    seq, _, h, c = naive.lstm(x, W, R, b, h0, c0, None, lambda v: np.tanh(v) * 0.5, "sigmoid")
+    prep = kc.prepare(W, R, b)
+    got = kc.lstm_forward(x, None, None, None, h0, c0, None, activation=my_act,
+                          recurrent_activation=CODES["sigmoid"], return_sequences=True,
+                          plan=_wplan(1, 2, n_blocks=1), prepared=prep)
+    _check(got, (seq, h, c))
+    assert list(prep._packed) == [(1, 2)]
+
+
+def test_warp_plan_choices():
+    # fewer, fatter blocks; rows per pass; weights on chip as far as they fit
+    p = kc.make_warp_plan(4, 512, n_sm=132, smem_optin=227 * 1024)
+    assert (p.n_blocks, p.upb, p.nthreads, p.rb, p.w_units) == (64, 8, 256, 4, 8)
+    p = kc.make_warp_plan(1, 1024, n_sm=132, smem_optin=227 * 1024)
+    assert (p.n_blocks, p.upb, p.rb, p.w_units) == (128, 8, 1, 8)
+    p = kc.make_warp_plan(3, 2048, n_sm=132, smem_optin=227 * 1024)
+    assert p.upb == 16 and p.nthreads == 512 and p.rb == 4 and 0 < p.w_units < 16
+    assert 16 * p.w_units * 2048 + 4 * 4 * 2048 <= 227 * 1024
+    assert kc.make_warp_plan(33, 64).rb == 8
+    assert kc.make_warp_plan(1, 3).n_blocks == 1
+    with pytest.raises(ValueError, match="shuffle=False"):
+        kc.lstm_forward(None, None, np.zeros((2, 8), np.float32), None, np.zeros((1, 2)),
+                        np.zeros((1, 2)), None, activation=1, recurrent_activation=2,
+                        x_proj=np.zeros((1, 1, 8), np.float32),
+                        plan=kc.make_warp_plan(1, 2, n_blocks=1))
 
 
 # -- the same step_block over several blocks, one launch per step ------------------

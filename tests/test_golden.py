@@ -25,7 +25,7 @@ IDS = [os.path.basename(f)[:-4] for f in FILES]
 # Small cases for the CUDA backend (the simulator runs a Python thread per CUDA thread).
 CUDA_CASES = ["lstm_act_ract_hard_sigmoid_seq", "k3_lstm_mask_holes_backwards_seq_state",
               "lstm_time_major_seq_state_mask", "k3_lstm_mask_zero_output_seq_state",
-              "k3_lstm_stateful_seq_state", "lstm_u33_t17"]
+              "k3_lstm_stateful_seq_state", "k3_lstm_mask_all_masked_row_seq_state"]
 
 
 class Case:

@@ -1,0 +1,301 @@
+"""Warp-per-unit persistent LSTM kernels (the default CUDA path; ``cuda_kernels`` is the first version).
+
+Thread mapping (one layer, one sequence per launch, 1-D grid):
+
+* Block ``blk`` owns hidden units ``[blk * upb, blk * upb + upb)``; warp ``w`` of the
+  block owns units ``w, w + n_warps, ...`` of those, for all four gates and ``RB``
+  batch rows at a time (rows are passed in chunks of ``RB``).  One grid barrier per
+  timestep publishes h_t.
+* Lane ``l`` sums the recurrent dot products over ``k = l, l + 32, ...``: the unit's
+  weights are stored ``[g, k]`` (``Rp[blk, j, g, k]``), so a warp reads 32
+  consecutive words (conflict-free in shared memory, coalesced in global memory),
+  and each weight read serves all ``RB`` rows.
+* The 4·RB partial sums are reduced across the warp by a reduce-scatter butterfly
+  (6 exchanges per row instead of 20): afterwards lane ``l`` holds the full sum of
+  gate ``l >> 3`` (i, f, c, o) for row ``l & 7`` of the chunk, adds its own
+  ``x_proj`` value (loaded before the dot product) and applies that gate's
+  activation, so the 4·RB activations run in parallel.  Lane ``r < RB`` then
+  gathers f, c~, o of row ``r`` (3 exchanges) and does the c/h update.
+* The first ``w_units`` units of each block keep their weights in shared memory for
+  the whole launch; the rest (only when they don't fit) are read from global memory.
+* The activations are float32 (``activate_f32``).
+
+The exchanges are ``cuda.shfl_*_sync`` on a real GPU.  numba's simulator has no
+warp shuffles, so its variant (``shuffle=False``) runs the very same code with
+each exchange emulated through shared memory and ``syncthreads``: every thread of
+a block makes the same exchanges in the same order (block-uniform loops).
+
+Dynamic shared memory (float32 words): ``scratch`` (3 * nthreads, simulator
+variant only), ``h_s`` (RB * U: the chunk's h_tm1 rows, zero padded), weights
+(w_units * 4 * U).
+"""
+import threading
+
+import numba
+from numba import cuda
+
+from gpulstm.kernels.activations import activate_f32
+
+float32 = numba.float32
+ROWS = (1, 2, 4, 8)   # RB values: lane l finishes row l & 7, so RB <= 8
+
+_lock = threading.Lock()
+_built = {}
+
+
+def smem_words(nthreads, rb, U, w_units, shuffle):
+    """float32 words of dynamic shared memory one block needs."""
+    return (0 if shuffle else 3 * nthreads) + rb * U + 4 * w_units * U
+
+
+def _make_apply(user):
+    if user is None:
+        def apply(code, x):
+            return activate_f32(code, x)
+    else:
+        ufn = user if isinstance(user, numba.core.dispatcher.Dispatcher) else numba.njit(user)
+
+        def apply(code, x):
+            return float32(ufn(x))
+    return cuda.jit(device=True)(apply)
+
+
+def kernels(act_user, ract_user, rb, shuffle):
+    """``(persistent_cg_kernel, persistent_flag_kernel, step_kernel)``, cached per key."""
+    if rb not in ROWS:
+        raise ValueError(f"Expected rb in {ROWS}. Received: rb={rb}")
+    key = (act_user, ract_user, rb, bool(shuffle))
+    with _lock:
+        got = _built.get(key)
+        if got is None:
+            got = _build(_make_apply(act_user), _make_apply(ract_user), rb, bool(shuffle))
+            _built[key] = got
+        return got
+
+
+def _exchanges(shuffle):
+    """``(xshfl, ishfl)``: value from lane ``lane ^ m`` / from lane ``src`` of the warp."""
+    if shuffle:
+        @cuda.jit(device=True)
+        def xshfl(dyn, v, m, slot):
+            return cuda.shfl_xor_sync(0xFFFFFFFF, v, m)
+
+        @cuda.jit(device=True)
+        def ishfl(dyn, v, src, slot):
+            return cuda.shfl_sync(0xFFFFFFFF, v, src)
+    else:
+        # One barrier per exchange: consecutive exchanges use different scratch
+        # slots (the callers alternate them statically), so a slot is rewritten only
+        # after a later barrier that every reader of it has passed.
+        @cuda.jit(device=True)
+        def xshfl(dyn, v, m, slot):
+            tid = cuda.threadIdx.x
+            base = slot * cuda.blockDim.x
+            dyn[base + tid] = v
+            cuda.syncthreads()
+            return dyn[base + (tid ^ m)]
+
+        @cuda.jit(device=True)
+        def ishfl(dyn, v, src, slot):
+            tid = cuda.threadIdx.x
+            base = slot * cuda.blockDim.x
+            dyn[base + tid] = v
+            cuda.syncthreads()
+            return dyn[base + tid - (tid & 31) + src]
+    return xshfl, ishfl
+
+
+def _dot_reduce_source(rb):
+    """Source of ``dot_reduce``: the lane's (row ``l & 7``, gate ``l >> 3``) full sum.
+
+    Generated because numba does not unroll loops: the 4*rb accumulators must be
+    scalar variables to stay in registers.  The k loop is unrolled by two so twice
+    as many loads are in flight (memory-level parallelism for weights in L2).
+    """
+    acc = [f"a{g}{r}" for r in range(rb) for g in "ifco"]
+    L = ["def dot_reduce(Ws, rows, ns, Wg, rowg, ng, U, dyn, h_base, lane):"]
+    L += [f"    {a} = float32(0.0)" for a in acc]
+    # two loops, one per weight source (shared / global memory), one of them empty:
+    # no branch around the exchanges, which must stay block-uniform in the simulator
+    for W, row, n in (("Ws", "rows", "ns"), ("Wg", "rowg", "ng")):
+        L.append(f"    for kk in range(lane, {n}, 64):")
+        # the k + 32 half past the end re-reads k with its h zeroed: no branch, so all
+        # loads of both halves can be issued before the first FMA
+        L.append("        k2 = kk + 32")
+        L.append(f"        v2 = float32(1.0) if k2 < {n} else float32(0.0)")
+        L.append(f"        if k2 >= {n}:")
+        L.append("            k2 = kk")
+        for half, k in ((0, "kk"), (1, "k2")):
+            L += [f"        w{g}{half} = {W}[{row} + {i} * U + {k}]" for i, g in enumerate("ifco")]
+            L += [f"        h{r}{half} = dyn[h_base + {r} * U + {k}]" for r in range(rb)]
+        for half in (0, 1):
+            for r in range(rb):
+                h = f"h{r}{half}" if half == 0 else f"(h{r}1 * v2)"
+                L += [f"        a{g}{r} += {h} * w{g}{half}" for g in "ifco"]
+    L.append("    hi = (lane & 16) != 0")
+    L.append("    mid = (lane & 8) != 0")
+    L.append("    mine = float32(0.0)")
+    for r in range(rb):
+        ai, af, ac, ao = (f"a{g}{r}" for g in "ifco")
+        # lanes 0-15 keep (i, f), 16-31 keep (c, o); then bit 3 picks one of the pair
+        L.append(f"    k0 = {ac} if hi else {ai}")
+        L.append(f"    k1 = {ao} if hi else {af}")
+        # simulator scratch slots alternate 0, 1 (6 exchanges per row: ends on 1)
+        L.append(f"    k0 += xshfl(dyn, {ai} if hi else {ac}, 16, 0)")
+        L.append(f"    k1 += xshfl(dyn, {af} if hi else {ao}, 16, 1)")
+        L.append("    v = (k1 if mid else k0) + xshfl(dyn, k0 if mid else k1, 8, 0)")
+        L.append("    v += xshfl(dyn, v, 4, 1)")
+        L.append("    v += xshfl(dyn, v, 2, 0)")
+        L.append("    v += xshfl(dyn, v, 1, 1)")
+        L.append(f"    if (lane & 7) == {r}:")
+        L.append("        mine = v")
+    L.append("    return mine")
+    return "\n".join(L) + "\n"
+
+
+def _build(act_f, ract_f, RB, shuffle):
+    xshfl, ishfl = _exchanges(shuffle)
+    ns = {"float32": float32, "xshfl": xshfl}
+    exec(compile(_dot_reduce_source(RB), f"<cuda_warp dot_reduce rb={RB}>", "exec"), ns)
+    dot_reduce = cuda.jit(device=True)(ns["dot_reduce"])
+    SCRATCH = not shuffle
+
+    @cuda.jit(device=True)
+    def step_block(k, blk, xp, Rp, hbuf, c, last, seq, mask, dyn, h_base, w_base,
+                   act, ract, go_backwards, zero_output, return_sequences, upb, w_units):
+        """Timestep ``k`` of block ``blk``: its units for every batch row.
+
+        xp (B, T, G) input projection (bias included); Rp 1-D packed weights, dyn
+        from w_base holds this block's first w_units units; hbuf (2, B, U) h by
+        step parity; c, last (B, U) updated in place; seq (B, T, U) when
+        return_sequences; mask (B, T) uint8 or (0, 0).
+        """
+        tid = cuda.threadIdx.x
+        nthr = cuda.blockDim.x
+        lane = tid & 31
+        warp = tid >> 5
+        nwarps = nthr >> 5
+        B = c.shape[0]
+        U = c.shape[1]
+        T = xp.shape[1]
+        t = T - 1 - k if go_backwards else k
+        p = k % 2
+        has_mask = mask.shape[0] > 0
+        j0 = blk * upb
+        nj = min(upb, U - j0)
+        gate = lane >> 3
+        r = lane & 7
+        for b0 in range(0, B, RB):
+            nb = min(RB, B - b0)
+            if b0 > 0:
+                cuda.syncthreads()  # the previous chunk's h_s is no longer read
+            for idx in range(tid, RB * U, nthr):
+                rr = idx // U
+                hv = float32(0.0)
+                if rr < nb:
+                    hv = hbuf[p, b0 + rr, idx - rr * U]
+                dyn[h_base + idx] = hv
+            cuda.syncthreads()
+            for jw in range(0, upb, nwarps):  # same trip count for every warp
+                j = jw + warp
+                live = j < nj
+                u = j0 + j
+                # global loads first: they land while the dot product runs
+                xv = float32(0.0)
+                c_tm1 = float32(0.0)
+                keep = True
+                if live and r < nb:
+                    xv = xp[b0 + r, t, gate * U + u]
+                if live and lane < nb:
+                    c_tm1 = c[b0 + lane, u]
+                    if has_mask:
+                        keep = mask[b0 + lane, t] != 0
+                n = U if live else 0
+                on_chip = j < w_units
+                s = dot_reduce(dyn, w_base + j * 4 * U, n if on_chip else 0,
+                               Rp, (j0 + j) * 4 * U, 0 if on_chip else n, U, dyn, h_base, lane)
+                # z_* = x_t @ kernel + bias + h_tm1 @ recurrent_kernel, one gate per lane
+                z = xv + s
+                if gate == 2:
+                    a = act_f(act, z)
+                else:
+                    a = ract_f(ract, z)
+                # slots 2, 0, 2: differ from dot_reduce's last (1) and next first (0)
+                f_t = ishfl(dyn, a, 8 + r, 2)
+                g_t = ishfl(dyn, a, 16 + r, 0)
+                o_t = ishfl(dyn, a, 24 + r, 2)
+                if live and lane < nb:
+                    b = b0 + lane
+                    if keep:
+                        c_t = f_t * c_tm1 + a * g_t
+                        c[b, u] = c_t
+                        h_t = o_t * act_f(act, c_t)
+                        hbuf[1 - p, b, u] = h_t
+                        out = h_t
+                    else:
+                        # masked: carry h and c, repeat the last output (or zeros)
+                        hbuf[1 - p, b, u] = hbuf[p, b, u]
+                        out = float32(0.0) if zero_output else last[b, u]
+                    last[b, u] = out
+                    if return_sequences:
+                        seq[b, k, u] = out
+
+    @cuda.jit(device=True)
+    def load_weights(blk, Rp, dyn, w_base, upb, w_units, U):
+        tid = cuda.threadIdx.x
+        n = 4 * w_units * U
+        src = blk * 4 * upb * U
+        for idx in range(tid, n, cuda.blockDim.x):
+            dyn[w_base + idx] = Rp[src + idx]
+        cuda.syncthreads()
+
+    def persistent(barrier):
+        @cuda.jit
+        def lstm_warp_kernel(xp, Rp, hbuf, c, last, seq, mask, counter, act, ract,
+                             go_backwards, zero_output, return_sequences, upb, w_units, T):
+            """Whole sequence in one launch; counter (1,) int32 zeros (flag barrier)."""
+            dyn = cuda.shared.array(0, dtype=numba.float32)
+            blk = cuda.blockIdx.x
+            nblk = cuda.gridDim.x
+            U = c.shape[1]
+            h_base = 3 * cuda.blockDim.x if SCRATCH else 0
+            w_base = h_base + RB * U
+            load_weights(blk, Rp, dyn, w_base, upb, w_units, U)
+            for k in range(T):
+                step_block(k, blk, xp, Rp, hbuf, c, last, seq, mask, dyn, h_base, w_base,
+                           act, ract, go_backwards, zero_output, return_sequences, upb,
+                           w_units)
+                barrier(counter, nblk * (k + 1))
+        return lstm_warp_kernel
+
+    @cuda.jit(device=True)
+    def cg_barrier(counter, target):
+        cuda.cg.this_grid().sync()
+
+    @cuda.jit(device=True)
+    def flag_barrier(counter, target):
+        # Monotonic arrival counter (no reset, no second barrier); needs every block
+        # co-resident, which the host checks with the occupancy query.
+        cuda.syncthreads()
+        if cuda.threadIdx.x == 0:
+            cuda.threadfence()
+            cuda.atomic.add(counter, 0, 1)
+            while cuda.atomic.add(counter, 0, 0) < target:
+                pass
+            cuda.threadfence()
+        cuda.syncthreads()
+
+    @cuda.jit
+    def lstm_warp_step_kernel(k, xp, Rp, hbuf, c, last, seq, mask, act, ract, go_backwards,
+                              zero_output, return_sequences, upb, w_units):
+        """Timestep ``k`` only: drives ``step_block`` over several blocks (tests)."""
+        dyn = cuda.shared.array(0, dtype=numba.float32)
+        blk = cuda.blockIdx.x
+        U = c.shape[1]
+        h_base = 3 * cuda.blockDim.x if SCRATCH else 0
+        w_base = h_base + RB * U
+        load_weights(blk, Rp, dyn, w_base, upb, w_units, U)
+        step_block(k, blk, xp, Rp, hbuf, c, last, seq, mask, dyn, h_base, w_base, act, ract,
+                   go_backwards, zero_output, return_sequences, upb, w_units)
+
+    return persistent(cg_barrier), persistent(flag_barrier), lstm_warp_step_kernel
