@@ -1,0 +1,375 @@
+"""The benchmark machinery: size matrix, reference, race engine, results schema, report, peers.
+
+The race is driven with fake contenders (no numba compile); the torch and
+onnxruntime runners are checked against the float64 reference when installed.
+"""
+import copy
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import naive
+from gpulstm import _peers, _race, _results
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _naive_seq(x, kernel, recurrent_kernel, bias=None, mask=None, activation="tanh",
+               recurrent_activation="sigmoid"):
+    return naive.lstm(x, kernel, recurrent_kernel, bias, mask=mask, activation=activation,
+                      recurrent_activation=recurrent_activation)[0]
+
+
+# ----------------------------------------------------------------------------- matrix
+def test_matrix_has_issue_6_sizes():
+    cases = _race.matrix()
+    deep = {(c.U, c.T, c.B, c.D) for c in cases if c.group == "deepbench"}
+    assert deep == {(U, T, B, U) for U, T in ((256, 150), (512, 25), (1024, 25), (2048, 25), (1536, 50))
+                    for B in (1, 2, 4)}
+    keras = {(c.U, c.B, c.T) for c in cases if c.group == "keras"}
+    assert keras == {(U, B, T) for U in (32, 64, 128, 256) for B in (1, 8, 32, 256) for T in (10, 50, 200)}
+    long_t = {c.T for c in cases if c.B == 1 and c.T >= 1000}
+    assert long_t == {1000, 5000}
+    stream = [c for c in cases if c.group == "streaming"]
+    assert stream and all(c.stateful and c.T == 1 and c.B == 1 for c in stream)
+    nocudnn = [c.flags for c in cases if c.group == "nocudnn"]
+    assert {"recurrent_activation": "hard_sigmoid"} in nocudnn
+    assert {"mask": "left"} in nocudnn and {"use_bias": False} in nocudnn
+
+
+def test_select_quick_and_targets_dedupes():
+    issue2 = [(c.B, c.T, c.D, c.U) for c in _race.select(["issue2"])]
+    assert issue2 == [(1, 100, 32, 128), (8, 100, 64, 256), (64, 100, 32, 256)]
+    quick = _race.select(["quick"])
+    assert set(issue2) <= {(c.B, c.T, c.D, c.U) for c in quick}
+    assert any(c.stateful for c in quick) and len(quick) < 12
+    both = _race.select(["issue2", "targets", "quick"])
+    assert len(both) == len({c.key() for c in both})
+    assert len(_race.select(["all"])) == len({c.key() for c in _race.matrix()})
+    assert _race.select(["nothing"]) == []
+
+
+def test_case_inputs_left_mask_and_names():
+    case = _race.Case("t", 5, 12, 3, 4, mask="left")
+    x, mask = case.inputs()
+    assert x.shape == (5, 12, 3) and x.dtype == np.float32 and mask.shape == (5, 12)
+    for row in mask:  # left padding: False...False True...True, at least half kept
+        k = int(np.argmax(row))
+        assert not row[:k].any() and row[k:].all() and row.sum() >= 6
+    assert np.all(x[~mask] == 0)
+    assert case.name == "B=5 T=12 D=3 U=4 mask=left"
+    assert _race.Case("t", 1, 1, 2, 3, stateful=True).inputs()[0].shape == (1, _race.STREAM_STEPS, 2)
+    k, r, b = case.weights()
+    assert k.shape == (3, 16) and r.shape == (4, 16) and b.shape == (16,)
+    assert np.all(b[4:8] > 0.8)  # forget-gate bias block like unit_forget_bias
+
+
+@pytest.mark.parametrize("flags", [{}, {"recurrent_activation": "hard_sigmoid"}, {"mask": "left"},
+                                   {"use_bias": False}])
+def test_reference_matches_naive(flags):
+    case = _race.Case("t", 3, 9, 4, 5, **flags)
+    k, r, b = case.weights()
+    x, mask = case.inputs()
+    bias = b if case.use_bias else None
+    kw = dict(mask=mask, activation=case.activation, recurrent_activation=case.recurrent_activation)
+    np.testing.assert_allclose(_race.reference_lstm(x, k, r, bias, **kw), _naive_seq(x, k, r, bias, **kw),
+                               rtol=0, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- race engine
+class _Fake:
+    """Fake contenders: exact, slow, wrong, crashing, missing or unsupported."""
+
+    def __init__(self):
+        self.order = []
+
+    def __call__(self, name, case, kernel, recurrent_kernel, bias, threads):
+        if name == "missing":
+            raise _peers.Unavailable("pip install missing")
+        if name == "nope":
+            raise _peers.Unsupported("cannot express it")
+        if name == "crash":
+            raise RuntimeError("boom")
+        state = {}
+
+        def reset():
+            state["h"] = None
+
+        def call(x, mask=None):
+            self.order.append(name)
+            if name == "gpulstm-slow":
+                time.sleep(0.002)
+            seq = _race.reference_lstm(x, kernel, recurrent_kernel, bias, mask=mask)
+            out = seq[:, -1].astype(np.float32)
+            return out + 1.0 if name == "wrong" else out
+
+        reset()
+        return _peers.Runner(name, call, reset=reset, version="0")
+
+
+def _fake_race(monkeypatch, contenders, threads=(1,), repeats=3):
+    fake = _Fake()
+    monkeypatch.setattr(_peers, "make_runner", fake)
+    samples = []  # (contender, calls) per timed batch, in clock order
+    real_time_calls = _race._time_calls
+
+    def spy(fn, n):
+        before = len(fake.order)
+        dt = real_time_calls(fn, n)
+        samples.append((fake.order[before], n))
+        return dt
+
+    monkeypatch.setattr(_race, "_time_calls", spy)
+    case = _race.Case("t", 2, 6, 3, 4)
+    run = _race.race([case], contenders, threads, repeats=repeats, min_sample_s=0.0005,
+                     reference=_naive_seq, command="test")
+    return run, samples
+
+
+def test_race_statuses_samples_and_interleaving(monkeypatch):
+    names = ["gpulstm-slow", "peer-a", "missing", "nope", "crash", "wrong", "peer-b"]
+    run, samples = _fake_race(monkeypatch, names)
+    _results.check_run(run)
+    rows = {r["contender"]: r for r in run["results"]}
+    assert [r["contender"] for r in run["results"]] == names
+    assert rows["missing"]["status"] == "missing" and "pip install" in rows["missing"]["reason"]
+    assert rows["nope"]["status"] == "unsupported"
+    assert rows["crash"]["status"] == "failed" and "boom" in rows["crash"]["reason"]
+    assert rows["wrong"]["status"] == "invalid" and rows["wrong"]["max_abs_err"] > 0.9
+    for name in ("gpulstm-slow", "peer-a", "peer-b"):
+        r = rows[name]
+        assert r["status"] == "ok" and len(r["times_ms"]) == 3
+        assert r["median_ms"] == pytest.approx(float(np.median(r["times_ms"])))
+        assert r["max_abs_err"] <= r["tolerance"] == 1e-5
+    assert rows["gpulstm-slow"]["kind"] == "gpulstm" and rows["peer-a"]["kind"] == "peer"
+    assert rows["gpulstm-slow"]["median_ms"] > 2.0  # the sleep is inside the clock
+    # Warm-up once each, then rounds whose starting contender rotates; "wrong" is never timed.
+    order = [name for name, _ in samples]
+    ok = ["gpulstm-slow", "peer-a", "peer-b"]
+    assert order[:3] == ok
+    assert order[3:] == ok + ok[1:] + ok[:1] + ok[2:] + ok[:2]
+    assert samples[3][1] == 1  # a 2 ms call fills a 0.5 ms sample alone
+
+
+def test_noisy_rounds_are_dropped_and_retried(monkeypatch):
+    clock = {"all": 0.0, "own": 0.0}
+
+    def busy():  # a neighbour burning 5 cores whenever "loud" is set
+        clock["all"] += 5.0 if clock.get("loud") else 0.0
+        return clock["all"], clock["own"]
+
+    monkeypatch.setattr(_race, "_busy_seconds", busy)
+    monkeypatch.setattr(_peers, "make_runner", _Fake())
+    case = _race.Case("t", 1, 3, 2, 2)
+    quiet = _race.race([case], ["peer-a"], (1,), repeats=2, min_sample_s=0.0, max_other_load=0.5,
+                       reference=_naive_seq)["results"][0]
+    assert len(quiet["times_ms"]) == 2 and quiet["discarded_ms"] == [] and not quiet["noisy"]
+    assert quiet["other_load"] == [0.0, 0.0]
+    clock["loud"] = True
+    loud = _race.race([case], ["peer-a"], (1,), repeats=2, min_sample_s=0.0, max_other_load=0.5,
+                      reference=_naive_seq)["results"][0]
+    assert loud["noisy"] and len(loud["discarded_ms"]) == 6 and len(loud["times_ms"]) == 6
+    off = _race.race([case], ["peer-a"], (1,), repeats=2, min_sample_s=0.0, reference=_naive_seq)
+    assert len(off["results"][0]["times_ms"]) == 2 and not off["results"][0]["noisy"]
+
+
+def test_ratio_table_and_notes(monkeypatch):
+    run, _ = _fake_race(monkeypatch, ["gpulstm-slow", "peer-a", "missing", "nope"], threads=(1, 2))
+    entries = _results.ratio_rows(run)
+    assert [e["threads"] for e in entries] == [1, 2]
+    for e in entries:
+        mine, peer = e["cells"]["gpulstm-slow"]["median_ms"], e["cells"]["peer-a"]["median_ms"]
+        assert e["best_peer"] == "peer-a"
+        assert e["ratios"]["gpulstm-slow"] == pytest.approx(mine / peer)
+    text = _results.format_table(run)
+    assert "not installed" in text and "n/a" in text and "(peer-a)" in text
+    md = _results.format_table(run, markdown=True)
+    assert md.splitlines()[1].startswith("|---|") and md.count("\n") == 3
+    assert any("pip install missing" in n for n in _results.notes(run))
+
+
+def test_ratio_without_peers_is_empty(monkeypatch):
+    run, _ = _fake_race(monkeypatch, ["gpulstm-slow", "missing"], repeats=1)
+    (entry,) = _results.ratio_rows(run)
+    assert entry["best_peer"] is None and entry["ratios"] == {"gpulstm-slow": None}
+
+
+def test_check_run_rejects_bad_runs(monkeypatch, tmp_path):
+    run, _ = _fake_race(monkeypatch, ["gpulstm-slow", "peer-a"], repeats=1)
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(run))
+    assert _results.load_run(path)["results"] == json.loads(json.dumps(run))["results"]
+    bad = [("schema", "other/1"), ("results", {})]
+    for key, value in bad:
+        broken = copy.deepcopy(run)
+        broken[key] = value
+        with pytest.raises(ValueError):
+            _results.check_run(broken)
+    for key, value in [("status", "great"), ("median_ms", None), ("B", "1"), ("kind", "x")]:
+        broken = copy.deepcopy(run)
+        broken["results"][0][key] = value
+        with pytest.raises(ValueError, match="Expected"):
+            _results.check_run(broken)
+
+
+def test_pytest_benchmark_json_converts():
+    extra = dict(case="B=1 T=2 D=3 U=4", group="t", B=1, T=2, D=3, U=4, flags={}, threads=1,
+                 kind="gpulstm", device="cpu", dtype="float32")
+    data = {"machine_info": {"gpulstm": {"cpu": "X"}}, "datetime": "2026-01-01",
+            "benchmarks": [
+                {"extra_info": dict(extra, contender="gpulstm-cpu"), "stats": {"median": 0.002, "data": [0.002]}},
+                {"extra_info": dict(extra, contender="torch", kind="peer"), "stats": {"median": 0.004}},
+                {"extra_info": {}, "stats": {"median": 1.0}},  # not one of ours: ignored
+            ]}
+    run = _results.check_run(_results.from_pytest_benchmark(data))
+    assert run["machine"]["cpu"] == "X" and len(run["results"]) == 2
+    (entry,) = _results.ratio_rows(run)
+    assert entry["ratios"]["gpulstm-cpu"] == pytest.approx(0.5)
+
+
+def test_report_markdown_and_png(monkeypatch, tmp_path):
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    try:
+        import report
+    finally:
+        sys.path.pop(0)
+    run, _ = _fake_race(monkeypatch, ["gpulstm-slow", "peer-a"], repeats=1)
+    run["machine"]["env"]["OPENBLAS_CORETYPE"] = "Haswell"
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(run))
+    md_path = tmp_path / "t.md"
+    assert report.main([str(path), "--md", str(md_path), "--title", "T"]) == 0
+    md = md_path.read_text()
+    assert md.startswith("### T") and "OPENBLAS_CORETYPE=Haswell" in md and "gpulstm-slow / best peer" in md
+    assert report.main([str(tmp_path / "absent.json")]) == 1
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "t.png"
+    assert report.main([str(path), "--md", str(md_path), "--png", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_startup_takes_warm_medians_and_reports_errors(monkeypatch, tmp_path):
+    script = ("import json, os; n = len(os.listdir(os.environ['STARTUP_DIR'])); "
+              "open(os.path.join(os.environ['STARTUP_DIR'], str(n)), 'w').close(); "
+              "print(json.dumps({'import_s': 0.1 * (n + 1), 'first_call_s': 5.0 if n == 0 else 0.2 * n, "
+              "'numba_on_import': False}))")
+    monkeypatch.setenv("STARTUP_DIR", str(tmp_path))
+    monkeypatch.setattr(_race, "_STARTUP", script)
+    st = _race.startup(repeats=3)
+    assert st["cold_first_call_s"] == 5.0  # the first process fills the cache: reported apart
+    assert st["first_call_s"] == pytest.approx(0.4) and st["import_s"] == pytest.approx(0.3)
+    assert len(st["samples"]) == 3 and st["numba_on_import"] is False
+    monkeypatch.setattr(_race, "_STARTUP", "raise SystemExit('no luck')")
+    st = _race.startup(repeats=1)
+    assert st == {"error": "no luck"}
+    assert _results.startup_lines({"startup": st}) == ["start-up: not measured (no luck)"]
+
+
+def _row(case, contender, ms, threads=1):
+    kind = "gpulstm" if contender.startswith("gpulstm-") else "peer"
+    return dict(case=case.name, group=case.group, B=case.B, T=case.T, D=case.D, U=case.U,
+                flags=case.flags, threads=threads, contender=contender, kind=kind, device="cpu",
+                dtype="float32", status="ok", reason=None, version=None, median_ms=ms,
+                times_ms=[ms], first_call_ms=None, max_abs_err=0.0, tolerance=1e-5)
+
+
+def test_report_targets_checklist():
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    try:
+        import report
+    finally:
+        sys.path.pop(0)
+    small = _race.Case("targets", 1, 100, 32, 128)
+    big = _race.Case("targets", 64, 100, 32, 256)
+    stream = _race.Case("streaming", 1, 1, 32, 128, stateful=True)
+    other = _race.Case("keras", 8, 10, 32, 32)
+    rows = [_row(small, "gpulstm-cpu", 0.9), _row(small, "torch", 1.0), _row(small, "onnxruntime", 2.0),
+            _row(big, "gpulstm-cpu", 1.4), _row(big, "onnxruntime", 1.0),
+            _row(stream, "gpulstm-cpu", 0.01), _row(stream, "torch", 0.06),
+            _row(other, "gpulstm-cpu", 9.0), _row(other, "torch", 1.0)]
+    run = {"schema": _results.SCHEMA, "created": "", "machine": {}, "settings": {}, "results": rows,
+           "startup": {"import_s": 0.2, "first_call_s": 0.7, "cold_first_call_s": 4.0,
+                       "numba_on_import": False, "samples": []}}
+    lines = report.targets(_results.check_run(run)).splitlines()
+    assert lines == [
+        "- [x] B=1 T=100 D=32 U=128, 1 thread(s): 0.90 (target <= 1.0, best peer torch)",
+        "- [ ] B=64 T=100 D=32 U=256, 1 thread(s): 1.40 (target <= 1.3, best peer onnxruntime)",
+        "- [x] B=1 T=1 D=32 U=128 stateful, 1 thread(s): torch / gpulstm 6.0x (target >= 5x)",
+        "- [x] import gpulstm 200 ms, numba not imported (target <= 300 ms, never compiles)",
+        "- [ ] first call in a fresh process, warm cache: 700 ms (target <= 500 ms)",
+    ]
+    assert "first LSTM(128) call" in report.markdown(run)
+
+
+# ----------------------------------------------------------------------------- peers
+PEER_CASES = [
+    _race.Case("t", 3, 7, 4, 5),
+    _race.Case("t", 2, 6, 3, 4, use_bias=False),
+    _race.Case("t", 2, 6, 3, 4, recurrent_activation="hard_sigmoid"),
+    _race.Case("t", 1, 1, 3, 4, stateful=True),
+]
+
+
+def _check_runner(name, case):
+    weights = case.weights()
+    x, mask = case.inputs()
+    expected = _race.expected_outputs(case, x, mask, weights, _naive_seq)
+    with _peers.set_threads(1):
+        try:
+            runner = _peers.make_runner(name, case, *weights, 1)
+        except _peers.Unsupported:
+            return None
+        err = _race.validate(runner, case, x, mask, expected)
+    assert err <= _race.tolerance(expected), (name, case.name, err)
+    if case.stateful:  # reset really restarts from zero state
+        assert _race.validate(runner, case, x, mask, expected) == err
+    return err
+
+
+@pytest.mark.parametrize("case", PEER_CASES, ids=lambda c: c.name)
+def test_onnxruntime_runner_matches_reference(case):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    assert _check_runner("onnxruntime", case) is not None  # every case is expressible in ONNX
+
+
+@pytest.mark.parametrize("case", PEER_CASES, ids=lambda c: c.name)
+def test_torch_runner_matches_reference(case):
+    pytest.importorskip("torch")
+    err = _check_runner("torch", case)
+    assert (err is None) == (case.recurrent_activation != "sigmoid")
+
+
+def test_runners_set_their_thread_count():
+    import numba
+
+    case = _race.Case("t", 1, 2, 3, 4)
+    w = case.weights()
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    _peers.make_runner("gpulstm-cpu", case, *w, 1)  # builds the layer, compiles nothing
+    assert numba.get_num_threads() == 1
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(2)
+    _peers.make_runner("torch", case, *w, 1)
+    assert torch.get_num_threads() == 1
+
+
+def test_peers_refuse_masks_and_report_missing(monkeypatch):
+    case = _race.Case("t", 2, 5, 3, 4, mask="left")
+    w = case.weights()
+    for name in ("torch", "onnxruntime"):
+        try:
+            with pytest.raises(_peers.Unsupported, match="mask"):
+                _peers.make_runner(name, case, *w, 1)
+        except _peers.Unavailable:
+            pass
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now fails
+    with pytest.raises(_peers.Unavailable, match="torch"):
+        _peers.make_runner("torch", _race.Case("t", 1, 2, 3, 4), *w, 1)
+    with pytest.raises(_peers.Unavailable, match="no 'nope' backend"):
+        _peers.make_runner("gpulstm-nope", case, *w, 1)
