@@ -1,12 +1,15 @@
 """The numba ``@njit`` CPU backend.
 
-``lstm_forward`` projects the input for all timesteps with one NumPy GEMM, then runs
-the whole time loop inside one compiled call.  Each batch row runs its whole
-sequence on its own (no barrier per step), so rows are independent work items.
+``lstm_forward`` runs the whole time loop inside one compiled call (``cpu_fast``:
+register-tiled recurrent product, vectorised gates, rows split over threads for
+large batches), the input projection either inside it (small problems) or as one
+NumPy GEMM over all timesteps.  Each batch row runs its whole sequence on its own
+(no barrier per step).
 
 The activation is picked by an integer code at run time inside one compiled kernel
-(one compile serves every activation pair); a user callable gets its own kernel,
-built from the same body with the user's function switched in.
+(one compile serves every activation pair).  A user callable gets its own kernel,
+built from the plain reference loop ``_recurrence`` with the user's function switched
+in; that loop also serves training-mode recurrent dropout (per-gate masks on h).
 """
 import types
 
@@ -14,6 +17,7 @@ import numba
 import numpy as np
 
 from gpulstm.activations import CUSTOM
+from gpulstm.kernels import cpu_fast
 from gpulstm.kernels.activations import activate
 
 _CUSTOM_RACT = CUSTOM - 1  # the code a custom recurrent_activation runs under
@@ -123,10 +127,182 @@ def _compile_user(fn, arg):
         ) from None
 
 
+class Prepared:
+    """What ``prepare`` returns: packed copies of the weights, each made on first use.
+
+    The tiled paths read ``recurrent_kernel.T`` (G, U) and, to project the input
+    without BLAS, ``kernel.T`` (G, D), both C-contiguous; packing costs about as much
+    as a few timesteps, so the layer keeps this object per set of weights.  B == 1
+    with a small kernel never packs, so such a first call loads no packing kernel.
+    """
+
+    __slots__ = ("kernel", "recurrent_kernel", "shape", "dtype", "_packed", "_packed_kernel")
+
+    def __init__(self, kernel, recurrent_kernel):
+        self.kernel = None if kernel is None else np.ascontiguousarray(kernel)
+        self.recurrent_kernel = np.ascontiguousarray(recurrent_kernel)
+        U, G = self.recurrent_kernel.shape
+        self.shape = (G, U)
+        self.dtype = self.recurrent_kernel.dtype
+        self._packed = None
+        self._packed_kernel = None
+
+    def packed(self):
+        """``recurrent_kernel.T`` as a C-contiguous (G, U) array (computed once)."""
+        if self._packed is None:
+            self._packed = _pack(self.recurrent_kernel)  # a racing thread packs the same
+        return self._packed
+
+    def packed_kernel(self, kernel):
+        """``kernel.T`` (G, D), computed once; ``kernel`` if this object holds none."""
+        if self.kernel is None or self.kernel.shape != kernel.shape:
+            return _pack(kernel)
+        if self._packed_kernel is None:
+            self._packed_kernel = _pack(self.kernel)
+        return self._packed_kernel
+
+
+def _pack(a):
+    a = np.ascontiguousarray(a)
+    packed = np.empty((a.shape[1], a.shape[0]), a.dtype)
+    cpu_fast.pack_transposed(a, packed)
+    return packed
+
+
+def prepare(kernel, recurrent_kernel, bias=None):
+    """A ``Prepared`` for these weights, to pass back as ``lstm_forward(..., prepared=)``."""
+    return Prepared(kernel, recurrent_kernel)
+
+
+def _row_bounds(B, n):
+    """Row blocks for n threads, interior bounds on multiples of the 4-row tile."""
+    # n <= B // 4: every block gets at least one 4-row tile; the last one also
+    # takes the B % 4 rows left over
+    quads = B // 4
+    sizes = [4 * (quads // n + (1 if i < quads % n else 0)) for i in range(n)]
+    sizes[-1] += B % 4
+    return np.cumsum([0] + sizes, dtype=np.int64)
+
+
+def _threads():
+    return numba.get_num_threads()
+
+
 def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
                  recurrent_activation, go_backwards=False, return_sequences=False,
-                 zero_output_for_mask=False, x_proj=None, rec_masks=None):
-    """CPU LSTM forward pass; see ``gpulstm.dispatch`` for the contract."""
+                 zero_output_for_mask=False, x_proj=None, rec_masks=None, prepared=None):
+    """CPU LSTM forward pass; see ``gpulstm.dispatch`` for the contract.
+
+    ``prepared`` (optional) is ``prepare(kernel, recurrent_kernel, bias)`` kept by the
+    caller for these exact weights.  Paths, by size: B == 1 streams
+    ``recurrent_kernel`` itself per step (axpy GEMV, no packing); B >= 2 runs
+    register tiles (4 x 4 with AVX-512, else 4 x 2) on the packed copy; B >=
+    PARALLEL_MIN_B with more than one numba thread splits the rows over threads.
+    The input projection runs inside the loop for single steps and small problems
+    (see FUSE_MAX_MACS), else as one NumPy GEMM (or, with PROJECT_ON_TILES, up front
+    on the kernel's own tiles).  Custom callables and recurrent
+    dropout masks run the plain reference loop.
+    """
+    dtype = recurrent_kernel.dtype
+    act, ract = activation, recurrent_activation
+    if rec_masks is not None or callable(act) or callable(ract):
+        return _forward_plain(x, kernel, recurrent_kernel, bias, h0, c0, mask, act, ract,
+                              go_backwards, return_sequences, zero_output_for_mask,
+                              x_proj, rec_masks)
+    char = dtype.char
+    rk = recurrent_kernel if recurrent_kernel.flags.c_contiguous else \
+        np.ascontiguousarray(recurrent_kernel)
+    G = rk.shape[1]
+    U = G // 4
+    if prepared is not None and (not isinstance(prepared, Prepared) or
+                                 prepared.shape != (G, U) or prepared.dtype != dtype):
+        raise ValueError(
+            f"Expected `prepared` to be prepare(kernel, recurrent_kernel, bias) of shape "
+            f"{(G, U)} and dtype {dtype}. Received: prepared={prepared!r} with shape "
+            f"{getattr(prepared, 'shape', None)} and dtype {getattr(prepared, 'dtype', None)}. "
+            "Call prepare() again after changing weights.")
+    WT = _NO_PACK[char]
+    B = x.shape[0] if x_proj is None else x_proj.shape[0]
+    n = _threads() if B >= PARALLEL_MIN_B else 1
+    if x_proj is None:
+        B, T, D = x.shape
+        bias = _EMPTY[char] if bias is None else np.ascontiguousarray(bias, dtype=dtype)
+        # x is (B * T, D), row b * T + t; W the kernel (D, G)
+        x = np.ascontiguousarray(x, dtype=dtype).reshape(B * T, D)
+        W = np.ascontiguousarray(kernel, dtype=dtype)
+        x_proj = _NO_X[char]
+        if (B * T <= FUSE_MAX_ROWS or (B * T * D * G <= FUSE_MAX_MACS and D * G <= 65536)
+                or (n > 1 and D * G <= 131072)):
+            pass  # projected step by step inside the loop
+        elif PROJECT_ON_TILES or n > 1:
+            # projected up front by the kernel's own tiles (see cpu_fast.run_rows)
+            WT = (prepared.packed_kernel(W) if prepared is not None else _pack(W))
+        else:
+            # x_proj is (B, T, G): one BLAS GEMM for every timestep; the bias is added
+            # inside the loop (saves a pass over x_proj)
+            x_proj = (x @ W).reshape(B, T, G)
+            x, W = _NO_PACK[char], _NO_PACK[char]
+    else:
+        B, T = x_proj.shape[:2]
+        bias = _EMPTY[char]
+        x, W = _NO_PACK[char], _NO_PACK[char]
+    if x_proj.dtype != dtype or not x_proj.flags.c_contiguous:
+        x_proj = np.ascontiguousarray(x_proj, dtype=dtype)
+    h = np.array(h0, dtype=dtype, order="C", copy=True)
+    c = np.array(c0, dtype=dtype, order="C", copy=True)
+    # out is (B, T, U), or (B, 1, U) for the last output: one rank keeps one kernel
+    out = np.empty((B, T if return_sequences else 1, U), dtype=dtype)
+    mask_u8 = (np.ascontiguousarray(mask, dtype=np.uint8) if mask is not None
+               else _NO_MASK)
+    if B == 1:
+        ut = _NO_PACK[char]  # axpy GEMV straight over recurrent_kernel: no packing
+    else:
+        ut = prepared.packed() if prepared is not None else _pack(rk)
+    args = (x, W, WT, x_proj, bias, ut, rk, h, c, mask_u8, act, ract, char == "f", WIDE_TILES,
+            bool(go_backwards), bool(return_sequences), bool(zero_output_for_mask), out, T)
+    if n > 1:
+        cpu_fast.run_parallel(*args, _row_bounds(B, min(n, B // 4)))
+    else:
+        cpu_fast.run_rows(*args, 0, B)
+    return (out if return_sequences else out[:, 0]), h, c
+
+
+# Project inside the loop for single steps and for small problems whose kernel (D, G)
+# stays in L2: same work, no BLAS call.  A 2-thread OpenBLAS call stalls on a busy
+# 2-core machine (11.8 vs 0.9 ms median at (1, 100, 32, 128)); ~5% slower than the
+# GEMM on an idle core.
+# With several threads (row blocks in parallel) BLAS is never called: OpenBLAS's
+# worker threads keep spinning after a GEMM and take the core the second row block
+# needs (B=8: 2 threads no faster than 1).  The projection then runs per step when
+# the kernel fits L2 (D * G <= 128 Ki floats), else up front on the tiles.
+# PROJECT_ON_TILES does the latter with one thread too; off because there it is
+# 1.3-2x slower than OpenBLAS at D <= 64 (few products per horizontal sum).
+PROJECT_ON_TILES = False
+FUSE_MAX_ROWS = 16
+FUSE_MAX_MACS = 1 << 23
+PARALLEL_MIN_B = 8
+
+
+def _has_avx512():
+    try:
+        import llvmlite.binding as ll
+        return bool(ll.get_host_cpu_features().get("avx512f", False))
+    except Exception:  # pragma: no cover - feature query unsupported
+        return False
+
+
+# 4 x 4 register tiles need 32 vector registers (AVX-512); AVX2 gets 4 x 2.
+WIDE_TILES = _has_avx512()
+_NO_MASK = np.zeros((0, 0), np.uint8)
+_EMPTY = {t: np.zeros(0, t) for t in "fd"}
+_NO_PACK = {t: np.zeros((0, 0), t) for t in "fd"}
+_NO_X = {t: np.zeros((0, 0, 0), t) for t in "fd"}
+
+
+def _forward_plain(x, kernel, recurrent_kernel, bias, h0, c0, mask, act, ract,
+                   go_backwards, return_sequences, zero_output_for_mask, x_proj, rec_masks):
+    """The reference loop: user callables and training-mode recurrent dropout."""
+    activation, recurrent_activation = act, ract
     dtype = recurrent_kernel.dtype
     if x_proj is None:
         B, T, D = x.shape
@@ -145,7 +321,6 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
                else np.zeros((0, 0), np.uint8))
     rec = (np.ascontiguousarray(rec_masks, dtype=dtype) if rec_masks is not None
            else np.zeros((0, 0, 0), dtype))
-    act, ract = activation, recurrent_activation
     kern = _recurrence_njit
     if callable(act) or callable(ract):
         kern = _custom_kernel(act if callable(act) else None,

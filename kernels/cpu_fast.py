@@ -1,0 +1,351 @@
+"""The fast CPU recurrence: register-tiled ``h @ U`` and a vectorised gate pass.
+
+Layout (why it is fast, see ../shared/notes/cpu.md): the input projection arrives
+precomputed; per step the recurrent product ``z = x_proj[:, t] + bias + h_tm1 @ U``
+runs as dot products against ``UT = U.T`` packed C-contiguous (G, U), in 4 batch
+rows x 4 gate columns register tiles (16 accumulators; 4 x 2 on AVX2, which has
+half the vector registers) over column blocks sized so a UT slice stays in L1.  A
+single row (and the 1-3 rows left over by the tiles) streams ``U`` itself in a
+4-row-unrolled axpy GEMV: no packing, and faster than dot tiles for one row.
+The gate pass is a few short loops over contiguous row slices so LLVM vectorises
+them; float32 tanh / sigmoid use a rational approximation (max abs error proven in
+scripts/tanh_sweep.py), every other activation the exact shared scalar switch.
+
+Rows are independent work items: ``run_rows`` runs rows [b0, b1) through the whole
+sequence, and ``run_parallel`` hands each thread its own block of rows (no barrier
+per step).  Only ``fastmath`` flags that keep NaN and inf semantics are used.
+"""
+import numba
+import numpy as np
+from numba import prange
+
+from gpulstm.activations import CODES
+from gpulstm.kernels.activations import activate
+
+_TANH = CODES["tanh"]
+_SIGMOID = CODES["sigmoid"]
+
+# reassoc lets LLVM vectorise the dot-product reductions; none of these flags
+# assumes "no NaN" or "no inf" (that is what fastmath=True would add).
+_FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}
+_JIT = dict(cache=True, error_model="numpy")
+_L1_FLOATS = 8192  # 32 KiB of float32
+
+# Accumulators start from a float32 zero: float32 kernels stay float32 and float64
+# kernels unify to float64.
+_ZERO = np.float32(0.0)
+
+# Eigen's float32 rational tanh (the one TensorFlow's CPU kernels use): odd [13/6].
+_CLAMP = np.float32(7.90531110763549805)
+_TINY = np.float32(0.0004)
+_A1 = np.float32(4.89352455891786e-03)
+_A3 = np.float32(6.37261928875436e-04)
+_A5 = np.float32(1.48572235717979e-05)
+_A7 = np.float32(5.12229709037114e-08)
+_A9 = np.float32(-8.60467152213735e-11)
+_A11 = np.float32(2.00018790482477e-13)
+_A13 = np.float32(-2.76076847742355e-16)
+_B0 = np.float32(4.89352518554385e-03)
+_B2 = np.float32(2.26843463243900e-03)
+_B4 = np.float32(1.18534705686654e-04)
+_B6 = np.float32(1.19825839466702e-06)
+_HALF = np.float32(0.5)
+
+
+@numba.njit(fastmath=_FAST, **_JIT)
+def _tanh_f32(x):
+    # Comparisons written so NaN falls through both clamps and stays NaN.
+    y = x
+    if y > _CLAMP:
+        y = _CLAMP
+    if y < -_CLAMP:
+        y = -_CLAMP
+    y2 = y * y
+    p = y2 * _A13 + _A11
+    p = y2 * p + _A9
+    p = y2 * p + _A7
+    p = y2 * p + _A5
+    p = y2 * p + _A3
+    p = y2 * p + _A1
+    p = y * p
+    q = y2 * _B6 + _B4
+    q = y2 * q + _B2
+    q = y2 * q + _B0
+    r = p / q
+    if abs(x) < _TINY:
+        r = x
+    return r
+
+
+@numba.njit(fastmath=_FAST, **_JIT)
+def tanh_vec(buf, lo, hi):
+    """buf[lo:hi] = tanh(buf[lo:hi]) with the float32 rational tanh."""
+    for j in range(lo, hi):
+        buf[j] = _tanh_f32(buf[j])
+
+
+@numba.njit(fastmath=_FAST, **_JIT)
+def sigmoid_vec(buf, lo, hi):
+    """buf[lo:hi] = sigmoid(buf[lo:hi]) as 0.5 * tanh(0.5 x) + 0.5."""
+    for j in range(lo, hi):
+        buf[j] = _HALF * _tanh_f32(_HALF * buf[j]) + _HALF
+
+
+@numba.njit(**_JIT)
+def _apply(code, buf, lo, hi, fast):
+    if fast and code == _TANH:
+        tanh_vec(buf, lo, hi)
+    elif fast and code == _SIGMOID:
+        sigmoid_vec(buf, lo, hi)
+    else:
+        for j in range(lo, hi):
+            buf[j] = activate(code, buf[j])
+
+
+@numba.njit(fastmath=_FAST, **_JIT)
+def _cell(z, c_tm1, tmp, U):
+    # c_t = f * c_tm1 + i * g; tmp keeps c_t for act(c_t)
+    for j in range(U):
+        c_t = z[U + j] * c_tm1[j] + z[j] * z[2 * U + j]
+        c_tm1[j] = c_t
+        tmp[j] = c_t
+
+
+@numba.njit(fastmath=_FAST, **_JIT)
+def _out(z, tmp, h_tm1, U):
+    for j in range(U):
+        h_tm1[j] = z[3 * U + j] * tmp[j]
+
+
+@numba.njit(**_JIT)
+def _gates(z, h_tm1, c_tm1, tmp, act, ract, fast):
+    """One row's gate update from z (G,) = i, f, c, o pre-activations; h, c in place."""
+    U = h_tm1.shape[0]
+    _apply(ract, z, 0, 2 * U, fast)
+    _apply(act, z, 2 * U, 3 * U, fast)
+    _apply(ract, z, 3 * U, 4 * U, fast)
+    _cell(z, c_tm1, tmp, U)
+    _apply(act, tmp, 0, U, fast)
+    _out(z, tmp, h_tm1, U)
+
+
+@numba.njit(fastmath=_FAST, **_JIT)
+def _tile4x4(UT, H, z, r, j, U):
+    h0, h1, h2, h3 = H[r], H[r + 1], H[r + 2], H[r + 3]
+    w0, w1, w2, w3 = UT[j], UT[j + 1], UT[j + 2], UT[j + 3]
+    a00 = a01 = a02 = a03 = _ZERO
+    a10 = a11 = a12 = a13 = _ZERO
+    a20 = a21 = a22 = a23 = _ZERO
+    a30 = a31 = a32 = a33 = _ZERO
+    for k in range(U):
+        x0, x1, x2, x3 = h0[k], h1[k], h2[k], h3[k]
+        v0, v1, v2, v3 = w0[k], w1[k], w2[k], w3[k]
+        a00 += x0 * v0
+        a01 += x0 * v1
+        a02 += x0 * v2
+        a03 += x0 * v3
+        a10 += x1 * v0
+        a11 += x1 * v1
+        a12 += x1 * v2
+        a13 += x1 * v3
+        a20 += x2 * v0
+        a21 += x2 * v1
+        a22 += x2 * v2
+        a23 += x2 * v3
+        a30 += x3 * v0
+        a31 += x3 * v1
+        a32 += x3 * v2
+        a33 += x3 * v3
+    z[r, j] += a00
+    z[r, j + 1] += a01
+    z[r, j + 2] += a02
+    z[r, j + 3] += a03
+    z[r + 1, j] += a10
+    z[r + 1, j + 1] += a11
+    z[r + 1, j + 2] += a12
+    z[r + 1, j + 3] += a13
+    z[r + 2, j] += a20
+    z[r + 2, j + 1] += a21
+    z[r + 2, j + 2] += a22
+    z[r + 2, j + 3] += a23
+    z[r + 3, j] += a30
+    z[r + 3, j + 1] += a31
+    z[r + 3, j + 2] += a32
+    z[r + 3, j + 3] += a33
+
+
+@numba.njit(fastmath=_FAST, **_JIT)
+def _tile4x2(UT, H, z, r, j, U):
+    # 8 accumulators + 6 operands fit AVX2's 16 vector registers (4 x 4 spills there)
+    h0, h1, h2, h3 = H[r], H[r + 1], H[r + 2], H[r + 3]
+    w0, w1 = UT[j], UT[j + 1]
+    a00 = a01 = a10 = a11 = a20 = a21 = a30 = a31 = _ZERO
+    for k in range(U):
+        v0, v1 = w0[k], w1[k]
+        x0, x1, x2, x3 = h0[k], h1[k], h2[k], h3[k]
+        a00 += x0 * v0
+        a01 += x0 * v1
+        a10 += x1 * v0
+        a11 += x1 * v1
+        a20 += x2 * v0
+        a21 += x2 * v1
+        a30 += x3 * v0
+        a31 += x3 * v1
+    z[r, j] += a00
+    z[r, j + 1] += a01
+    z[r + 1, j] += a10
+    z[r + 1, j + 1] += a11
+    z[r + 2, j] += a20
+    z[r + 2, j + 1] += a21
+    z[r + 3, j] += a30
+    z[r + 3, j + 1] += a31
+
+
+@numba.njit(**_JIT)
+def recur_tiles(UT, RK, H, z, nb, wide):
+    """z[:nb] += H[:nb] @ RK, with UT = RK.T packed (G, U) C-contiguous.
+
+    Rows in groups of 4 run register tiles on UT (``wide``: 4 x 4, 32 vector
+    registers, AVX-512; else 4 x 2 for AVX2's 16) over column blocks; the 1-3
+    rows left over stream RK with ``recur_axpy``.
+    """
+    G, U = UT.shape
+    nb4 = nb - nb % 4
+    # columns per block: the UT slice (cb, U) about fills a 32 KiB L1 (16..64, x 4)
+    cb = max(16, min(64, (_L1_FLOATS // U) // 4 * 4))
+    for j0 in range(0, G, cb):
+        j1 = min(j0 + cb, G)  # G and the blocks are multiples of 4
+        for r in range(0, nb4, 4):
+            if wide:
+                for j in range(j0, j1, 4):
+                    _tile4x4(UT, H, z, r, j, U)
+            else:
+                for j in range(j0, j1, 2):
+                    _tile4x2(UT, H, z, r, j, U)
+    for r in range(nb4, nb):
+        recur_axpy(RK, H[r], z[r])
+
+
+@numba.njit(fastmath=_FAST, **_JIT)
+def recur_axpy(RK, hr, zr):
+    """zr += hr @ RK for one row, streaming RK (K, G) once (no packed copy needed).
+
+    Four rows of RK per pass over zr: 4 FMAs per load/store of zr (a plain axpy is
+    bound by those stores).
+    """
+    K, G = RK.shape
+    K4 = K - K % 4
+    for k in range(0, K4, 4):
+        a0, a1, a2, a3 = hr[k], hr[k + 1], hr[k + 2], hr[k + 3]
+        w0, w1, w2, w3 = RK[k], RK[k + 1], RK[k + 2], RK[k + 3]
+        for j in range(G):
+            zr[j] += a0 * w0[j] + a1 * w1[j] + a2 * w2[j] + a3 * w3[j]
+    for k in range(K4, K):
+        a0 = hr[k]
+        w0 = RK[k]
+        for j in range(G):
+            zr[j] += a0 * w0[j]
+
+
+@numba.njit(**_JIT)
+def run_rows(x, W, WT, x_proj, bias, UT, RK, h, c, mask, act, ract, fast, wide,
+             go_backwards, return_sequences, zero_output_for_mask, out, T, b0, b1):
+    """Run rows [b0, b1) through the whole sequence.
+
+    The input projection comes one of three ways: WT (G, D) given (packed kernel.T):
+    projected up front for these rows with the same register tiles (no BLAS, so no
+    BLAS threads); W (D, G) alone: projected step by step (small problems); neither:
+    x_proj (B, T, G) holds x_t @ kernel.  x is the input as (B * T, D) (row b * T + t),
+    or (0, 0); bias (G,) or (0,); UT (G, U) packed ``recurrent_kernel.T``, or (0, 0)
+    to stream RK (U, G) per row; h, c (B, U) initial states, overwritten with the
+    final ones; mask (B, T) uint8 or (0, 0); out (B, T, U) in processing order or
+    (B, 1, U) for the last output (written).
+    """
+    project = WT.shape[0] > 0
+    fused = W.shape[0] > 0 and not project
+    G = RK.shape[1]
+    U = G // 4
+    nb = b1 - b0
+    has_mask = mask.shape[0] > 0
+    has_bias = bias.shape[0] > 0
+    tiled = UT.shape[0] > 0
+    dt = RK.dtype
+    src = x_proj
+    first = b0  # row of src that holds batch row b0
+    if project:
+        # xp is (nb * T, G) = x[rows of b0..b1] @ kernel
+        xp = np.zeros((nb * T, G), dt)
+        recur_tiles(WT, W, x[b0 * T:b1 * T], xp, nb * T, wide)
+        src = xp.reshape((nb, T, G))
+        first = 0
+    z = np.empty((nb, G), dt)
+    tmp = np.empty(U, dt)
+    # prev holds each row's last output (zeros before its first unmasked step)
+    prev = np.zeros((nb if has_mask else 0, U), dt)
+    H = h[b0:b1]
+    C = c[b0:b1]
+    for s in range(T):
+        t = T - 1 - s if go_backwards else s
+        for r in range(nb):
+            zr = z[r]
+            if fused:
+                if has_bias:
+                    zr[:] = bias
+                else:
+                    zr[:] = 0.0
+                recur_axpy(W, x[(b0 + r) * T + t], zr)
+            elif has_bias:
+                xr = src[first + r, t]
+                for j in range(G):
+                    zr[j] = xr[j] + bias[j]
+            else:
+                zr[:] = src[first + r, t]
+        if tiled:
+            recur_tiles(UT, RK, H, z, nb, wide)
+        else:
+            for r in range(nb):
+                recur_axpy(RK, H[r], z[r])
+        for r in range(nb):
+            b = b0 + r
+            if has_mask and mask[b, t] == 0:
+                if zero_output_for_mask:
+                    prev[r, :] = 0.0
+                if return_sequences:
+                    out[b, s, :] = prev[r]
+                continue
+            _gates(z[r], H[r], C[r], tmp, act, ract, fast)
+            if has_mask:
+                prev[r, :] = H[r]
+            if return_sequences:
+                out[b, s, :] = H[r]
+    if not return_sequences:
+        for r in range(nb):
+            if has_mask:
+                out[b0 + r, 0, :] = prev[r]
+            elif T > 0:
+                out[b0 + r, 0, :] = H[r]
+            else:
+                out[b0 + r, 0, :] = 0.0
+
+
+@numba.njit(parallel=True, **_JIT)
+def run_parallel(x, W, WT, x_proj, bias, UT, RK, h, c, mask, act, ract, fast, wide,
+                 go_backwards, return_sequences, zero_output_for_mask, out, T, bounds):
+    """``run_rows`` over row blocks [bounds[i], bounds[i + 1]), one per thread."""
+    for i in prange(bounds.shape[0] - 1):
+        run_rows(x, W, WT, x_proj, bias, UT, RK, h, c, mask, act, ract, fast, wide,
+                 go_backwards, return_sequences, zero_output_for_mask, out, T, bounds[i],
+                 bounds[i + 1])
+
+
+@numba.njit(**_JIT)
+def pack_transposed(a, out):
+    """out (G, U) = a (U, G).T, in 32 x 32 blocks (numpy's strided copy is ~20x slower)."""
+    U, G = a.shape
+    for k0 in range(0, U, 32):
+        k1 = min(k0 + 32, U)
+        for j0 in range(0, G, 32):
+            j1 = min(j0 + 32, G)
+            for j in range(j0, j1):
+                for k in range(k0, k1):
+                    out[j, k] = a[k, j]
