@@ -26,6 +26,11 @@ def _sim_requested():
 
 def _check():
     """``(ok, reason)``: can the CUDA kernels run here (a device, or the simulator)?"""
+    import importlib.util
+
+    if not _sim_requested() and importlib.util.find_spec("cupy") is None:
+        # Answer before importing numba.cuda (~0.5 s): the common CPU-only case.
+        return False, "CuPy is not installed (No module named 'cupy')"
     try:
         from numba import cuda
     except ImportError as exc:

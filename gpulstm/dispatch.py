@@ -47,6 +47,7 @@ class Backend:
         self._check = check
         self.fix = fix
         self._status = None
+        self._module = None
         self._lock = threading.Lock()
 
     def availability(self):
@@ -60,7 +61,10 @@ class Backend:
             return self._status
 
     def load(self):
-        return importlib.import_module(self.module)
+        """The backend's kernel module, imported on first use."""
+        if self._module is None:
+            self._module = importlib.import_module(self.module)
+        return self._module
 
     def reset(self):
         with self._lock:
