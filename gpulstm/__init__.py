@@ -26,11 +26,12 @@ __all__ = ["__version__", "LSTM", "Layer", "info", "BACKENDS", "BackendUnavailab
 from gpulstm import utils  # noqa: E402
 from gpulstm.layers.core import Dense, Dropout, Embedding, Input, InputLayer, Masking  # noqa: E402
 from gpulstm.layers.merge import Add, Concatenate, add, concatenate  # noqa: E402
+from gpulstm.layers.reshaping import Reshape  # noqa: E402
 from gpulstm.layers.wrappers import Bidirectional, TimeDistributed  # noqa: E402
 from gpulstm.models import Model, Sequential, model_from_json  # noqa: E402
 
 __all__ += ["Input", "InputLayer", "Dense", "Dropout", "Embedding", "Masking",
-            "TimeDistributed", "Bidirectional", "Add", "Concatenate", "add", "concatenate",
+            "TimeDistributed", "Bidirectional", "Reshape", "Add", "Concatenate", "add", "concatenate",
             "Model", "Sequential", "model_from_json", "utils"]
 
 # -- loading saved models (issue 5) -----------------------------------------------------

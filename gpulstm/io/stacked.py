@@ -1,6 +1,8 @@
 """A stack of (optionally bidirectional) LSTM layers with PyTorch/ONNX conventions.
 
-Used by :func:`gpulstm.from_torch` and the ONNX importer: each direction is a
+Used by the ONNX importer (it needs ``sequence_lens`` masks and
+``direction="reverse"``; :func:`gpulstm.from_torch` builds a functional
+``Model`` instead, see :mod:`gpulstm.io.torch_model`): each direction is a
 ``gpulstm.LSTM`` (the backward one with ``go_backwards=True``, its output
 flipped back to time order), outputs of the two directions are concatenated
 on the feature axis, and the final states are stacked as

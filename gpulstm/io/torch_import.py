@@ -1,4 +1,4 @@
-"""Import a PyTorch ``nn.LSTM`` (module, state dict or saved file) as gpulstm layers.
+"""Import a PyTorch ``nn.LSTM`` (module, state dict or saved file) as a gpulstm Model.
 
 PyTorch and Keras share the gate order (i, f, g/c, o), so the conversion is a
 transpose and a bias sum per layer and direction::
@@ -171,7 +171,7 @@ def torch_lstm_weights(module_or_state_dict, *, input_size=None, hidden_size=Non
 
 def from_torch(module_or_state_dict, *, input_size=None, hidden_size=None, num_layers=None,
                bidirectional=None, batch_first=None, return_state=False, prefix=None, backend=None):
-    """Build a gpulstm model equal to a PyTorch ``nn.LSTM`` at inference.
+    """Build a gpulstm ``Model`` equal to a PyTorch ``nn.LSTM`` at inference.
 
     Parameters
     ----------
@@ -181,19 +181,33 @@ def from_torch(module_or_state_dict, *, input_size=None, hidden_size=None, num_l
     input_size, hidden_size, num_layers, bidirectional : optional
         Checked against the weights (inferred from them when omitted).
     batch_first : bool, optional
-        Input layout; taken from the module, else PyTorch's default False.
+        Input/output layout of ``predict``: (B, T, F) when True, else (T, B, F).
+        Taken from the module, else PyTorch's default False.
     return_state : bool
-        Also return ``(h_n, c_n)``, each (num_layers * dirs, B, H).
+        ``predict`` returns ``[output, h_n, c_n]``, the states each
+        (num_layers * dirs, B, H) in torch's order ``layer * dirs + direction``.
     prefix : str, optional
         Key prefix (e.g. ``"encoder."``) when the state dict holds several LSTMs.
     backend : str, optional
-        Passed to every gpulstm layer.
+        "auto", "cpu" or "cuda" for the model and its LSTM layers.
 
     Returns
     -------
-    TorchLSTM
-        ``model.predict(x)`` (or ``model(x)``) gives the module's ``output``.
-        Dropout between layers is an inference no-op and is ignored.
+    TorchLSTMModel
+        A functional :class:`gpulstm.Model`: ``Input(shape=(None, input_size))``
+        then, per torch layer, ``LSTM(hidden_size, return_sequences=True)`` or
+        ``Bidirectional(LSTM(...), merge_mode="concat")``, so ``summary()``,
+        ``get_weights()`` and ``to_json()`` are Keras's.  ``model.predict(x)``
+        (any ``batch_size``; ``initial_state=(h_0, c_0)`` optional) gives the
+        module's ``output`` in torch's layout; see
+        :class:`~gpulstm.io.torch_model.TorchLSTMModel` for the layouts.
+
+    Notes
+    -----
+    Keras keeps one bias per direction (``bias_ih + bias_hh``), so
+    ``count_params()`` is 4H smaller per layer and direction than torch's
+    ``sum(p.numel() for p in module.parameters())``.  Dropout between layers is
+    an inference no-op and is ignored.
     """
     layers, hp = torch_lstm_weights(module_or_state_dict, input_size=input_size, hidden_size=hidden_size,
                                     num_layers=num_layers, bidirectional=bidirectional, prefix=prefix)
@@ -201,7 +215,7 @@ def from_torch(module_or_state_dict, *, input_size=None, hidden_size=None, num_l
         raise ValueError(f"Expected batch_first={hp['batch_first']} (the module's). "
                          f"Received: batch_first={batch_first!r}")
     bf = hp["batch_first"] if batch_first is None else bool(batch_first)
-    from .stacked import StackedLSTM
+    from .torch_model import build_torch_model
 
-    return StackedLSTM(layers, batch_first=bool(bf), return_state=return_state, backend=backend,
-                       name="torch_lstm")
+    return build_torch_model(layers, batch_first=bool(bf), return_state=bool(return_state),
+                             backend=backend, name="torch_lstm")

@@ -15,10 +15,11 @@ def _layer_classes():
     from gpulstm.layers.core import Dense, Dropout, Embedding, InputLayer, Masking
     from gpulstm.layers.lstm import LSTM
     from gpulstm.layers.merge import Add, Concatenate
+    from gpulstm.layers.reshaping import Reshape
     from gpulstm.layers.wrappers import Bidirectional, TimeDistributed
 
     return {c.__name__: c for c in (InputLayer, Dense, Dropout, Masking, Embedding, LSTM,
-                                    TimeDistributed, Bidirectional, Add, Concatenate)}
+                                    TimeDistributed, Bidirectional, Add, Concatenate, Reshape)}
 
 
 _CODE_LAYERS = ("Lambda", "TFOpLambda", "SlicingOpLambda", "TorchModuleWrapper",

@@ -122,9 +122,11 @@ def _check_lstm(layer, x, initial_state):
         shape = checks.input_shape(x.shape, layer)
     except ValueError as e:
         raise ValueError(f"{e} The input comes from layer '{_producer(x)}'.") from None
-    if layer.built and shape[-1] != layer.kernel.shape[0]:
+    # A built Bidirectional (shared, or given weights=) checks its forward layer's kernel.
+    kernel = getattr(getattr(layer, "forward_layer", layer), "kernel", None)
+    if layer.built and kernel is not None and shape[-1] != kernel.shape[0]:
         raise _incompatible(layer, f"expected axis -1 of input shape to have value "
-                                   f"{layer.kernel.shape[0]}", x.shape, x)
+                                   f"{kernel.shape[0]}", x.shape, x)
     if initial_state is not None:
         states = initial_state if isinstance(initial_state, (list, tuple)) else [initial_state]
         want = 2 * (2 if type(layer).__name__ == "Bidirectional" else 1)
