@@ -332,3 +332,14 @@ def test_backend_env_and_errors(monkeypatch):
         layer(x)
     monkeypatch.delenv("GPULSTM_BACKEND")
     layer(x, backend="cpu")
+
+
+def test_rejected_first_call_leaves_layer_unbuilt():
+    layer = gpulstm.LSTM(4)
+    x = np.ones((2, 3, 5), "float32")
+    with pytest.raises(ValueError, match="mask of shape"):
+        layer(x, mask=np.ones((2, 4), bool))
+    with pytest.raises(ValueError, match="initial_state"):
+        layer(x, initial_state=[np.zeros((2, 4)), np.zeros((2, 3))])
+    assert not layer.built and layer.weights == []
+    assert layer(x).shape == (2, 4) and layer.built

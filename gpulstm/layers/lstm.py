@@ -239,6 +239,13 @@ class LSTM(Layer):
         if self.time_major:
             x = xp.swapaxes(x, 0, 1)  # the kernels take (B, T, D)
         B, T, D = x.shape
+        # Every argument is checked before the first call builds the layer, so a
+        # rejected call leaves an unbuilt layer unbuilt.
+        m = checks.mask(mask, B, T, self, xp)
+        if m is not None and self.time_major:
+            m = xp.swapaxes(m, 0, 1)
+        if initial_state is not None:
+            initial_state = checks.states(initial_state, B, self, "initial_state", xp)
         if not self.built:
             self.build((T, B, D) if self.time_major else (B, T, D))
         elif D != self._weights[0].shape[0]:
@@ -247,9 +254,6 @@ class LSTM(Layer):
                 f"expected axis -1 of input shape to have value {self._weights[0].shape[0]}. "
                 f"Received: input shape {tuple(inputs.shape)}"
             )
-        m = checks.mask(mask, B, T, self, xp)
-        if m is not None and self.time_major:
-            m = xp.swapaxes(m, 0, 1)
         with self._lock:
             h0, c0 = self._initial_states(initial_state, B, xp)
             kernel, rk, bias = self._weights[0], self._weights[1], self.bias
@@ -282,7 +286,7 @@ class LSTM(Layer):
 
     def _initial_states(self, initial_state, B, xp):
         if initial_state is not None:
-            return checks.states(initial_state, B, self, "initial_state", xp)
+            return initial_state  # checked in call()
         if self.stateful:
             if self._states is None:
                 self._states = self._zero_states(B)
@@ -323,9 +327,6 @@ class LSTM(Layer):
     # -- config -------------------------------------------------------------------
     def get_config(self):
         """The layer config in the Keras 3 dialect (plus ``time_major`` when true)."""
-        def act_name(spec, value):
-            return spec[1] if not callable(value) else spec[1]
-
         cfg = {
             "name": self.name,
             "trainable": self.trainable,
@@ -338,8 +339,8 @@ class LSTM(Layer):
             "unroll": self.unroll,
             "zero_output_for_mask": self.zero_output_for_mask,
             "units": self.units,
-            "activation": act_name(self._act, self.activation),
-            "recurrent_activation": act_name(self._ract, self.recurrent_activation),
+            "activation": self._act[1],  # a callable is written by its name, as Keras does
+            "recurrent_activation": self._ract[1],
             "use_bias": self.use_bias,
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
