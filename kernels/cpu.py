@@ -1,10 +1,11 @@
 """The numba ``@njit`` CPU backend.
 
 ``lstm_forward`` runs the whole time loop inside one compiled call (``cpu_fast``:
-register-tiled recurrent product, vectorised gates, rows split over threads for
-large batches), the input projection either inside it (small problems) or as one
-NumPy GEMM over all timesteps.  Each batch row runs its whole sequence on its own
-(no barrier per step).
+register-tiled recurrent product, or a BLAS GEMM per step for large row blocks on
+AVX2; vectorised gates; rows split over threads for large batches; SciPy is needed:
+``np.dot`` inside ``@njit`` calls its BLAS), the input projection either inside it
+(small problems) or as one GEMM over all timesteps.  Each batch row runs its whole
+sequence on its own (no barrier per step).
 
 The activation is picked by an integer code at run time inside one compiled kernel
 (one compile serves every activation pair).  A user callable gets its own kernel,
@@ -17,7 +18,7 @@ import numba
 import numpy as np
 
 from gpulstm.activations import CUSTOM
-from gpulstm.kernels import cpu_fast
+from gpulstm.kernels import cpu_blas, cpu_fast
 from gpulstm.kernels.activations import activate
 
 _CUSTOM_RACT = CUSTOM - 1  # the code a custom recurrent_activation runs under
@@ -184,6 +185,12 @@ def _row_bounds(B, n):
     return np.cumsum([0] + sizes, dtype=np.int64)
 
 
+def _use_blas(B, n, U):
+    """Whether the recurrent product runs as one BLAS GEMM per step and row block."""
+    return (BLAS_MIN_WORK is not None and (B // n) * U >= BLAS_MIN_WORK
+            and cpu_blas.available())
+
+
 def _threads():
     return numba.get_num_threads()
 
@@ -197,7 +204,9 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
     caller for these exact weights.  Paths, by size: B == 1 streams
     ``recurrent_kernel`` itself per step (axpy GEMV, no packing); B >= 2 runs
     register tiles (4 x 4 with AVX-512, else 4 x 2) on the packed copy; B >=
-    PARALLEL_MIN_B with more than one numba thread splits the rows over threads.
+    PARALLEL_MIN_B with more than one numba thread splits the rows over threads;
+    (rows per thread) x U >= BLAS_MIN_WORK (AVX2 only) runs each row block's
+    recurrent product and input projection through SciPy's BLAS on one thread.
     The input projection runs inside the loop for single steps and small problems
     (see FUSE_MAX_MACS), else as one NumPy GEMM (or, with PROJECT_ON_TILES, up front
     on the kernel's own tiles).  Custom callables and recurrent
@@ -231,7 +240,11 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
         x = np.ascontiguousarray(x, dtype=dtype).reshape(B * T, D)
         W = np.ascontiguousarray(kernel, dtype=dtype)
         x_proj = _NO_X[char]
-        if (B * T <= FUSE_MAX_ROWS or (B * T * D * G <= FUSE_MAX_MACS and D * G <= 65536)
+        if _use_blas(B, n, U):
+            # W is (D + U, G) = [kernel; recurrent_kernel]: x_t and h_tm1 projected
+            # by one GEMM per step (see cpu_fast.run_rows)
+            W = np.concatenate((W, rk))
+        elif (B * T <= FUSE_MAX_ROWS or (B * T * D * G <= FUSE_MAX_MACS and D * G <= 65536)
                 or (n > 1 and D * G <= 131072)):
             pass  # projected step by step inside the loop
         elif PROJECT_ON_TILES or n > 1:
@@ -254,13 +267,22 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
     out = np.empty((B, T if return_sequences else 1, U), dtype=dtype)
     mask_u8 = (np.ascontiguousarray(mask, dtype=np.uint8) if mask is not None
                else _NO_MASK)
-    if B == 1:
-        ut = _NO_PACK[char]  # axpy GEMV straight over recurrent_kernel: no packing
+    blas = _use_blas(B, n, U)
+    if B == 1 or blas:
+        ut = _NO_PACK[char]  # axpy GEMV or BLAS straight over recurrent_kernel: no packing
     else:
         ut = prepared.packed() if prepared is not None else _pack(rk)
     args = (x, W, WT, x_proj, bias, ut, rk, h, c, mask_u8, act, ract, char == "f", WIDE_TILES,
-            bool(go_backwards), bool(return_sequences), bool(zero_output_for_mask), out, T)
-    if n > 1:
+            blas, bool(go_backwards), bool(return_sequences), bool(zero_output_for_mask),
+            out, T)
+    if blas:
+        # each row block calls a 1-thread BLAS (BLAS threads would fight the numba ones)
+        with cpu_blas.limit(1):
+            if n > 1:
+                cpu_fast.run_parallel(*args, _row_bounds(B, min(n, B // 4)))
+            else:
+                cpu_fast.run_rows(*args, 0, B)
+    elif n > 1:
         cpu_fast.run_parallel(*args, _row_bounds(B, min(n, B // 4)))
     else:
         cpu_fast.run_rows(*args, 0, B)
@@ -271,9 +293,10 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
 # stays in L2: same work, no BLAS call.  A 2-thread OpenBLAS call stalls on a busy
 # 2-core machine (11.8 vs 0.9 ms median at (1, 100, 32, 128)); ~5% slower than the
 # GEMM on an idle core.
-# With several threads (row blocks in parallel) BLAS is never called: OpenBLAS's
-# worker threads keep spinning after a GEMM and take the core the second row block
-# needs (B=8: 2 threads no faster than 1).  The projection then runs per step when
+# On the tile path with several threads (row blocks in parallel) no BLAS is called:
+# OpenBLAS's worker threads keep spinning after a GEMM and take the core the second
+# row block needs (B=8: 2 threads no faster than 1).  (The BLAS path runs SciPy's
+# BLAS on one thread per block instead.)  The projection then runs per step when
 # the kernel fits L2 (D * G <= 128 Ki floats), else up front on the tiles.
 # PROJECT_ON_TILES does the latter with one thread too; off because there it is
 # 1.3-2x slower than OpenBLAS at D <= 64 (few products per horizontal sum).
@@ -293,6 +316,19 @@ def _has_avx512():
 
 # 4 x 4 register tiles need 32 vector registers (AVX-512); AVX2 gets 4 x 2.
 WIDE_TILES = _has_avx512()
+# From (rows per thread) x U >= BLAS_MIN_WORK the recurrent product and the input
+# projection run through SciPy's BLAS (np.dot inside the compiled loop: one GEMM
+# [x_t | h_tm1] @ [kernel; recurrent_kernel] per step and row block, each block's
+# BLAS on 1 thread) instead of register tiles.  Measured on AVX2 (2-core Zen 3; ms
+# per call, tiles / BLAS, T=100 at U <= 256, 50 at U=512; rows per thread x U in
+# brackets), 1 thread: U=256 B=24 42.9 / 50.2 [6144], B=32 45.8 / 55.8 [8192], B=48
+# 62.5 / 61.9 [12288], B=64 120 / 88 [16384]; U=512 B=16 54.7 / 78.5 [8192], B=24
+# 86.1 / 88.6 [12288], B=32 122 / 97.3, B=256 907 / 585; U=128 B=96 31.8 / 26.1
+# [12288].  2 threads: U=256 B=32 29.2 / 42.9 [4096], B=48 50.1 / 51.0 [6144], B=64
+# 65.5 / 62.1 [8192]; U=512 B=32 72.6 / 93.3 [8192], B=256 585 / 344.  AVX-512's
+# 4 x 4 tiles reach 150-190 GFLOP/s, above OpenBLAS's GEMM at every batch measured
+# there (../shared/notes/cpu.md): no BLAS there.
+BLAS_MIN_WORK = None if WIDE_TILES else 12288
 _NO_MASK = np.zeros((0, 0), np.uint8)
 _EMPTY = {t: np.zeros(0, t) for t in "fd"}
 _NO_PACK = {t: np.zeros((0, 0), t) for t in "fd"}

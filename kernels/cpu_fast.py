@@ -11,6 +11,12 @@ The gate pass is a few short loops over contiguous row slices so LLVM vectorises
 them; float32 tanh / sigmoid use a rational approximation (max abs error proven in
 scripts/tanh_sweep.py), every other activation the exact shared scalar switch.
 
+Large row blocks (``blas``, chosen by ``cpu.BLAS_MIN_WORK``) instead run the
+recurrent product and the input projection as one BLAS GEMM per step,
+``np.dot([x_t | h_tm1], [kernel; U], z)`` (SciPy's BLAS, one thread per block; K =
+D + U feeds the GEMM better than a separate K = D projection), the bias added to z
+afterwards; the gate pass is the same.
+
 Rows are independent work items: ``run_rows`` runs rows [b0, b1) through the whole
 sequence, and ``run_parallel`` hands each thread its own block of rows (no barrier
 per step).  Only ``fastmath`` flags that keep NaN and inf semantics are used.
@@ -77,18 +83,23 @@ def _tanh_f32(x):
     return r
 
 
+# Loops run over views from index 0: with ``range(lo, hi)`` or ``z[U + j]`` LLVM
+# cannot prove the index non-negative, keeps numba's wraparound select per element
+# and, without AVX-512 gathers, does not vectorise (AVX2: 5-7x slower gates).
 @numba.njit(fastmath=_FAST, **_JIT)
 def tanh_vec(buf, lo, hi):
     """buf[lo:hi] = tanh(buf[lo:hi]) with the float32 rational tanh."""
-    for j in range(lo, hi):
-        buf[j] = _tanh_f32(buf[j])
+    v = buf[lo:hi]
+    for j in range(v.shape[0]):
+        v[j] = _tanh_f32(v[j])
 
 
 @numba.njit(fastmath=_FAST, **_JIT)
 def sigmoid_vec(buf, lo, hi):
     """buf[lo:hi] = sigmoid(buf[lo:hi]) as 0.5 * tanh(0.5 x) + 0.5."""
-    for j in range(lo, hi):
-        buf[j] = _HALF * _tanh_f32(_HALF * buf[j]) + _HALF
+    v = buf[lo:hi]
+    for j in range(v.shape[0]):
+        v[j] = _HALF * _tanh_f32(_HALF * v[j]) + _HALF
 
 
 @numba.njit(**_JIT)
@@ -98,23 +109,26 @@ def _apply(code, buf, lo, hi, fast):
     elif fast and code == _SIGMOID:
         sigmoid_vec(buf, lo, hi)
     else:
-        for j in range(lo, hi):
-            buf[j] = activate(code, buf[j])
+        v = buf[lo:hi]
+        for j in range(v.shape[0]):
+            v[j] = activate(code, v[j])
 
 
 @numba.njit(fastmath=_FAST, **_JIT)
 def _cell(z, c_tm1, tmp, U):
     # c_t = f * c_tm1 + i * g; tmp keeps c_t for act(c_t)
+    z_i, z_f, z_g = z[:U], z[U:2 * U], z[2 * U:3 * U]
     for j in range(U):
-        c_t = z[U + j] * c_tm1[j] + z[j] * z[2 * U + j]
+        c_t = z_f[j] * c_tm1[j] + z_i[j] * z_g[j]
         c_tm1[j] = c_t
         tmp[j] = c_t
 
 
 @numba.njit(fastmath=_FAST, **_JIT)
 def _out(z, tmp, h_tm1, U):
+    z_o = z[3 * U:4 * U]
     for j in range(U):
-        h_tm1[j] = z[3 * U + j] * tmp[j]
+        h_tm1[j] = z_o[j] * tmp[j]
 
 
 @numba.njit(**_JIT)
@@ -248,21 +262,26 @@ def recur_axpy(RK, hr, zr):
 
 
 @numba.njit(**_JIT)
-def run_rows(x, W, WT, x_proj, bias, UT, RK, h, c, mask, act, ract, fast, wide,
+def run_rows(x, W, WT, x_proj, bias, UT, RK, h, c, mask, act, ract, fast, wide, blas,
              go_backwards, return_sequences, zero_output_for_mask, out, T, b0, b1):
     """Run rows [b0, b1) through the whole sequence.
 
-    The input projection comes one of three ways: WT (G, D) given (packed kernel.T):
-    projected up front for these rows with the same register tiles (no BLAS, so no
-    BLAS threads); W (D, G) alone: projected step by step (small problems); neither:
-    x_proj (B, T, G) holds x_t @ kernel.  x is the input as (B * T, D) (row b * T + t),
+    ``blas``: one ``np.dot`` per step (SciPy's BLAS; the caller limits its threads):
+    z = [x_t | h_tm1] @ W with W = [kernel; RK] (D + U, G) given, else h_tm1 @ RK
+    with x_proj given.
+    Otherwise the input projection comes one of three ways: WT (G, D) given (packed
+    kernel.T): projected up front for these rows with the same register tiles (no
+    BLAS, so no BLAS threads); W (D, G) alone: projected step by step (small
+    problems); neither: x_proj (B, T, G) holds x_t @ kernel.  x is the input as
+    (B * T, D) (row b * T + t),
     or (0, 0); bias (G,) or (0,); UT (G, U) packed ``recurrent_kernel.T``, or (0, 0)
     to stream RK (U, G) per row; h, c (B, U) initial states, overwritten with the
     final ones; mask (B, T) uint8 or (0, 0); out (B, T, U) in processing order or
     (B, 1, U) for the last output (written).
     """
+    stacked = blas and W.shape[0] > 0  # W is [kernel; RK] (D + U, G)
     project = WT.shape[0] > 0
-    fused = W.shape[0] > 0 and not project
+    fused = W.shape[0] > 0 and not project and not blas
     G = RK.shape[1]
     U = G // 4
     nb = b1 - b0
@@ -284,25 +303,30 @@ def run_rows(x, W, WT, x_proj, bias, UT, RK, h, c, mask, act, ract, fast, wide,
     prev = np.zeros((nb if has_mask else 0, U), dt)
     H = h[b0:b1]
     C = c[b0:b1]
+    D = x.shape[1]
+    # xh is (nb, D + U) = [x_t | h_tm1] rows: one GEMM per step against [kernel; RK]
+    xh = np.empty((nb if stacked else 0, D + U), dt)
     for s in range(T):
         t = T - 1 - s if go_backwards else s
-        for r in range(nb):
-            zr = z[r]
-            if fused:
-                if has_bias:
-                    zr[:] = bias
-                else:
-                    zr[:] = 0.0
-                recur_axpy(W, x[(b0 + r) * T + t], zr)
-            elif has_bias:
-                xr = src[first + r, t]
-                for j in range(G):
-                    zr[j] = xr[j] + bias[j]
+        if blas:
+            # z = [x_t | h_tm1] @ [kernel; RK] (or h_tm1 @ RK, x_proj given) by one
+            # BLAS GEMM, then the bias (and x_proj) is added to it
+            if stacked:
+                for r in range(nb):
+                    xh[r, :D] = x[(b0 + r) * T + t]
+                    xh[r, D:] = H[r]
+                np.dot(xh, W, z)
             else:
-                zr[:] = src[first + r, t]
+                np.dot(H, RK, z)
+            _add_inputs(src, bias, z, stacked, has_bias, first, t)
+        else:
+            _set_inputs(src, bias, z, fused, has_bias, first, t)
+        if fused:
+            for r in range(nb):
+                recur_axpy(W, x[(b0 + r) * T + t], z[r])
         if tiled:
             recur_tiles(UT, RK, H, z, nb, wide)
-        else:
+        elif not blas:
             for r in range(nb):
                 recur_axpy(RK, H[r], z[r])
         for r in range(nb):
@@ -328,12 +352,51 @@ def run_rows(x, W, WT, x_proj, bias, UT, RK, h, c, mask, act, ract, fast, wide,
                 out[b0 + r, 0, :] = 0.0
 
 
+@numba.njit(fastmath=_FAST, **_JIT)
+def _set_inputs(src, bias, z, fused, has_bias, first, t):
+    """z[r] = src[first + r, t] + bias (just the bias when projecting step by step)."""
+    G = z.shape[1]
+    for r in range(z.shape[0]):
+        zr = z[r]
+        if fused:
+            if has_bias:
+                zr[:] = bias
+            else:
+                zr[:] = 0.0
+        elif has_bias:
+            xr = src[first + r, t]
+            for j in range(G):
+                zr[j] = xr[j] + bias[j]
+        else:
+            zr[:] = src[first + r, t]
+
+
+@numba.njit(fastmath=_FAST, **_JIT)
+def _add_inputs(src, bias, z, fused, has_bias, first, t):
+    """z[r] += src[first + r, t] + bias (just the bias when projecting step by step)."""
+    G = z.shape[1]
+    for r in range(z.shape[0]):
+        zr = z[r]
+        if fused:
+            if has_bias:
+                for j in range(G):
+                    zr[j] += bias[j]
+        elif has_bias:
+            xr = src[first + r, t]
+            for j in range(G):
+                zr[j] += xr[j] + bias[j]
+        else:
+            xr = src[first + r, t]
+            for j in range(G):
+                zr[j] += xr[j]
+
+
 @numba.njit(parallel=True, **_JIT)
-def run_parallel(x, W, WT, x_proj, bias, UT, RK, h, c, mask, act, ract, fast, wide,
+def run_parallel(x, W, WT, x_proj, bias, UT, RK, h, c, mask, act, ract, fast, wide, blas,
                  go_backwards, return_sequences, zero_output_for_mask, out, T, bounds):
     """``run_rows`` over row blocks [bounds[i], bounds[i + 1]), one per thread."""
     for i in prange(bounds.shape[0] - 1):
-        run_rows(x, W, WT, x_proj, bias, UT, RK, h, c, mask, act, ract, fast, wide,
+        run_rows(x, W, WT, x_proj, bias, UT, RK, h, c, mask, act, ract, fast, wide, blas,
                  go_backwards, return_sequences, zero_output_for_mask, out, T, bounds[i],
                  bounds[i + 1])
 

@@ -3,10 +3,12 @@
 Paths (see gpulstm.kernels.cpu.lstm_forward): B == 1 runs an axpy GEMV over the
 recurrent kernel; B >= 2 runs register tiles on the packed copy (4 x 4 with
 WIDE_TILES, else 4 x 2) over column blocks (64 columns up to U = 128, fewer above,
-16 from U = 512), the 1-3 rows left over by the axpy GEMV; B >= PARALLEL_MIN_B with more than one thread splits rows over
-threads.  Small problems project the input inside the loop, others with one
-NumPy GEMM or (PROJECT_ON_TILES) up front on the tiles (rows = B * T: every
-remainder again).
+16 from U = 512), the 1-3 rows left over by the axpy GEMV; B >= PARALLEL_MIN_B
+with more than one thread splits rows over threads; (rows per thread) x U >=
+BLAS_MIN_WORK (AVX2) runs one BLAS GEMM per step and row block (the tests force
+that at 32 rows: B = 31 / 32 / 33 around it).  Small problems project the input
+inside the loop, others with one NumPy GEMM or (PROJECT_ON_TILES) up front on the
+tiles (rows = B * T: every remainder again).
 Sizes below make B % 4, U % 4 and G % (column block) take every remainder.
 """
 import numpy as np
@@ -118,7 +120,7 @@ def test_parallel_path(B, threads, wide, fuse, monkeypatch):
 
 @pytest.mark.parametrize("wide_d", [False, True])
 def test_parallel_path_projection(wide_d, wide, monkeypatch):
-    # with threads, BLAS is never called: the kernel projects per step when it fits
+    # tile path with threads: BLAS is never called; the kernel projects per step when it fits
     # L2 (D * G <= 128 Ki), else up front on its tiles (here D * G = 1000 * 140)
     monkeypatch.setattr(cpu, "_threads", lambda: 2)
     monkeypatch.setattr(cpu, "FUSE_MAX_ROWS", 0)
@@ -229,3 +231,89 @@ def test_long_sequence_error_stays_bounded(one_thread):
         ref = naive.lstm(x[:B], kernel, rk, bias, h0[:B], c0[:B])
         for g, r in zip(got, ref):
             _check(g, r)
+
+
+@pytest.fixture
+def blas_at_32(monkeypatch):
+    """The BLAS path from 32 rows per thread (rows x U >= 32 U), on every machine."""
+    flags = []  # (threads, BLAS?) per decision
+    real = cpu._use_blas
+
+    def spy(B, n, U):
+        monkeypatch.setattr(cpu, "BLAS_MIN_WORK", 32 * U)
+        flags.append((n, real(B, n, U)))
+        return flags[-1][1]
+
+    monkeypatch.setattr(cpu, "_use_blas", spy)
+    return flags
+
+
+# B=31 stays on the tiles (7 quads + 3 rows), 32 and 33 take BLAS; U=17 and 35 leave
+# U % 4 = 1 and 3.  Input projected by BLAS per row block, or given as x_proj.
+@pytest.mark.parametrize("B", [31, 32, 33])
+@pytest.mark.parametrize("U", [17, 35])
+def test_blas_path_around_threshold(B, U, blas_at_32, one_thread):
+    T, D = 5, 3
+    x, kernel, rk, bias, h0, c0, mask = _case(B, T, D, U, seed=7 * B + U, scale=0.3)
+    for go_backwards, zofm, m in [(False, False, None), (True, True, mask), (False, False, mask)]:
+        got = _both(x, kernel, rk, bias, h0, c0, m, go_backwards=go_backwards, zofm=zofm)
+        ref = naive.lstm(x, kernel, rk, bias, h0, c0, m, go_backwards=go_backwards,
+                         zero_output_for_mask=zofm)
+        for g, r in zip(got, ref):
+            _check(g, r)
+    assert blas_at_32 and all(f == (B >= 32) for _, f in blas_at_32)
+    # x_proj given, no bias
+    x_proj = (x.astype(np.float64) @ kernel).astype(np.float32)
+    got = _both(None, kernel, rk, None, h0, c0, mask, x_proj=x_proj)
+    ref = naive.lstm(x, kernel, rk, None, h0, c0, mask)
+    for g, r in zip(got, ref):
+        _check(g, r)
+
+
+@pytest.mark.parametrize("B,threads", [(63, 2), (64, 2), (70, 2)])
+def test_blas_path_threads(B, threads, blas_at_32, monkeypatch):
+    # 2 threads: BLAS once every row block holds >= 32 rows (B // threads)
+    monkeypatch.setattr(cpu, "_threads", lambda: threads)
+    x, kernel, rk, bias, h0, c0, mask = _case(B, 4, 5, 9, seed=B, scale=0.4)
+    got = _both(x, kernel, rk, bias, h0, c0, mask, go_backwards=True)
+    ref = naive.lstm(x, kernel, rk, bias, h0, c0, mask, go_backwards=True)
+    for g, r in zip(got, ref):
+        _check(g, r)
+    assert set(blas_at_32) == {(threads, B // threads >= 32)}
+
+
+def test_blas_path_float64_and_nan(blas_at_32, one_thread):
+    x, kernel, rk, bias, h0, c0, mask = _case(33, 8, 4, 9, seed=15, dtype=np.float64, scale=1.0)
+    got = _both(x, kernel, rk, bias, h0, c0, mask)
+    ref = naive.lstm(x, kernel, rk, bias, h0, c0, mask)
+    for g, r in zip(got, ref):
+        assert g.dtype == np.float64
+        np.testing.assert_allclose(g, r, rtol=0, atol=1e-12)
+    x = x.astype(np.float32)
+    kernel, rk, bias, h0, c0 = (a.astype(np.float32) * 0.5 for a in (kernel, rk, bias, h0, c0))
+    mask[:, 2] = False
+    x[:, 2] = np.nan  # masked: must not leak
+    x[-1, 4, 0] = np.nan  # unmasked NaN: NaN out for that row only, from that step on
+    mask[-1, 4:] = True
+    seq, last, h, c = _both(x, kernel, rk, bias, h0, c0, mask)
+    assert np.isnan(seq[-1, 4:]).all() and np.isnan(h[-1]).all() and np.isnan(c[-1]).all()
+    assert np.isfinite(seq[-1, :4]).all() and np.isfinite(seq[:-1]).all()
+    assert all(f for _, f in blas_at_32)
+
+
+def test_blas_threads_limited_and_restored():
+    from gpulstm.kernels import cpu_blas
+    if not cpu_blas.available():
+        pytest.skip("SciPy's BLAS thread count cannot be set here")
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    before = [d["num_threads"] for d in threadpoolctl.threadpool_info()]
+    with cpu_blas.limit(1):
+        with cpu_blas.limit(1):  # nested (or concurrent) calls share the setting
+            pass
+        inside = [d["num_threads"] for d in threadpoolctl.threadpool_info()
+                  if "scipy.libs" in d["filepath"] or "scipy/.dylibs" in d["filepath"]]
+    after = [d["num_threads"] for d in threadpoolctl.threadpool_info()]
+    if not inside:
+        pytest.skip("SciPy does not bundle its BLAS here")
+    assert all(n == 1 for n in inside)
+    assert after == before
