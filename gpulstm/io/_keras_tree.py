@@ -8,7 +8,8 @@ its own variables are ``vars/0``, ``vars/1``... and children are sub-groups
 whose order we know per class (Keras ``get_weights()`` order: own variables,
 then the children's).
 """
-import re
+
+from gpulstm.layers.base import to_snake_case  # Keras's rule, one copy
 
 from .common import MAX_NESTING, check_layer_weights, ModelFileError, UnsupportedModelError, child, read_dataset
 
@@ -23,13 +24,6 @@ _CHILDREN = {
 }
 _IGNORED_CHILDREN = {"Bidirectional": ("layer",)}
 _MODELS = ("Sequential", "Functional", "Model")
-
-
-def to_snake_case(name):
-    """Keras's class-name to snake_case rule (``TimeDistributed`` -> ``time_distributed``)."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def layer_keys(model_cfg):

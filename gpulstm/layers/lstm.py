@@ -6,6 +6,7 @@ import numpy as np
 from gpulstm import activations as _acts
 from gpulstm import initializers
 from gpulstm.dispatch import get_backend, requested_backend
+from gpulstm.layers._common import dtype_policy
 from gpulstm.layers.base import Layer
 from gpulstm.layers import _lstm_checks as checks
 
@@ -330,8 +331,7 @@ class LSTM(Layer):
         cfg = {
             "name": self.name,
             "trainable": self.trainable,
-            "dtype": {"module": "keras", "class_name": "DTypePolicy",
-                      "config": {"name": self.dtype}, "registered_name": None},
+            "dtype": dtype_policy(self.dtype),
             "return_sequences": self.return_sequences,
             "return_state": self.return_state,
             "go_backwards": self.go_backwards,
