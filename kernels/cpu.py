@@ -1,6 +1,7 @@
 """The numba ``@njit`` CPU backend.
 
 ``lstm_forward`` runs the whole time loop inside one compiled call (``cpu_fast``:
+register-blocked panel GEMM per step (``cpu_micro``, float32 on AVX2 + FMA),
 register-tiled recurrent product, or a BLAS GEMM per step for large row blocks on
 AVX2; vectorised gates; rows split over threads for large batches; SciPy is needed:
 ``np.dot`` inside ``@njit`` calls its BLAS), the input projection either inside it
@@ -18,7 +19,7 @@ import numba
 import numpy as np
 
 from gpulstm.activations import CUSTOM
-from gpulstm.kernels import cpu_blas, cpu_fast
+from gpulstm.kernels import cpu_blas, cpu_fast, cpu_micro
 from gpulstm.kernels.activations import activate
 
 _CUSTOM_RACT = CUSTOM - 1  # the code a custom recurrent_activation runs under
@@ -137,7 +138,8 @@ class Prepared:
     with a small kernel never packs, so such a first call loads no packing kernel.
     """
 
-    __slots__ = ("kernel", "recurrent_kernel", "shape", "dtype", "_packed", "_packed_kernel")
+    __slots__ = ("kernel", "recurrent_kernel", "shape", "dtype", "_packed", "_packed_kernel",
+                 "_panels")
 
     def __init__(self, kernel, recurrent_kernel):
         self.kernel = None if kernel is None else np.ascontiguousarray(kernel)
@@ -147,6 +149,19 @@ class Prepared:
         self.dtype = self.recurrent_kernel.dtype
         self._packed = None
         self._packed_kernel = None
+        self._panels = {}
+
+    def panels(self, kernel=None):
+        """[kernel; recurrent_kernel] (or recurrent_kernel alone) packed for the panel
+        kernels (``cpu_micro``), computed once per form."""
+        if kernel is not None and (self.kernel is None or self.kernel.shape != kernel.shape):
+            return _panels(kernel, self.recurrent_kernel)
+        key = kernel is not None
+        out = self._panels.get(key)
+        if out is None:
+            out = _panels(self.kernel if key else None, self.recurrent_kernel)
+            self._panels[key] = out  # a racing thread packs the same
+        return out
 
     def packed(self):
         """``recurrent_kernel.T`` as a C-contiguous (G, U) array (computed once)."""
@@ -168,6 +183,11 @@ def _pack(a):
     packed = np.empty((a.shape[1], a.shape[0]), a.dtype)
     cpu_fast.pack_transposed(a, packed)
     return packed
+
+
+def _panels(kernel, rk):
+    w = rk if kernel is None else np.concatenate((np.asarray(kernel, rk.dtype), rk))
+    return cpu_micro.packed_panels(w)
 
 
 def prepare(kernel, recurrent_kernel, bias=None):
@@ -202,7 +222,10 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
 
     ``prepared`` (optional) is ``prepare(kernel, recurrent_kernel, bias)`` kept by the
     caller for these exact weights.  Paths, by size: B == 1 streams
-    ``recurrent_kernel`` itself per step (axpy GEMV, no packing); B >= 2 runs
+    ``recurrent_kernel`` itself per step (axpy GEMV, no packing); float32 with
+    B >= 2 on AVX2 + FMA (PANELS) runs [x_t | h_tm1] @ [kernel; recurrent_kernel]
+    per step on the register-blocked panel kernels of ``cpu_micro`` (no separate
+    projection, no BLAS; what follows is for the other cases); B >= 2 runs
     register tiles (4 x 4 with AVX-512, else 4 x 2) on the packed copy; B >=
     PARALLEL_MIN_B with more than one numba thread splits the rows over threads;
     (rows per thread) x U >= BLAS_MIN_WORK (AVX2 only) runs each row block's
@@ -233,6 +256,8 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
     WT = _NO_PACK[char]
     B = x.shape[0] if x_proj is None else x_proj.shape[0]
     n = _threads() if B >= PARALLEL_MIN_B else 1
+    panel = PANELS and char == "f" and B >= 2
+    P = _NO_PANELS[char]
     if x_proj is None:
         B, T, D = x.shape
         bias = _EMPTY[char] if bias is None else np.ascontiguousarray(bias, dtype=dtype)
@@ -240,7 +265,11 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
         x = np.ascontiguousarray(x, dtype=dtype).reshape(B * T, D)
         W = np.ascontiguousarray(kernel, dtype=dtype)
         x_proj = _NO_X[char]
-        if _use_blas(B, n, U):
+        if panel:
+            # P packs [kernel; recurrent_kernel] (D + U, G): [x_t | h_tm1] @ P per step
+            P = prepared.panels(W) if prepared is not None else _panels(W, rk)
+            W = _NO_PACK[char]
+        elif _use_blas(B, n, U):
             # W is (D + U, G) = [kernel; recurrent_kernel]: x_t and h_tm1 projected
             # by one GEMM per step (see cpu_fast.run_rows)
             W = np.concatenate((W, rk))
@@ -259,6 +288,8 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
         B, T = x_proj.shape[:2]
         bias = _EMPTY[char]
         x, W = _NO_PACK[char], _NO_PACK[char]
+        if panel:
+            P = prepared.panels() if prepared is not None else _panels(None, rk)
     if x_proj.dtype != dtype or not x_proj.flags.c_contiguous:
         x_proj = np.ascontiguousarray(x_proj, dtype=dtype)
     h = np.array(h0, dtype=dtype, order="C", copy=True)
@@ -267,12 +298,12 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
     out = np.empty((B, T if return_sequences else 1, U), dtype=dtype)
     mask_u8 = (np.ascontiguousarray(mask, dtype=np.uint8) if mask is not None
                else _NO_MASK)
-    blas = _use_blas(B, n, U)
-    if B == 1 or blas:
-        ut = _NO_PACK[char]  # axpy GEMV or BLAS straight over recurrent_kernel: no packing
+    blas = not panel and _use_blas(B, n, U)
+    if B == 1 or blas or panel:
+        ut = _NO_PACK[char]  # GEMV / BLAS over recurrent_kernel, or the panels: no UT
     else:
         ut = prepared.packed() if prepared is not None else _pack(rk)
-    args = (x, W, WT, x_proj, bias, ut, rk, h, c, mask_u8, act, ract, char == "f", WIDE_TILES,
+    args = (x, W, WT, x_proj, bias, ut, P, rk, h, c, mask_u8, act, ract, char == "f", WIDE_TILES,
             blas, bool(go_backwards), bool(return_sequences), bool(zero_output_for_mask),
             out, T)
     if blas:
@@ -329,10 +360,28 @@ WIDE_TILES = _has_avx512()
 # 4 x 4 tiles reach 150-190 GFLOP/s, above OpenBLAS's GEMM at every batch measured
 # there (../shared/notes/cpu.md): no BLAS there.
 BLAS_MIN_WORK = None if WIDE_TILES else 12288
+
+
+def _host_has(*features):
+    try:
+        import llvmlite.binding as ll
+        have = ll.get_host_cpu_features()
+        return all(have.get(f, False) for f in features)
+    except Exception:  # pragma: no cover - feature query unsupported
+        return False
+
+
+# float32 with B >= 2 on AVX2 + FMA hosts runs the register-blocked panel kernels
+# (cpu_micro): [x_t | h_tm1] @ [kernel; recurrent_kernel] per step, no separate
+# input projection, no BLAS.  One thread, h @ U per step (GFLOP/s, panels / 4 x 2
+# tiles / per-step OpenBLAS): B=8 U=256 73 / 33 / 31; B=64 U=256 81 / 54; B=128
+# U=512 71 / 51.  AVX-512 hosts keep the 4 x 4 tiles measured there (150-190).
+PANELS = not WIDE_TILES and _host_has("avx2", "fma")
 _NO_MASK = np.zeros((0, 0), np.uint8)
 _EMPTY = {t: np.zeros(0, t) for t in "fd"}
 _NO_PACK = {t: np.zeros((0, 0), t) for t in "fd"}
 _NO_X = {t: np.zeros((0, 0, 0), t) for t in "fd"}
+_NO_PANELS = _NO_X
 
 
 def _forward_plain(x, kernel, recurrent_kernel, bias, h0, c0, mask, act, ract,

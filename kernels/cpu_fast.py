@@ -26,6 +26,7 @@ import numpy as np
 from numba import prange
 
 from gpulstm.activations import CODES
+from gpulstm.kernels import cpu_micro
 from gpulstm.kernels.activations import activate
 
 _TANH = CODES["tanh"]
@@ -262,13 +263,16 @@ def recur_axpy(RK, hr, zr):
 
 
 @numba.njit(**_JIT)
-def run_rows(x, W, WT, x_proj, bias, UT, RK, h, c, mask, act, ract, fast, wide, blas,
+def run_rows(x, W, WT, x_proj, bias, UT, P, RK, h, c, mask, act, ract, fast, wide, blas,
              go_backwards, return_sequences, zero_output_for_mask, out, T, b0, b1):
     """Run rows [b0, b1) through the whole sequence.
 
     ``blas``: one ``np.dot`` per step (SciPy's BLAS; the caller limits its threads):
     z = [x_t | h_tm1] @ W with W = [kernel; RK] (D + U, G) given, else h_tm1 @ RK
     with x_proj given.
+    ``P`` (G / 16, K, 16) not empty: the product runs on the ``cpu_micro`` panel
+    kernels, P packing [kernel; RK] (K = D + U: [x_t | h_tm1] @ P per step, x given)
+    or RK alone (K = U, x_proj given).
     Otherwise the input projection comes one of three ways: WT (G, D) given (packed
     kernel.T): projected up front for these rows with the same register tiles (no
     BLAS, so no BLAS threads); W (D, G) alone: projected step by step (small
@@ -279,11 +283,13 @@ def run_rows(x, W, WT, x_proj, bias, UT, RK, h, c, mask, act, ract, fast, wide, 
     final ones; mask (B, T) uint8 or (0, 0); out (B, T, U) in processing order or
     (B, 1, U) for the last output (written).
     """
-    stacked = blas and W.shape[0] > 0  # W is [kernel; RK] (D + U, G)
-    project = WT.shape[0] > 0
-    fused = W.shape[0] > 0 and not project and not blas
     G = RK.shape[1]
     U = G // 4
+    panel = P.shape[0] > 0
+    # stacked: one product per step of [x_t | h_tm1] against [kernel; RK]
+    stacked = (blas and W.shape[0] > 0) or (panel and P.shape[1] > U)
+    project = WT.shape[0] > 0
+    fused = W.shape[0] > 0 and not project and not blas
     nb = b1 - b0
     has_mask = mask.shape[0] > 0
     has_bias = bias.shape[0] > 0
@@ -308,7 +314,18 @@ def run_rows(x, W, WT, x_proj, bias, UT, RK, h, c, mask, act, ract, fast, wide, 
     xh = np.empty((nb if stacked else 0, D + U), dt)
     for s in range(T):
         t = T - 1 - s if go_backwards else s
-        if blas:
+        if panel:
+            # z = (x_proj[:, t] or 0) + bias, then += [x_t | h_tm1] @ [kernel; RK]
+            # (or h_tm1 @ RK) on the register-blocked panel kernels
+            _set_inputs(src, bias, z, stacked, has_bias, first, t)
+            if stacked:
+                for r in range(nb):
+                    xh[r, :D] = x[(b0 + r) * T + t]
+                    xh[r, D:] = H[r]
+                cpu_micro.gemm_panels(P, xh, z, nb)
+            else:
+                cpu_micro.gemm_panels(P, H, z, nb)
+        elif blas:
             # z = [x_t | h_tm1] @ [kernel; RK] (or h_tm1 @ RK, x_proj given) by one
             # BLAS GEMM, then the bias (and x_proj) is added to it
             if stacked:
@@ -321,12 +338,12 @@ def run_rows(x, W, WT, x_proj, bias, UT, RK, h, c, mask, act, ract, fast, wide, 
             _add_inputs(src, bias, z, stacked, has_bias, first, t)
         else:
             _set_inputs(src, bias, z, fused, has_bias, first, t)
-        if fused:
+        if fused and not panel:
             for r in range(nb):
                 recur_axpy(W, x[(b0 + r) * T + t], z[r])
         if tiled:
             recur_tiles(UT, RK, H, z, nb, wide)
-        elif not blas:
+        elif not blas and not panel:
             for r in range(nb):
                 recur_axpy(RK, H[r], z[r])
         for r in range(nb):
@@ -392,11 +409,11 @@ def _add_inputs(src, bias, z, fused, has_bias, first, t):
 
 
 @numba.njit(parallel=True, **_JIT)
-def run_parallel(x, W, WT, x_proj, bias, UT, RK, h, c, mask, act, ract, fast, wide, blas,
+def run_parallel(x, W, WT, x_proj, bias, UT, P, RK, h, c, mask, act, ract, fast, wide, blas,
                  go_backwards, return_sequences, zero_output_for_mask, out, T, bounds):
     """``run_rows`` over row blocks [bounds[i], bounds[i + 1]), one per thread."""
     for i in prange(bounds.shape[0] - 1):
-        run_rows(x, W, WT, x_proj, bias, UT, RK, h, c, mask, act, ract, fast, wide, blas,
+        run_rows(x, W, WT, x_proj, bias, UT, P, RK, h, c, mask, act, ract, fast, wide, blas,
                  go_backwards, return_sequences, zero_output_for_mask, out, T, bounds[i],
                  bounds[i + 1])
 

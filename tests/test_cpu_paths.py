@@ -9,7 +9,11 @@ BLAS_MIN_WORK (AVX2) runs one BLAS GEMM per step and row block (the tests force
 that at 32 rows: B = 31 / 32 / 33 around it).  Small problems project the input
 inside the loop, others with one NumPy GEMM or (PROJECT_ON_TILES) up front on the
 tiles (rows = B * T: every remainder again).
-Sizes below make B % 4, U % 4 and G % (column block) take every remainder.
+On AVX2 + FMA hosts float32 with B >= 2 instead runs the register-blocked panel
+kernels (``cpu_micro``, [x_t | h_tm1] @ [kernel; rk] per step); the ``wide`` fixture
+runs every test that takes it on all three products, whatever this machine has.
+Sizes below make B % 4, U % 4 and G % (column block) take every remainder (and
+G % 16 = 0, 4, 8, 12 for the panels' last, zero-padded panel).
 """
 import numpy as np
 import pytest
@@ -51,9 +55,11 @@ def _both(x, kernel, rk, bias, h0, c0, mask, act="tanh", ract="sigmoid", go_back
     return seq, last, h, c
 
 
-@pytest.fixture(params=[True, False], ids=["tiles4x4", "tiles4x2"])
+@pytest.fixture(params=["tiles4x4", "tiles4x2", "panels"])
 def wide(request, monkeypatch):
-    monkeypatch.setattr(cpu, "WIDE_TILES", request.param)
+    """The B >= 2 product: dot-product tiles (4 x 4 or 4 x 2) or the panel kernels."""
+    monkeypatch.setattr(cpu, "WIDE_TILES", request.param == "tiles4x4")
+    monkeypatch.setattr(cpu, "PANELS", request.param == "panels")
     return request.param
 
 
@@ -144,7 +150,7 @@ def test_row_bounds_cover_rows_on_tile_multiples():
 
 
 @pytest.mark.parametrize("B", [1, 6])
-def test_prepared_weights_match_unprepared(B, one_thread):
+def test_prepared_weights_match_unprepared(B, wide, one_thread):
     x, kernel, rk, bias, h0, c0, mask = _case(B, 7, 5, 9, seed=3)
     prepared = cpu.prepare(kernel, rk, bias)
     assert prepared.shape == rk.T.shape and prepared.dtype == rk.dtype
@@ -152,7 +158,13 @@ def test_prepared_weights_match_unprepared(B, one_thread):
     b = _both(x, kernel, rk, bias, h0, c0, mask, prepared=prepared)
     for u, v in zip(a, b):
         np.testing.assert_array_equal(u, v)
-    if B > 1:  # the tiled path packed it once, on first use
+    if B > 1 and wide == "panels":  # packed once, on first use: [kernel; rk] in panels
+        assert True in prepared._panels  # the calls above used (and kept) the panels
+        panels = prepared.panels(kernel)
+        assert panels is prepared.panels(kernel) and panels.shape == (3, 5 + 9, 16)
+        np.testing.assert_array_equal(
+            panels.transpose(1, 0, 2).reshape(14, 48)[:, :36], np.concatenate((kernel, rk)))
+    elif B > 1:  # the tiled path packed it once, on first use
         np.testing.assert_array_equal(prepared.packed(), rk.T)
         assert prepared.packed() is prepared.packed()
 
@@ -190,7 +202,7 @@ def test_float64_exact_on_every_path(B, one_thread):
 
 
 @pytest.mark.parametrize("B", [1, 6])
-def test_x_proj_and_no_bias(B, fuse, one_thread):
+def test_x_proj_and_no_bias(B, fuse, wide, one_thread):
     x, kernel, rk, bias, h0, c0, mask = _case(B, 4, 3, 5, seed=12)
     ref = naive.lstm(x, kernel, rk, bias, h0, c0, mask)
     x_proj = (x.astype(np.float64) @ kernel + bias).astype(np.float32)
@@ -204,7 +216,7 @@ def test_x_proj_and_no_bias(B, fuse, one_thread):
 
 
 @pytest.mark.parametrize("B,threads", [(1, 1), (6, 1), (8, 2)])
-def test_nan_inf_semantics_on_every_path(B, threads, fuse, monkeypatch):
+def test_nan_inf_semantics_on_every_path(B, threads, fuse, wide, monkeypatch):
     monkeypatch.setattr(cpu, "_threads", lambda: threads)
     x, kernel, rk, bias, h0, c0, _ = _case(B, 6, 3, 9, seed=13)
     mask = np.ones((B, 6), bool)
@@ -238,6 +250,7 @@ def blas_at_32(monkeypatch):
     """The BLAS path from 32 rows per thread (rows x U >= 32 U), on every machine."""
     flags = []  # (threads, BLAS?) per decision
     real = cpu._use_blas
+    monkeypatch.setattr(cpu, "PANELS", False)  # the panels replace BLAS where they run
 
     def spy(B, n, U):
         monkeypatch.setattr(cpu, "BLAS_MIN_WORK", 32 * U)

@@ -1,0 +1,176 @@
+"""Register-blocked GEMM micro-kernels for the CPU recurrence, written in LLVM IR.
+
+``z[r:r + MR, 16 p:16 p + 16] += A[r:r + MR, :K] @ panel p`` with the right-hand side
+packed in panels of 16 columns, ``P`` (G / 16, K, 16) C-contiguous, so each step of
+the K loop reads one contiguous 64-byte row of the panel.  The MR x 16 block of z
+lives in 2 * MR eight-float vector registers for the whole K loop; each K step is
+2 vector loads, MR broadcasts and 2 * MR fused multiply-adds (the "outer product"
+form of BLAS micro-kernels: no horizontal sums, unlike the dot-product tiles of
+``cpu_fast``).  MR = 4 keeps 8 accumulators + 2 operands + 1 broadcast inside
+AVX2's 16 registers.
+
+Why IR: numba's loops cannot express vector-typed accumulators, and LLVM's
+vectorisers turn the same loop written in Python into either horizontal-sum
+reductions or scalar code (measured; see ``scripts/micro_sweep.py``).  Measured
+on a 2-core AVX2 Zen 3 (one thread, ``h @ U`` per step, float32): B=8 U=256
+61 GFLOP/s against 33 for the 4 x 2 dot tiles; B=64 U=256 81 against 54; B=128
+U=512 71 against 51; numpy's OpenBLAS reaches 71 on a 1024^3 SGEMM there.
+
+Every kernel is generic over float32 / float64 (an 8-lane vector of the array's
+element type); gpulstm only routes float32 here.  Rows are addressed through the
+arrays' byte strides, so any array whose last axis is contiguous works; callers
+guarantee that and the shapes (no bounds checks inside the K loop).
+"""
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+NR = 16  # panel width: two 8-lane vectors
+LANES = 8
+MR = 4  # rows per full block
+
+
+def _make_micro(mr):
+    @intrinsic
+    def micro(typingctx, P, p, A, ra, z, rz, cz, K):
+        """z[rz:rz + mr, cz:cz + 16] += A[ra:ra + mr, :K] @ P[p] (no bounds checks)."""
+        if not all(isinstance(a, types.Array) for a in (P, A, z)):
+            return None
+        if not (P.dtype == A.dtype == z.dtype) or P.ndim != 3 or A.ndim != 2 or z.ndim != 2:
+            return None
+        sig = types.void(P, types.intp, A, types.intp, z, types.intp, types.intp, types.intp)
+
+        def codegen(context, builder, signature, args):
+            p_arr, p_v, a_arr, ra_v, z_arr, rz_v, cz_v, k_v = args
+            pa = context.make_array(signature.args[0])(context, builder, p_arr)
+            aa = context.make_array(signature.args[2])(context, builder, a_arr)
+            za = context.make_array(signature.args[4])(context, builder, z_arr)
+            elt = context.get_data_type(signature.args[0].dtype)
+            vec = ir.VectorType(elt, LANES)
+            vptr = vec.as_pointer()
+            i64 = ir.IntType(64)
+            i32 = ir.IntType(32)
+            byte = ir.IntType(8).as_pointer()
+
+            def const(n):
+                return ir.Constant(i64, n)
+
+            def row_ptr(arr, row):
+                # &arr[row, 0] through the byte stride of axis 0
+                stride = cgutils.unpack_tuple(builder, arr.strides)[0]
+                base = builder.bitcast(arr.data, byte)
+                return builder.bitcast(builder.gep(base, [builder.mul(row, stride)]),
+                                       elt.as_pointer())
+
+            panel = row_ptr(pa, p_v)  # &P[p, 0, 0]
+            a_rows = [row_ptr(aa, builder.add(ra_v, const(i))) for i in range(mr)]
+            fma = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(vec, [vec, vec, vec]),
+                f"llvm.fma.v{LANES}{'f32' if elt == ir.FloatType() else 'f64'}")
+            zero = ir.Constant(vec, [0.0] * LANES)
+            undef = ir.Constant(vec, ir.Undefined)
+            splat = ir.Constant(ir.VectorType(i32, LANES), [0] * LANES)
+            # allocas in the entry block: mem2reg turns them into vector registers
+            acc = [cgutils.alloca_once(builder, vec) for _ in range(2 * mr)]
+            for slot in acc:
+                builder.store(zero, slot)
+            with cgutils.for_range(builder, k_v) as loop:
+                k = loop.index
+                prow = builder.gep(panel, [builder.mul(k, const(NR))])
+                w0 = builder.load(builder.bitcast(prow, vptr), align=4)
+                w1 = builder.load(builder.bitcast(builder.gep(prow, [const(LANES)]), vptr), align=4)
+                for i in range(mr):
+                    x = builder.load(builder.gep(a_rows[i], [k]))
+                    xv = builder.shuffle_vector(
+                        builder.insert_element(undef, x, ir.Constant(i32, 0)), undef, splat)
+                    for half, w in enumerate((w0, w1)):
+                        slot = acc[2 * i + half]
+                        builder.store(builder.call(fma, [xv, w, builder.load(slot)]), slot)
+            for i in range(mr):
+                zrow = builder.gep(row_ptr(za, builder.add(rz_v, const(i))), [cz_v])
+                for half in range(2):
+                    ptr = builder.bitcast(builder.gep(zrow, [const(LANES * half)]), vptr)
+                    total = builder.fadd(builder.load(ptr, align=4), builder.load(acc[2 * i + half]))
+                    builder.store(total, ptr, align=4)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return micro
+
+
+_micro1 = _make_micro(1)
+_micro2 = _make_micro(2)
+_micro3 = _make_micro(3)
+_micro4 = _make_micro(4)
+
+_JIT = dict(cache=True, error_model="numpy")
+
+
+@numba.njit(**_JIT)
+def _micro(P, p, A, ra, z, rz, cz, K, mr):
+    if mr == 4:
+        _micro4(P, p, A, ra, z, rz, cz, K)
+    elif mr == 3:
+        _micro3(P, p, A, ra, z, rz, cz, K)
+    elif mr == 2:
+        _micro2(P, p, A, ra, z, rz, cz, K)
+    elif mr == 1:
+        _micro1(P, p, A, ra, z, rz, cz, K)
+
+
+@numba.njit(**_JIT)
+def gemm_panels(P, A, z, nb):
+    """z[:nb] += A[:nb, :K] @ W for W (K, G) packed by ``pack_panels`` into P.
+
+    A and z need a contiguous last axis; A has at least K columns, z exactly G.
+    Panel-major order: one panel (K x 64 bytes) stays in L1 while every row block
+    uses it.  A last panel narrower than 16 columns (G % 16 = 4, 8, 12, i.e. U not
+    a multiple of 4) goes through a zeroed 4 x 16 scratch block.
+    """
+    n_panels, K = P.shape[0], P.shape[1]
+    G = z.shape[1]
+    full = G // NR
+    nb4 = nb - nb % MR
+    for p in range(full):
+        for r in range(0, nb4, MR):
+            _micro4(P, p, A, r, z, r, p * NR, K)
+        _micro(P, p, A, nb4, z, nb4, p * NR, K, nb - nb4)
+    if full < n_panels:
+        c0 = full * NR
+        width = G - c0
+        tmp = np.empty((MR, NR), z.dtype)
+        for r in range(0, nb, MR):
+            rows = min(MR, nb - r)
+            tmp[:] = 0.0
+            _micro(P, full, A, r, tmp, 0, 0, K, rows)
+            for i in range(rows):
+                zr = z[r + i]
+                for c in range(width):
+                    zr[c0 + c] += tmp[i, c]
+
+
+@numba.njit(**_JIT)
+def pack_panels(W, out):
+    """out (ceil(G / 16), K, 16) = W (K, G) cut into 16-column panels, zero-padded."""
+    K, G = W.shape
+    out[:] = 0.0
+    for p in range(out.shape[0]):
+        width = min(NR, G - p * NR)
+        for k in range(K):
+            src = W[k, p * NR:p * NR + width]
+            dst = out[p, k]
+            for c in range(width):
+                dst[c] = src[c]
+
+
+def packed_panels(W):
+    """``W`` (K, G) packed for ``gemm_panels``."""
+    W = np.ascontiguousarray(W)
+    K, G = W.shape
+    out = np.empty(((G + NR - 1) // NR, K, NR), W.dtype)
+    pack_panels(W, out)
+    return out
