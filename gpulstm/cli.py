@@ -162,7 +162,6 @@ def cmd_predict(args):
         raise CommandError(f"Expected --batch-size >= 1. Received: --batch-size={args.batch_size}")
     if args.backend:
         _check_backend(args.backend)
-        os.environ["GPULSTM_BACKEND"] = args.backend  # read by the dispatcher at every call
     load_model = _loader("load_model")
     try:
         x = np.load(args.input, allow_pickle=False)
@@ -177,7 +176,7 @@ def cmd_predict(args):
     bar = _progress(n, not args.no_progress and n > batch)
     outs = []
     for start in range(0, n, batch):
-        outs.append(model.predict(x[start:start + batch]))
+        outs.append(model.predict(x[start:start + batch], backend=args.backend or None))
         if bar is not None:
             bar.update(min(batch, n - start))
     if bar is not None:

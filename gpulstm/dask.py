@@ -94,12 +94,11 @@ def _predict_chunk(model, blocks, batch_size, backend):
     bs = max(1, n) if batch_size is None else batch_size
     device = _is_device(blocks[0])
     if device:
-        # The model surface takes host arrays; the dispatcher still sees the device
-        # chunk, so "auto" picks the CUDA backend on a GPU worker.
+        # predict takes the device chunk as it is (no host round trip on the way in)
+        # and returns NumPy; "auto" sees the device chunk and picks the CUDA backend.
         import cupy
 
         backend, _ = resolve_backend(backend if backend is not None else model.backend, blocks[0])
-        blocks = [cupy.asnumpy(b) for b in blocks]
     outs = model.predict(blocks if len(blocks) > 1 else blocks[0], batch_size=bs, verbose=0,
                          backend=backend)
     outs = outs if isinstance(outs, list) else [outs]

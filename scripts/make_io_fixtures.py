@@ -4,9 +4,9 @@ Needs (on the developer machine only, never in CI)::
 
     pip install tensorflow-cpu==2.21.0 tf-keras==2.21.0 torch==2.13.0 onnx onnxruntime safetensors
 
-Run ``python scripts/make_io_fixtures.py`` from the repository root.  Every
-expected output comes from the framework that wrote the file; the tests then
-need only NumPy, h5py and onnx.
+Run ``python scripts/make_io_fixtures.py [k3 tfk nested torch onnx]`` from the repository
+root (no argument: all).  Every expected output comes from the framework that wrote the
+file; the tests then need only NumPy, h5py and onnx.
 """
 import json
 import os
@@ -57,14 +57,66 @@ def keras_models(K, tag):
     return {"func_bidir": (func, [_x((3, 5, 3))]), "seq_emb": (seq, [_tokens()])}
 
 
-def save_keras(K, tag, legacy_h5_kwargs):
-    for name, (model, xs) in keras_models(K, tag).items():
+def _masked_series(shape):
+    x = _x(shape)
+    x[0, 4:] = 0.0  # right padded (Masking(0.0) masks these steps)
+    x[1, :2] = 0.0  # left padded
+    x[2, 3] = 0.0   # hole
+    return x
+
+
+def nested_models(K, tag):
+    """Models with nested models inside (Sequential in Sequential, functional in functional)."""
+    L = K.layers
+    enc = K.Sequential([K.Input((6, 3)), L.Masking(0.0, name="mask0"),
+                        L.LSTM(4, return_sequences=True, name="enc_lstm")], name="enc")
+    h_in = K.Input((3,), name="head_in")
+    head = K.Model(h_in, L.Dense(2, activation="tanh", name="head_dense")(h_in), name="head")
+    seq = K.Sequential([enc, L.LSTM(3, name="mid_lstm"), head], name="nest_seq")
+    seq.build((None, 6, 3))  # tf_keras does not build from a nested first model
+    # Functional: an Embedding mask into a two-input, two-output nested model whose
+    # LSTM passes it on to the outer LSTM; a nested Sequential shared by two calls.
+    tok = K.Input((6,), dtype="int32", name="tok")
+    aux = K.Input((6, 2), name="aux")
+    emb = L.Embedding(20, 4, mask_zero=True, name="emb")(tok)
+    proj = K.Sequential([K.Input((6, 2)), L.Dense(2, activation="tanh", name="proj_dense")],
+                        name="proj")
+    p1 = proj(aux)
+    p2 = proj(p1)
+    ia, ib = K.Input((6, 4), name="ia"), K.Input((6, 2), name="ib")
+    seq_i = L.LSTM(5, return_sequences=True, name="inner_lstm")(ia)
+    inner = K.Model([ia, ib], [L.TimeDistributed(L.Dense(2), name="inner_td")(seq_i),
+                               L.Dense(3, name="inner_dense")(ib)], name="inner")
+    o1, o2 = inner([emb, p2])
+    last = L.LSTM(3, name="outer_lstm")(o1)
+    # Keras 3 builds o1 without a mask: this Concatenate's mask is then all-true.
+    cat = L.LSTM(2, name="cat_lstm")(L.concatenate([o1, emb]))
+    func = K.Model([tok, aux], [last, o2, p1, cat], name="nest_func")
+    _randomise(seq, 3)
+    _randomise(func, 4)
+    return {"nest_seq": (seq, [_masked_series((4, 6, 3))]),
+            "nest_func": (func, [_tokens(), _x((4, 6, 2))])}
+
+
+def save_keras(K, tag, legacy_h5_kwargs, build=keras_models):
+    for name, (model, xs) in build(K, tag).items():
         base = os.path.join(OUT, f"{name}.{tag}")
         model.save(base + ".keras")
         model.save(base + ".h5", **legacy_h5_kwargs)
-        y = model.predict(xs[0], verbose=0)
+        ys = model.predict(xs[0] if len(xs) == 1 else xs, verbose=0)
+        ys = ys if isinstance(ys, list) else [ys]
         ws = {f"w_{i:03d}": w for i, w in enumerate(model.get_weights())}
-        np.savez(base + ".npz", x_0=xs[0], y_0=np.asarray(y), config_json=model.to_json(), **ws)
+        arrays = {f"x_{i}": x for i, x in enumerate(xs)}
+        arrays.update({f"y_{i}": np.asarray(y) for i, y in enumerate(ys)})
+        if build is nested_models:
+            lines = []
+            model.summary(print_fn=lambda line, *a, **k: lines.append(line))
+            arrays["summary"] = "\n".join(lines)
+        if build is nested_models:
+            np.savez_compressed(base + ".npz", config_json=model.to_json(), **arrays, **ws)
+            print("wrote", base)
+            continue
+        np.savez(base + ".npz", config_json=model.to_json(), **arrays, **ws)
         if tag == "k3":
             model.save_weights(base + ".weights.h5")
         else:
@@ -131,7 +183,7 @@ def save_onnx():
 
 def main():
     os.makedirs(OUT, exist_ok=True)
-    which = set(sys.argv[1:]) or {"k3", "tfk", "torch", "onnx"}
+    which = set(sys.argv[1:]) or {"k3", "tfk", "nested", "torch", "onnx"}
     if "k3" in which:
         import keras
 
@@ -140,6 +192,12 @@ def main():
         import tf_keras
 
         save_keras(tf_keras, "tfk", {"save_format": "h5"})
+    if "nested" in which:  # nested models, both dialects
+        import keras
+        import tf_keras
+
+        save_keras(keras, "k3", {}, nested_models)
+        save_keras(tf_keras, "tfk", {"save_format": "h5"}, nested_models)
     if "torch" in which:
         save_torch()
     if "onnx" in which:

@@ -39,6 +39,8 @@ def layer_keys(model_cfg):
         lcls = layer["class_name"]
         if cls == "Sequential" and i == 0 and lcls == "InputLayer":
             continue  # Sequential's own input: not a tracked layer, no group
+        if str(layer.get("module") or "").startswith("keras.src.ops"):
+            continue  # a Keras 3 mask op (NotEqual, Concatenate...): not a layer, no group
         base = to_snake_case(lcls)
         n = counts.get(base, 0)
         counts[base] = n + 1

@@ -1,77 +1,104 @@
-"""Shared pieces of the non-recurrent Keras layers: a base class and NumPy activations.
+"""Shared pieces of the non-recurrent Keras layers: a base class and activations.
 
-These layers compute with NumPy whatever backend the model runs the LSTMs on.
+These layers compute with the array module of their input: NumPy, or CuPy when a
+model on the CUDA backend keeps its activations on the device (see ``gpulstm._xp``).
 """
 import math
 
 import numpy as np
 
+from gpulstm import _xp
 from gpulstm import activations as _acts
 from gpulstm.layers.base import Layer
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
-_erf = np.vectorize(math.erf, otypes=[np.float64])
+_np_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+# Each activation takes ``(x, xp)``: ``xp`` is the array module holding ``x`` (NumPy,
+# or CuPy on the CUDA backend), so device activations never leave the device.
 
 
-def _sigmoid(x):
+def _erf(x, xp):
+    return _np_erf(x) if xp is np else _xp.special(xp).erf(x)
+
+
+def _sigmoid(x, xp):
     # exp of a non-positive number only, so nothing overflows.
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
-def _softplus(x):
-    return np.logaddexp(0.0, x)
+def _softplus(x, xp):
+    return xp.logaddexp(0.0, x)
 
 
-def _elu(x, alpha=1.0):
-    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0.0)))
+def _elu(x, xp, alpha=1.0):
+    return xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0.0)))
 
 
-def _softmax(x):
-    e = np.exp(x - np.max(x, axis=-1, keepdims=True))
-    return e / np.sum(e, axis=-1, keepdims=True)
+def _softmax(x, xp):
+    e = xp.exp(x - xp.max(x, axis=-1, keepdims=True))
+    return e / xp.sum(e, axis=-1, keepdims=True)
 
 
-def _log_softmax(x):
-    s = x - np.max(x, axis=-1, keepdims=True)
-    return s - np.log(np.sum(np.exp(s), axis=-1, keepdims=True))
+def _log_softmax(x, xp):
+    s = x - xp.max(x, axis=-1, keepdims=True)
+    return s - xp.log(xp.sum(xp.exp(s), axis=-1, keepdims=True))
 
 
-_NP_ACTIVATIONS = {
-    "linear": lambda x: x,
-    "tanh": np.tanh,
+_XP_ACTIVATIONS = {
+    "linear": lambda x, xp: x,
+    "tanh": lambda x, xp: xp.tanh(x),
     "sigmoid": _sigmoid,
-    "hard_sigmoid_k3": lambda x: np.clip(x / 6.0 + 0.5, 0.0, 1.0),
-    "hard_sigmoid_k2": lambda x: np.clip(0.2 * x + 0.5, 0.0, 1.0),
-    "relu": lambda x: np.maximum(x, 0.0),
-    "softsign": lambda x: x / (1.0 + np.abs(x)),
+    "hard_sigmoid_k3": lambda x, xp: xp.clip(x / 6.0 + 0.5, 0.0, 1.0),
+    "hard_sigmoid_k2": lambda x, xp: xp.clip(0.2 * x + 0.5, 0.0, 1.0),
+    "relu": lambda x, xp: xp.maximum(x, 0.0),
+    "softsign": lambda x, xp: x / (1.0 + xp.abs(x)),
     "softplus": _softplus,
     "elu": _elu,
-    "selu": lambda x: _SELU_SCALE * _elu(x, _SELU_ALPHA),
-    "silu": lambda x: x * _sigmoid(x),
-    "gelu": lambda x: 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0))),
-    "exponential": np.exp,
-    "relu6": lambda x: np.clip(x, 0.0, 6.0),
-    "hard_silu": lambda x: x * np.clip(x / 6.0 + 0.5, 0.0, 1.0),
-    "leaky_relu": lambda x: np.where(x >= 0, x, 0.2 * x),
-    "log_sigmoid": lambda x: -_softplus(-x),
-    "mish": lambda x: x * np.tanh(_softplus(x)),
-    "hard_tanh": lambda x: np.clip(x, -1.0, 1.0),
-    "celu": lambda x: np.maximum(x, 0.0) + np.minimum(np.expm1(np.minimum(x, 0.0)), 0.0),
+    "selu": lambda x, xp: _SELU_SCALE * _elu(x, xp, _SELU_ALPHA),
+    "silu": lambda x, xp: x * _sigmoid(x, xp),
+    "gelu": lambda x, xp: 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0), xp)),
+    "exponential": lambda x, xp: xp.exp(x),
+    "relu6": lambda x, xp: xp.clip(x, 0.0, 6.0),
+    "hard_silu": lambda x, xp: x * xp.clip(x / 6.0 + 0.5, 0.0, 1.0),
+    "leaky_relu": lambda x, xp: xp.where(x >= 0, x, 0.2 * x),
+    "log_sigmoid": lambda x, xp: -_softplus(-x, xp),
+    "mish": lambda x, xp: x * xp.tanh(_softplus(x, xp)),
+    "hard_tanh": lambda x, xp: xp.clip(x, -1.0, 1.0),
+    "celu": lambda x, xp: (xp.maximum(x, 0.0)
+                           + xp.minimum(xp.expm1(xp.minimum(x, 0.0)), 0.0)),
     "softmax": _softmax,
     "log_softmax": _log_softmax,
 }
+
+
+def _bind(name):
+    fn = _XP_ACTIVATIONS[name]
+
+    def activation(x):
+        return fn(x, _xp.array_module(x))
+
+    activation.__name__ = name
+    activation.with_xp = fn  # callers that know the module skip the lookup
+    return activation
+
+
+_ACTIVATIONS = {name: _bind(name) for name in _XP_ACTIVATIONS}
 _CODE_NAMES = {code: name for name, code in _acts.CODES.items() if name != "swish"}
 
 
 def resolve_activation(activation, keras_version=None, arg="activation"):
-    """``(config_name, numpy_function)`` for a Keras activation name, None or callable."""
+    """``(config_name, function)`` for a Keras activation name, None or callable.
+
+    The built-in functions compute with the module of their argument (NumPy or CuPy).
+    """
     if callable(activation):
         return getattr(activation, "__name__", repr(activation)), activation
     if isinstance(activation, str) and activation.lower() in ("softmax", "log_softmax"):
         name = activation.lower()
-        return name, _NP_ACTIVATIONS[name]
+        return name, _ACTIVATIONS[name]
     try:
         code, name, _ = _acts.resolve(activation, keras_version, arg)
     except ValueError:
@@ -79,7 +106,7 @@ def resolve_activation(activation, keras_version=None, arg="activation"):
             f"Unknown `{arg}`. Expected one of {_acts.SUPPORTED + ['softmax', 'log_softmax']} "
             f"or a callable on NumPy arrays. Received: {arg}={activation!r}"
         ) from None
-    return name, _NP_ACTIVATIONS[_CODE_NAMES[code]]
+    return name, _ACTIVATIONS[_CODE_NAMES[code]]
 
 
 def dtype_policy(name):
@@ -99,8 +126,9 @@ def shape_str(shape):
 class KerasLayer(Layer):
     """Base of gpulstm's non-recurrent layers.
 
-    ``layer(x)`` on a NumPy array returns NumPy; on a symbolic tensor (``Input``)
-    it records a node of a functional graph.  Subclasses implement ``build``,
+    ``layer(x)`` on a NumPy array returns NumPy, on a CuPy array CuPy (computed on
+    its device); on a symbolic tensor (``Input``) it records a node of a functional
+    graph.  Subclasses implement ``build``,
     ``call(inputs, mask=None, training=None)``, ``compute_output_shape`` and,
     when they change the mask, ``compute_mask``.
     """
@@ -129,8 +157,8 @@ class KerasLayer(Layer):
 
     def _to_arrays(self, inputs):
         if isinstance(inputs, (list, tuple)):
-            return [np.asarray(x) for x in inputs]
-        return np.asarray(inputs)
+            return [_xp.asarray(x) for x in inputs]
+        return _xp.asarray(inputs)
 
     @staticmethod
     def _shapes_of(inputs, batch=None):

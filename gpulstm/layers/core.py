@@ -3,7 +3,7 @@ import numbers
 
 import numpy as np
 
-from gpulstm import initializers
+from gpulstm import _xp, initializers
 from gpulstm.layers.base import unique_name
 from gpulstm.layers._common import KerasLayer, as_shape, resolve_activation, shape_str
 
@@ -124,6 +124,7 @@ class Dense(KerasLayer):
                              f"lora_rank={lora_rank!r}, quantization_config=...")
         self.units = int(units)
         self.activation, self._act = resolve_activation(activation, self.keras_version)
+        self._act_xp = getattr(self._act, "with_xp", None)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer, "kernel_initializer")
         self.bias_initializer = initializers.get(bias_initializer, "bias_initializer")
@@ -170,11 +171,15 @@ class Dense(KerasLayer):
         super().set_weights(weights)
 
     def call(self, inputs, mask=None, training=None):
-        x = np.asarray(inputs, dtype=self.dtype)
-        y = x @ self._weights[0]  # (..., D) @ (D, units)
+        xp = _xp.array_module(inputs)
+        x = xp.asarray(inputs, dtype=self.dtype)
+        # device copies of the weights are cached, not uploaded per call
+        w = self._weights if xp is np else _xp.weights_on(self, xp)
+        y = x @ w[0]  # (..., D) @ (D, units)
         if self.use_bias:
-            y = y + self._weights[1]
-        return np.asarray(self._act(y), dtype=self.dtype)
+            y = y + w[1]
+        y = self._act(y) if self._act_xp is None else self._act_xp(y, xp)
+        return xp.asarray(y, dtype=self.dtype)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
@@ -205,14 +210,17 @@ class Dropout(KerasLayer):
         self._rng = np.random.default_rng(seed)
 
     def call(self, inputs, mask=None, training=None):
-        x = np.asarray(inputs)
+        x = _xp.asarray(inputs)
         if not training or self.rate == 0:
             return x
+        xp = _xp.array_module(x)
         shape = x.shape
         if self.noise_shape is not None:
             shape = tuple(s if n is None else n for s, n in zip(x.shape, self.noise_shape))
-        keep = self._rng.random(shape) >= self.rate
-        return np.where(keep, x / (1.0 - self.rate), 0.0).astype(x.dtype)
+        # Drawn on the host from the layer's seeded generator (same numbers on every
+        # backend); on a device that is one upload of the mask per training call.
+        keep = _xp.to_module(self._rng.random(shape) >= self.rate, xp)
+        return xp.where(keep, x / (1.0 - self.rate), 0.0).astype(x.dtype)
 
     def get_config(self):
         return {**self._base_config(), "rate": self.rate, "seed": self.seed,
@@ -227,12 +235,13 @@ class Masking(KerasLayer):
         self.mask_value = mask_value
 
     def compute_mask(self, inputs, mask=None):
-        return np.any(np.asarray(inputs) != self.mask_value, axis=-1)
+        return (_xp.asarray(inputs) != self.mask_value).any(axis=-1)
 
     def call(self, inputs, mask=None, training=None):
-        x = np.asarray(inputs, dtype=self.dtype)
-        keep = np.any(x != self.mask_value, axis=-1, keepdims=True)
-        return np.where(keep, x, 0.0).astype(self.dtype)
+        xp = _xp.array_module(inputs)
+        x = xp.asarray(inputs, dtype=self.dtype)
+        keep = (x != self.mask_value).any(axis=-1, keepdims=True)
+        return xp.where(keep, x, 0.0).astype(self.dtype)
 
     def get_config(self):
         return {**self._base_config(), "mask_value": self.mask_value}
@@ -283,12 +292,13 @@ class Embedding(KerasLayer):
         super().build(input_shape)
 
     def compute_mask(self, inputs, mask=None):
-        return (np.asarray(inputs) != 0) if self.mask_zero else None
+        return (_xp.asarray(inputs) != 0) if self.mask_zero else None
 
     def call(self, inputs, mask=None, training=None):
-        ids = np.asarray(inputs)
+        ids = _xp.asarray(inputs)
+        # The checks read back scalars only (bool() of a 0-d array on a device).
         if ids.dtype.kind == "f":
-            if not np.all(ids == np.round(ids)):
+            if not (ids == ids.round()).all():
                 raise ValueError(f"Layer '{self.name}' expects integer token ids. "
                                  "Received: non-integer values")
             ids = ids.astype(np.int64)
@@ -298,8 +308,9 @@ class Embedding(KerasLayer):
         if ids.size and (ids.min() < 0 or ids.max() >= self.input_dim):
             raise ValueError(
                 f"Layer '{self.name}' expects token ids in [0, {self.input_dim}). Received: "
-                f"ids from {ids.min()} to {ids.max()}; raise `input_dim` or fix the ids")
-        return self._weights[0][ids]  # (..., output_dim)
+                f"ids from {int(ids.min())} to {int(ids.max())}; raise `input_dim` or fix "
+                "the ids")
+        return _xp.weights_on(self, _xp.array_module(ids))[0][ids]  # (..., output_dim)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.output_dim,)

@@ -3,6 +3,7 @@ import threading
 
 import numpy as np
 
+from gpulstm import _xp
 from gpulstm import activations as _acts
 from gpulstm import initializers
 from gpulstm.dispatch import get_backend, requested_backend
@@ -190,7 +191,7 @@ class LSTM(Layer):
         """``[h, c]`` of a stateful layer (None entries before the first call)."""
         if self._states is None:
             return [None, None]
-        return [s.copy() for s in self._states]
+        return [_xp.to_host(s).copy() for s in self._states]
 
     def reset_states(self, states=None):
         """Zero the states of a stateful layer, or set them to ``states=[h, c]``."""
@@ -297,14 +298,15 @@ class LSTM(Layer):
                     f"{self._states[0].shape[0]}. Received: input with batch size {B}. "
                     "Call `reset_states()` after rebuilding, or feed batches of the same size."
                 )
-            return [xp.asarray(s) for s in self._states]
+            # a model may switch backends between calls: move the kept states along
+            return [_xp.to_module(s, xp) for s in self._states]
         zeros = xp.zeros((B, self.units), dtype=self.dtype)
         return zeros, zeros
 
     def _dropout_inputs(self, x, B, D, xp):
         """Keras 3 training-mode dropout: masks drawn once per call, shared over time."""
         U, rng = self.units, self._rng
-        x = np.asarray(x)
+        x = _xp.to_host(x)  # masks come from the layer's host generator
 
         def keep(rate, shape):
             if rate <= 0:

@@ -1,6 +1,5 @@
 """Keras merge layers: Add and Concatenate (and the functional ``add``/``concatenate``)."""
-import numpy as np
-
+from gpulstm import _xp
 from gpulstm.layers._common import KerasLayer, shape_str
 
 
@@ -17,7 +16,7 @@ class _Merge(KerasLayer):
         if not isinstance(inputs, (list, tuple)):
             raise ValueError(f"A `{type(self).__name__}` layer should be called on a list of "
                              f"inputs. Received: inputs of type {type(inputs).__name__}")
-        return [np.asarray(x) for x in inputs]
+        return [_xp.asarray(x) for x in inputs]
 
     def build(self, input_shape):
         err = self.input_shape_error(input_shape)
@@ -56,9 +55,9 @@ class Add(_Merge):
         # Keras 3: the OR of the masks, and no mask as soon as one input has none.
         if mask is None or any(m is None for m in mask):
             return None
-        out = np.asarray(mask[0], dtype=bool)
+        out = _xp.asarray(mask[0], dtype=bool)
         for m in mask[1:]:
-            out = out | np.asarray(m, dtype=bool)
+            out = out | _xp.asarray(m, dtype=bool)
         return out
 
     def call(self, inputs, mask=None, training=None):
@@ -107,17 +106,19 @@ class Concatenate(_Merge):
             return None
         full = []
         for x, m in zip(inputs, mask):
-            x = np.asarray(x)
+            x = _xp.asarray(x)
+            xp = _xp.array_module(x)  # masks live where the data does
             if m is None:
-                full.append(np.ones(x.shape, dtype=bool))
-            elif np.ndim(m) < x.ndim:
-                full.append(np.broadcast_to(np.asarray(m, bool)[..., None], x.shape))
-            else:
-                full.append(np.asarray(m, bool))
-        return np.any(np.concatenate(full, axis=self.axis), axis=-1)
+                full.append(xp.ones(x.shape, dtype=bool))
+                continue
+            m = xp.asarray(m, dtype=bool)
+            if m.ndim < x.ndim:
+                m = xp.broadcast_to(m[..., None], x.shape)
+            full.append(m)
+        return xp.concatenate(full, axis=self.axis).any(axis=-1)
 
     def call(self, inputs, mask=None, training=None):
-        return np.concatenate(inputs, axis=self.axis)
+        return _xp.array_module(inputs[0]).concatenate(inputs, axis=self.axis)
 
     def get_config(self):
         return {**self._base_config(), "axis": self.axis}

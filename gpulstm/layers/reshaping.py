@@ -1,6 +1,7 @@
 """Keras reshaping layers: Reshape."""
 import numpy as np
 
+from gpulstm import _xp
 from gpulstm.layers._common import KerasLayer, shape_str
 
 
@@ -62,7 +63,7 @@ class Reshape(KerasLayer):
         return (input_shape[0],) + self._resolved(input_shape)
 
     def call(self, inputs, mask=None, training=None):
-        x = np.asarray(inputs)
+        x = _xp.asarray(inputs)
         return x.reshape((x.shape[0],) + self.target_shape)
 
     def get_config(self):

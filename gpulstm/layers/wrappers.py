@@ -1,6 +1,7 @@
 """Keras layer wrappers: TimeDistributed and Bidirectional."""
 import numpy as np
 
+from gpulstm import _xp
 from gpulstm.layers._common import KerasLayer, shape_str
 from gpulstm.layers.base import Layer
 
@@ -83,7 +84,7 @@ class TimeDistributed(KerasLayer):
         return (inner[0], input_shape[1]) + tuple(inner[1:])
 
     def call(self, inputs, mask=None, training=None, backend=None):
-        x = np.asarray(inputs)
+        x = _xp.asarray(inputs)
         B, T = x.shape[:2]
         flat = x.reshape((B * T,) + x.shape[2:])  # flat is (B*T, ...)
         y = _call_inner(self.layer, flat, training=training, backend=backend)
@@ -253,8 +254,9 @@ class Bidirectional(KerasLayer):
             y, y_rev = y[0], y_rev[0]
         if self.return_sequences:
             y_rev = y_rev[:, ::-1]  # back to input order
+        xp = _xp.array_module(y)  # the LSTMs return device arrays for device input
         if self.merge_mode == "concat":
-            out = [np.concatenate([y, y_rev], axis=-1)]
+            out = [xp.concatenate([y, y_rev], axis=-1)]
         elif self.merge_mode == "sum":
             out = [y + y_rev]
         elif self.merge_mode == "ave":
@@ -262,8 +264,8 @@ class Bidirectional(KerasLayer):
         elif self.merge_mode == "mul":
             out = [y * y_rev]
         else:
-            out = [y, np.ascontiguousarray(y_rev)]
-        out = [np.asarray(o, dtype=self.forward_layer.dtype) for o in out]
+            out = [y, xp.ascontiguousarray(y_rev)]
+        out = [xp.asarray(o, dtype=self.forward_layer.dtype) for o in out]
         if self.return_state:
             return out + states
         return out[0] if self.merge_mode is not None else out

@@ -4,6 +4,7 @@ import logging
 
 import numpy as np
 
+from gpulstm import _xp
 from gpulstm.dispatch import requested_backend, resolve_backend
 from gpulstm.layers.base import unique_name
 from gpulstm.layers.core import InputLayer
@@ -186,7 +187,7 @@ class Model:
                              f"Received: {len(xs)} arrays")
         out = []
         for i, (arr, t) in enumerate(zip(xs, self.inputs)):
-            arr = np.asarray(arr)
+            arr = _xp.asarray(arr)  # CuPy input stays on its device
             if arr.dtype.kind not in "biuf":
                 raise ValueError(f"Input {i} must be numeric. Received: dtype={arr.dtype}")
             want = t.shape
@@ -198,7 +199,7 @@ class Model:
                     f"{want}, found shape={arr.shape}.")
             dtype = np.dtype(t.dtype)
             if dtype.kind == "f":
-                arr = np.ascontiguousarray(arr, dtype=dtype)
+                arr = _xp.array_module(arr).ascontiguousarray(arr, dtype=dtype)
             out.append(arr)
         n = {a.shape[0] for a in out}
         if len(n) > 1:
@@ -209,20 +210,33 @@ class Model:
     def _run(self, xs, training, backend):
         values = {id(t): x for t, x in zip(self.inputs, xs)}
         values = run_graph(self._exec_nodes, self.inputs, values, training, backend)
-        return [np.asarray(values[id(t)]) for t in self.outputs]
+        return [_xp.asarray(values[id(t)]) for t in self.outputs]
 
     def _resolve(self, backend, data):
         name, _ = resolve_backend(backend if backend is not None else self.backend, data)
         return name
 
     def __call__(self, inputs, training=None, mask=None, backend=None):
-        """``model(x)``: the outputs for ``x`` in one batch (NumPy)."""
+        """``model(x)``: the outputs for ``x`` in one batch (CuPy for CuPy ``x``, else NumPy)."""
         if any(isinstance(t, KerasTensor) for t in _as_list(inputs)):
-            raise ValueError("Calling a gpulstm model on symbolic tensors (nesting models) is "
-                             "not supported yet; build one model from the layers instead.")
+            return self._symbolic_call(inputs, mask, training)  # used as a layer
         xs = self._standardize(inputs)
-        outs = self._run(xs, training, self._resolve(backend, xs[0]))
+        name = self._resolve(backend, xs[0])
+        # The data moves to the backend's device once and stays there between layers.
+        dev = _xp.backend_module(name)
+        outs = self._run([_xp.to_module(a, dev) for a in xs], training, name)
+        home = _xp.array_module(xs[0])
+        outs = [_xp.to_module(o, home) for o in outs]
         return outs[0] if len(outs) == 1 else outs
+
+    def _symbolic_call(self, inputs, mask=None, training=None):
+        """Record this model as one node of the graph being built (a nested model)."""
+        from gpulstm.models import nested
+
+        if not getattr(self, "built", False):
+            raise ValueError(f"Model '{self.name}' has no graph yet, so it cannot be called "
+                             "on symbolic tensors. Build it with `Model(inputs, outputs)`.")
+        return nested.symbolic_call(self, inputs, mask, training)
 
     def _stateful_batch(self):
         for t in self.inputs:
@@ -268,22 +282,29 @@ class Model:
                         "`Input(batch_shape=(N, ...))` for your batch size N.")
                 bs = sb
         name = self._resolve(backend, xs[0])
-        starts = range(0, max(n, 1), bs)
-        bar = _progress(len(starts), verbose)
-        chunks = []
+        dev = _xp.backend_module(name)
+        bar = _progress(len(range(0, max(n, 1), bs)), verbose)
+        # One copy of the input to the device and one of each output back (per
+        # _xp.DEVICE_BYTES); the batches in between stay on the device.
+        gather = _xp.Gather(len(self.outputs), dev)
         try:
-            for s in starts:
-                chunks.append(self._run([a[s:s + bs] for a in xs], False, name))
-                if bar is not None:
-                    bar.update(1)
+            for _, block in _xp.windows(xs, n, bs, dev):
+                for s in range(0, max(block[0].shape[0], 1), bs):
+                    gather.add(self._run([a[s:s + bs] for a in block], False, name))
+                    if bar is not None:
+                        bar.update(1)
         finally:
             if bar is not None:
                 bar.close()
-        outs = [np.concatenate([c[i] for c in chunks], axis=0) for i in range(len(self.outputs))]
+        outs = gather.result()
         return outs[0] if len(outs) == 1 else outs
 
     def predict_on_batch(self, x, backend=None):
-        return self(x, training=False, backend=backend)
+        """The outputs for ``x`` as one batch, in NumPy (like ``predict``)."""
+        outs = self(x, training=False, backend=backend)
+        if isinstance(outs, list):
+            return [_xp.to_host(o) for o in outs]
+        return _xp.to_host(outs)
 
     # -- text and config ----------------------------------------------------------
     def summary(self, line_length=None, positions=None, print_fn=None, **kwargs):

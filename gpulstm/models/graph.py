@@ -1,8 +1,9 @@
 """Graph mapping and execution of a functional model (Keras's ``map_graph`` order)."""
 from collections import defaultdict
 
-import numpy as np
 
+from gpulstm import _xp
+from gpulstm.models import nested
 from gpulstm.models.symbolic import KerasTensor, flatten, map_structure, node_of
 
 
@@ -98,13 +99,16 @@ def call_layer(layer, args, kwargs, mask, training, backend):
     return list(out) if isinstance(out, (list, tuple)) else [out]
 
 
-def run_graph(exec_nodes, inputs, values, training=None, backend=None):
+def run_graph(exec_nodes, inputs, values, training=None, backend=None, masks=None):
     """Evaluate the graph: ``values`` maps ``id(input tensor)`` to arrays.
 
+    ``masks`` (optional, filled in place) maps ``id(tensor)`` to the tensor's mask:
+    a nested model passes its inputs' masks in and reads its outputs' masks back.
     Local dicts only, so concurrent calls on a non-stateful model do not interfere.
     """
     values = dict(values)
-    masks = {}
+    masks = {} if masks is None else masks
+    sym = nested.SymbolicMasks.for_graph(exec_nodes)  # None unless a model is nested
     for node in exec_nodes:
         if node.is_input:
             continue
@@ -113,17 +117,26 @@ def run_graph(exec_nodes, inputs, values, training=None, backend=None):
         kwargs = {k: map_structure(lambda t: get(id(t)), v) for k, v in node.kwargs.items()
                   if k not in ("mask", "training")}
         if "mask" in node.kwargs:  # an explicit mask= wins over the propagated one
-            mask = map_structure(lambda t: np.asarray(get(id(t)), bool), node.kwargs["mask"])
+            mask = map_structure(lambda t: _xp.asarray(get(id(t)), dtype=bool), node.kwargs["mask"])
         else:
             mask = map_structure(lambda t: masks.get(id(t)), node.args)
             if isinstance(mask, list) and all(m is None for m in mask):
                 mask = None
+            if sym is not None:
+                mask = sym.mask_for(node, mask)
         node_training = node.kwargs.get("training", training) if training is None else training
-        outs = call_layer(node.layer, args, kwargs, mask, node_training, backend)
+        if hasattr(node.layer, "_exec_nodes"):  # a nested model
+            outs, out_masks = nested.run(node.layer, args, mask, node_training, backend)
+        else:
+            outs = call_layer(node.layer, args, kwargs, mask, node_training, backend)
+            out_masks = None
         if len(outs) != len(node.outputs):
             raise RuntimeError(f"Layer '{node.layer.name}' returned {len(outs)} outputs, "
                                f"expected {len(node.outputs)}")
-        out_masks = output_masks(node.layer, args, mask, len(outs))
+        if out_masks is None:
+            out_masks = output_masks(node.layer, args, mask, len(outs))
+        if sym is not None:
+            sym.record(node, args, mask, out_masks)
         for t, v, m in zip(node.outputs, outs, out_masks):
             values[id(t)] = v
             if m is not None:

@@ -49,19 +49,32 @@ class Sequential(Model):
             self._input_layer = layer
             self._output = input_tensor(layer)
             return
-        if not isinstance(layer, (Layer, Model)) or isinstance(layer, Model):
-            raise ValueError("Only gpulstm layers can be added to a Sequential model. "
-                             f"Received: {layer!r} (of type {type(layer).__name__})")
+        if not isinstance(layer, (Layer, Model)) or layer is self:
+            raise ValueError("Only gpulstm layers and models can be added to a Sequential "
+                             f"model. Received: {layer!r} (of type {type(layer).__name__})")
         if any(lyr.name == layer.name for lyr in self._stack):
             raise ValueError(f"All layers added to a Sequential model should have unique "
                              f"names. Name '{layer.name}' is already the name of a layer in "
                              "this model.")
+        if self._output is None and not self._stack and isinstance(layer, Model) \
+                and getattr(layer, "built", False) and len(layer.inputs) == 1:
+            # Like Keras: a built model added first gives the stack its input.
+            first = layer.inputs[0]
+            self._input_layer = InputLayer(batch_shape=first.shape, dtype=first.dtype)
+            self._output = input_tensor(self._input_layer)
         self._stack.append(layer)
         if self._output is not None:
-            self._connect(layer)
+            try:
+                self._connect(layer)
+            except ValueError:
+                if self._stack and self._stack[-1] is layer:
+                    self._stack.pop()
+                raise
 
     def _connect(self, layer):
         out = layer(self._output)
+        if isinstance(out, list) and len(out) == 1:  # a nested Model(i, [o])
+            out = out[0]
         if not isinstance(out, KerasTensor):
             self._stack.pop()
             raise ValueError(
@@ -88,9 +101,9 @@ class Sequential(Model):
             return
         if not self._stack:
             raise ValueError(f"Sequential model '{self.name}' has no layers yet; `add` some.")
-        import numpy as np
+        from gpulstm import _xp
 
-        arr = np.asarray(x[0] if isinstance(x, (list, tuple)) and hasattr(x[0], "shape") else x)
+        arr = _xp.asarray(x[0] if isinstance(x, (list, tuple)) and hasattr(x[0], "shape") else x)
         dtype = "int32" if arr.dtype.kind in "iu" else "float32"
         self._input_layer = InputLayer(batch_shape=(None,) + arr.shape[1:], dtype=dtype)
         self.build(None)
@@ -105,8 +118,49 @@ class Sequential(Model):
         return self._input_layer
 
     def __call__(self, inputs, training=None, mask=None, backend=None):
-        self._ensure_built(inputs)
+        leaves = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+        if not any(isinstance(t, KerasTensor) for t in leaves):
+            self._ensure_built(inputs)
         return super().__call__(inputs, training=training, mask=mask, backend=backend)
+
+    def _symbolic_call(self, inputs, mask=None, training=None):
+        if not self.built:  # Keras builds a Sequential on its first symbolic call
+            one = inputs[0] if isinstance(inputs, (list, tuple)) and len(inputs) == 1 \
+                else inputs
+            if not self._stack or not isinstance(one, KerasTensor):
+                raise ValueError(f"Sequential model '{self.name}' expects one input tensor "
+                                 "and at least one layer. Received: inputs="
+                                 f"{inputs!r}, layers={[lyr.name for lyr in self._stack]}")
+            if self._input_layer is None:
+                self._input_layer = InputLayer(batch_shape=(None,) + one.shape[1:],
+                                               dtype=one.dtype)
+            self.build(None)
+        return super()._symbolic_call(inputs, mask, training)
+
+    def pop(self, rebuild=True):
+        """Remove the last layer and return it (the outputs move to the layer before).
+
+        ``rebuild`` is accepted for Keras's signature; the graph is always updated.
+
+        Raises
+        ------
+        TypeError, ValueError
+            When there are no layers (Keras's "There are no layers in the model.").
+        """
+        if not self._stack:
+            raise _NoLayersError("There are no layers in the model.")
+        layer = self._stack.pop()
+        if not self.built:
+            return layer
+        if not self._stack:
+            self._output = input_tensor(self._input_layer)
+            self.built = False
+            self.inputs = self.outputs = None
+            return layer
+        last = self._stack[-1]
+        self._output = next(t for n in self._exec_nodes if n.layer is last for t in n.outputs)
+        self._init_graph(input_tensor(self._input_layer), self._output)
+        return layer
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None,
                 backend=None):
@@ -132,3 +186,7 @@ class Sequential(Model):
         from gpulstm.models.serialization import sequential_config
 
         return sequential_config(self)
+
+
+class _NoLayersError(ValueError, TypeError):
+    """``pop()`` on an empty Sequential: tf_keras raises TypeError, gpulstm ValueError."""

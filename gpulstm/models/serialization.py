@@ -5,10 +5,9 @@ fixed table, and Lambda / custom layers are refused by name.
 """
 import json
 
-import numpy as np
-
-from gpulstm.layers._common import KerasLayer, dtype_policy
-from gpulstm.models.symbolic import KerasTensor, Node, _nodes, input_tensor
+from gpulstm.layers._common import dtype_policy
+from gpulstm.models.ops import _OPS, OpLayer
+from gpulstm.models.symbolic import KerasTensor, _nodes, input_tensor
 
 
 def _layer_classes():
@@ -24,56 +23,6 @@ def _layer_classes():
 
 _CODE_LAYERS = ("Lambda", "TFOpLambda", "SlicingOpLambda", "TorchModuleWrapper",
                 "JaxLayer", "FlaxLayer", "TFSMLayer")
-
-
-# The few tensor ops Keras 3 writes into functional configs to carry masks
-# (``ops.not_equal``, ``ops.any``...): a fixed table of NumPy functions.
-_OPS = {
-    "NotEqual": lambda a, b: np.not_equal(a, b),
-    "Equal": lambda a, b: np.equal(a, b),
-    "LogicalOr": lambda a, b: np.logical_or(a, b),
-    "LogicalAnd": lambda a, b: np.logical_and(a, b),
-    "LogicalNot": lambda a: np.logical_not(a),
-    "ExpandDims": lambda a, axis: np.expand_dims(a, axis),
-    "Squeeze": lambda a, axis=None: np.squeeze(a, axis=axis),
-    "ZerosLike": lambda a, dtype=None: np.zeros_like(a, dtype=dtype),
-    "OnesLike": lambda a, dtype=None: np.ones_like(a, dtype=dtype),
-    "Any": lambda a, axis=None, keepdims=False: np.any(a, axis=axis, keepdims=keepdims),
-    "All": lambda a, axis=None, keepdims=False: np.all(a, axis=axis, keepdims=keepdims),
-    "Cast": lambda a, dtype: np.asarray(a).astype(dtype),
-}
-
-
-class OpLayer(KerasLayer):
-    """One of the Keras 3 mask ops in ``_OPS`` (positional args from the node)."""
-
-    def __init__(self, op, options=None, name=None):
-        super().__init__(name=name)
-        self.op = op
-        self.options = {k: v for k, v in (options or {}).items() if k not in ("name",)}
-
-    def call(self, inputs, mask=None, training=None):
-        if self.op == "Cast" and self.options.get("dtype") is None:
-            raise ValueError(f"Op layer '{self.name}' (Cast) needs a dtype.")
-        return _OPS[self.op](*inputs, **self.options)
-
-    def compute_mask(self, inputs, mask=None):
-        return None
-
-    def symbolic(self, args):
-        """Record a node; the output shape comes from running the op on a stand-in."""
-        def stand_in(a):
-            if isinstance(a, KerasTensor):
-                return np.zeros(tuple(1 if d is None else d for d in a.shape), a.dtype)
-            return a
-        probe = np.asarray(self.call([stand_in(a) for a in args]))
-        first = next(a for a in args if isinstance(a, KerasTensor))
-        shape = tuple(probe.shape)
-        if first.shape and first.shape[0] is None and shape:
-            shape = (None,) + shape[1:]
-        out = KerasTensor(shape, probe.dtype.name, self, len(_nodes(self)), 0)
-        _nodes(self).append(Node(self, list(args), {}, [out]))
-        return out
 
 
 def supported_layers():
@@ -92,6 +41,14 @@ def _strip_versions(cfg):
 
 def serialize_layer(layer):
     """``{"module", "class_name", "config", "registered_name", "build_config"}`` (Keras 3)."""
+    if isinstance(layer, OpLayer):  # written back as Keras 3 wrote it
+        return {"module": layer.module, "class_name": layer.op,
+                "config": dict(layer.options, name=layer.name), "registered_name": layer.op}
+    if _is_model(layer):  # a nested model: its whole serialization, as Keras 3 writes it
+        out = model_to_dict(layer, top=False)
+        out.pop("keras_version", None)
+        out["compile_config"] = {}
+        return out
     out = {"module": "keras.layers", "class_name": type(layer).__name__,
            "config": _strip_versions(layer.get_config()), "registered_name": None}
     shape = getattr(layer, "_build_input_shape", None)
@@ -110,15 +67,14 @@ def deserialize_layer(cfg, keras_version=None):
     cls_name = cfg["class_name"]
     conf = dict(cfg.get("config") or {})
     name = conf.get("name", cfg.get("name", "?"))
+    if cls_name in ("Sequential", "Functional", "Model"):
+        return model_from_config(cfg, keras_version, None)  # a nested model
     classes = _layer_classes()
     if cls_name in _CODE_LAYERS:
         raise ValueError(
             f"Layer '{name}' is a {cls_name}, which runs Python code stored with the model. "
             "gpulstm never executes code from a config. Replace it with supported layers "
             f"({', '.join(sorted(classes))}) and load the weights again.")
-    if cls_name in ("Sequential", "Functional", "Model"):
-        raise ValueError(f"Layer '{name}' is a nested {cls_name} model; nested models are not "
-                         "supported yet. Flatten it into one model.")
     cls = classes.get(cls_name)
     if cls is None:
         custom = cfg.get("registered_name") not in (None, cls_name) or \
@@ -170,8 +126,10 @@ def functional_config(model):
     for layer in model.layers:
         entry = serialize_layer(layer)
         entry["name"] = layer.name
+        # An op's node holds its positional arguments; a layer's, its one input.
+        wrap = (lambda a: a) if isinstance(layer, OpLayer) else (lambda a: [a])
         entry["inbound_nodes"] = [
-            {"args": [_serialize_struct(n.args, ref)],
+            {"args": wrap(_serialize_struct(n.args, ref)),
              "kwargs": _serialize_struct(n.kwargs, ref)}
             for n in model_nodes(layer) if not n.is_input]
         layers.append(entry)
@@ -179,7 +137,9 @@ def functional_config(model):
     def endpoints(nested):
         def one(t):
             layer, node_index, tensor_index = t._keras_history
-            return [layer.name, node_index_in_model(layer, node_index), tensor_index]
+            # Keras 3 counts a nested functional model's nodes from 1 here (only here).
+            skip = int(_is_functional(layer))
+            return [layer.name, node_index_in_model(layer, node_index) + skip, tensor_index]
         if isinstance(nested, (list, tuple)):
             return [one(t) for t in nested]
         return one(nested)
@@ -202,17 +162,40 @@ def sequential_config(model):
     return cfg
 
 
+def _is_model(layer):
+    from gpulstm.models.functional import Model
+
+    return isinstance(layer, Model)
+
+
+def _is_functional(layer):
+    from gpulstm.models.sequential import Sequential
+
+    return _is_model(layer) and not isinstance(layer, Sequential)
+
+
 def _model_keras_version(model):
     versions = set()
-    for layer in model.layers:
-        for sub in (layer, getattr(layer, "layer", None), getattr(layer, "forward_layer", None)):
-            if sub is not None and getattr(sub, "keras_version", None):
-                versions.add(sub.keras_version)
+
+    def visit(m):
+        for layer in m.layers:
+            if _is_model(layer):
+                visit(layer)
+            for sub in (layer, getattr(layer, "layer", None),
+                        getattr(layer, "forward_layer", None)):
+                if sub is not None and getattr(sub, "keras_version", None):
+                    versions.add(sub.keras_version)
+    visit(model)
     return sorted(versions)[0] if len(versions) == 1 else None
 
 
-def model_to_dict(model):
-    """The whole-model dict that ``to_json`` writes (Keras 3 dialect)."""
+def model_to_dict(model, top=True):
+    """The whole-model dict that ``to_json`` writes (Keras 3 dialect).
+
+    At the top, layers whose names Keras 3 would give its mask ops on reload are
+    renamed (see :mod:`gpulstm.models.keras_names`).
+    """
+    from gpulstm.models import keras_names
     from gpulstm.models.sequential import Sequential
 
     if isinstance(model, Sequential):
@@ -227,6 +210,8 @@ def model_to_dict(model):
     kv = _model_keras_version(model)
     if kv is not None:
         out["keras_version"] = kv  # so hard_sigmoid keeps its Keras 2 formula on reload
+    if top and getattr(model, "built", False):
+        keras_names.avoid_op_names(out, keras_names.masked_concat_calls(model))
     return out
 
 
@@ -287,6 +272,7 @@ def sequential_from_config(config, keras_version=None, backend=None):
             if shape is not None:
                 model.add(InputLayer(batch_shape=shape, name=None))
         model.add(layer)
+    model._keras_version = keras_version
     return model
 
 
@@ -340,9 +326,11 @@ def functional_from_config(config, keras_version=None, backend=None, cls=None):
         raise ValueError("A functional model config needs a `layers` list.")
     layers, pending = {}, []
     for lcfg in layer_cfgs:
-        if lcfg.get("class_name") in _OPS and str(lcfg.get("module", "")).startswith(
+        # Keras 3 writes no "module" for these ops in legacy .h5 configs.
+        if lcfg.get("class_name") in _OPS and str(lcfg.get("module", "keras.src.ops")).startswith(
                 "keras.src.ops"):
-            layer = OpLayer(lcfg["class_name"], lcfg.get("config"), name=lcfg.get("name"))
+            layer = OpLayer(lcfg["class_name"], lcfg.get("config"), name=lcfg.get("name"),
+                            module=lcfg.get("module") or "keras.src.ops.numpy")
         else:
             layer = deserialize_layer(lcfg, keras_version)
         name = lcfg.get("name", layer.name)
@@ -350,7 +338,16 @@ def functional_from_config(config, keras_version=None, backend=None, cls=None):
             raise ValueError(f"Duplicate layer name '{name}' in the config.")
         layers[name] = layer
         pending.extend((layer, name, n) for n in lcfg.get("inbound_nodes", []))
+    # tf_keras numbers a nested model's nodes from 1 when the model has its own
+    # InputLayer (its "first node" links its inputs to its outputs and is never
+    # saved): a placeholder keeps our lists aligned with those numbers.
+    legacy = any(isinstance(n, list) for lcfg in layer_cfgs
+                 for n in lcfg.get("inbound_nodes", []) or [])
     created = {name: [] for name in layers}
+    for lcfg in layer_cfgs:
+        name = lcfg.get("name")
+        if legacy and name in layers and _is_model(layers[name]) and _first_is_input(lcfg):
+            created[name].append([])
     for name, layer in layers.items():
         if isinstance(layer, InputLayer):
             created[name].append([input_tensor(layer)])
@@ -367,12 +364,29 @@ def functional_from_config(config, keras_version=None, backend=None, cls=None):
                              f"{[n for _, n, _ in left]} are never produced.")
         pending = left
 
+    def one(ref):
+        # Keras 3 counts a nested functional model's nodes from 1 in these lists only.
+        node = ref[1] - int(not legacy and _is_functional(layers[ref[0]]))
+        try:
+            return created[ref[0]][node][ref[2]]
+        except IndexError:
+            raise ValueError(f"The model config names output {ref[:3]}, which no layer "
+                             "call produces.") from None
+
     def endpoints(spec):
         if _is_ref(spec, names):
-            return created[spec[0]][spec[1]][spec[2]]
-        return [created[s[0]][s[1]][s[2]] for s in spec]
+            return one(spec)
+        return [one(s) for s in spec]
 
     cls = cls or Model
-    return cls(inputs=endpoints(config.get("input_layers", [])),
-               outputs=endpoints(config.get("output_layers", [])),
-               name=config.get("name"), backend=backend)
+    model = cls(inputs=endpoints(config.get("input_layers", [])),
+                outputs=endpoints(config.get("output_layers", [])),
+                name=config.get("name"), backend=backend)
+    model._keras_version = keras_version  # whose mask rules a nested model follows
+    return model
+
+
+def _first_is_input(lcfg):
+    inner = (lcfg.get("config") or {}).get("layers") if isinstance(lcfg.get("config"), dict) \
+        else None
+    return bool(inner) and isinstance(inner[0], dict) and inner[0].get("class_name") == "InputLayer"

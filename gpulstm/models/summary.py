@@ -1,6 +1,7 @@
 """``model.summary()`` in tf.keras's plain-text layout (as the seed notebook prints it)."""
 from gpulstm.layers.core import InputLayer
 from gpulstm.layers._common import shape_str
+from gpulstm.models.nested import class_name
 
 
 def _shape_text(shape):
@@ -40,8 +41,9 @@ def _model_nodes(model, layer):
 
 
 def _output_shape(model, layer):
-    nodes = _model_nodes(model, layer)
-    if len(nodes) != 1:
+    # tf_keras: one shape when every call of the layer gave the same, else "multiple"
+    nodes = getattr(layer, "_inbound_nodes", []) or _model_nodes(model, layer)
+    if len({tuple(t.shape for t in n.outputs) for n in nodes}) != 1:
         return "multiple"
     shapes = [t.shape for t in nodes[0].outputs]
     if isinstance(layer, InputLayer):
@@ -80,7 +82,7 @@ def summary_lines(model, line_length=None, positions=None):
     lines += _row(header, positions)
     lines.append("=" * line_length)
     for layer in model.layers:
-        fields = [f"{layer.name} ({type(layer).__name__})", _output_shape(model, layer),
+        fields = [f"{layer.name} ({class_name(layer)})", _output_shape(model, layer),
                   layer.count_params() if layer.built else 0]
         if not seq:
             conns = []
