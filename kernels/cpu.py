@@ -221,11 +221,12 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
     """CPU LSTM forward pass; see ``gpulstm.dispatch`` for the contract.
 
     ``prepared`` (optional) is ``prepare(kernel, recurrent_kernel, bias)`` kept by the
-    caller for these exact weights.  Paths, by size: B == 1 streams
-    ``recurrent_kernel`` itself per step (axpy GEMV, no packing); float32 with
-    B >= 2 on AVX2 + FMA (PANELS) runs [x_t | h_tm1] @ [kernel; recurrent_kernel]
-    per step on the register-blocked panel kernels of ``cpu_micro`` (no separate
-    projection, no BLAS; what follows is for the other cases); B >= 2 runs
+    caller for these exact weights.  Paths, by size: float32 on AVX2 + FMA
+    (PANELS) runs [x_t | h_tm1] @ [kernel; recurrent_kernel] per step on the
+    register-blocked panel kernels of ``cpu_micro`` (no separate projection, no
+    BLAS; at B == 1 with a kernel too large to stream every step, x_proj by one
+    GEMM and the panels of recurrent_kernel alone).  Otherwise: B == 1 streams
+    ``recurrent_kernel`` itself per step (axpy GEMV, no packing); B >= 2 runs
     register tiles (4 x 4 with AVX-512, else 4 x 2) on the packed copy; B >=
     PARALLEL_MIN_B with more than one numba thread splits the rows over threads;
     (rows per thread) x U >= BLAS_MIN_WORK (AVX2 only) runs each row block's
@@ -256,7 +257,7 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
     WT = _NO_PACK[char]
     B = x.shape[0] if x_proj is None else x_proj.shape[0]
     n = _threads() if B >= PARALLEL_MIN_B else 1
-    panel = PANELS and char == "f" and B >= 2
+    panel = PANELS and char == "f" and (B >= 2 or PANELS_B1)
     P = _NO_PANELS[char]
     if x_proj is None:
         B, T, D = x.shape
@@ -265,16 +266,23 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
         x = np.ascontiguousarray(x, dtype=dtype).reshape(B * T, D)
         W = np.ascontiguousarray(kernel, dtype=dtype)
         x_proj = _NO_X[char]
-        if panel:
+        fuse = (B * T <= FUSE_MAX_ROWS or (B * T * D * G <= FUSE_MAX_MACS and D * G <= 65536)
+                or (n > 1 and D * G <= 131072))
+        if panel and (B > 1 or fuse):
             # P packs [kernel; recurrent_kernel] (D + U, G): [x_t | h_tm1] @ P per step
             P = prepared.panels(W) if prepared is not None else _panels(W, rk)
             W = _NO_PACK[char]
+        elif panel:
+            # one row, large kernel: x_proj (B, T, G) by one GEMM, P packs the recurrent
+            # kernel alone (streaming the kernel every step would double the traffic)
+            x_proj = (x @ W).reshape(B, T, G)
+            x, W = _NO_PACK[char], _NO_PACK[char]
+            P = prepared.panels() if prepared is not None else _panels(None, rk)
         elif _use_blas(B, n, U):
             # W is (D + U, G) = [kernel; recurrent_kernel]: x_t and h_tm1 projected
             # by one GEMM per step (see cpu_fast.run_rows)
             W = np.concatenate((W, rk))
-        elif (B * T <= FUSE_MAX_ROWS or (B * T * D * G <= FUSE_MAX_MACS and D * G <= 65536)
-                or (n > 1 and D * G <= 131072)):
+        elif fuse:
             pass  # projected step by step inside the loop
         elif PROJECT_ON_TILES or n > 1:
             # projected up front by the kernel's own tiles (see cpu_fast.run_rows)
@@ -371,12 +379,15 @@ def _host_has(*features):
         return False
 
 
-# float32 with B >= 2 on AVX2 + FMA hosts runs the register-blocked panel kernels
-# (cpu_micro): [x_t | h_tm1] @ [kernel; recurrent_kernel] per step, no separate
-# input projection, no BLAS.  One thread, h @ U per step (GFLOP/s, panels / 4 x 2
-# tiles / per-step OpenBLAS): B=8 U=256 73 / 33 / 31; B=64 U=256 81 / 54; B=128
-# U=512 71 / 51.  AVX-512 hosts keep the 4 x 4 tiles measured there (150-190).
+# float32 on AVX2 + FMA hosts runs the register-blocked panel kernels (cpu_micro):
+# [x_t | h_tm1] @ [kernel; recurrent_kernel] per step, no separate input projection,
+# no BLAS.  One thread, h @ U per step (GFLOP/s, panels / 4 x 2 tiles / per-step
+# OpenBLAS): B=8 U=256 73 / 33 / 31; B=64 U=256 81 / 54; B=128 U=512 71 / 51.
+# B == 1 (PANELS_B1, one row x 64 columns): 5-20% under the axpy GEMV, (1, 1000,
+# 16, 64) to (1, 100, 256, 512).  AVX-512 hosts keep the 4 x 4 tiles measured
+# there (150-190 GFLOP/s).
 PANELS = not WIDE_TILES and _host_has("avx2", "fma")
+PANELS_B1 = True
 _NO_MASK = np.zeros((0, 0), np.uint8)
 _EMPTY = {t: np.zeros(0, t) for t in "fd"}
 _NO_PACK = {t: np.zeros((0, 0), t) for t in "fd"}

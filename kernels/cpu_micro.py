@@ -7,7 +7,8 @@ lives in 2 * MR eight-float vector registers for the whole K loop; each K step i
 2 vector loads, MR broadcasts and 2 * MR fused multiply-adds (the "outer product"
 form of BLAS micro-kernels: no horizontal sums, unlike the dot-product tiles of
 ``cpu_fast``).  MR = 4 keeps 8 accumulators + 2 operands + 1 broadcast inside
-AVX2's 16 registers.
+AVX2's 16 registers; a single row runs four panels at once (1 x 64, again 8
+accumulators: two would leave the FMA units waiting on their latency).
 
 Why IR: numba's loops cannot express vector-typed accumulators, and LLVM's
 vectorisers turn the same loop written in Python into either horizontal-sum
@@ -33,10 +34,11 @@ LANES = 8
 MR = 4  # rows per full block
 
 
-def _make_micro(mr):
+def _make_micro(mr, npan=1):
     @intrinsic
     def micro(typingctx, P, p, A, ra, z, rz, cz, K):
-        """z[rz:rz + mr, cz:cz + 16] += A[ra:ra + mr, :K] @ P[p] (no bounds checks)."""
+        """z[rz:rz + mr, cz:cz + 16 npan] += A[ra:ra + mr, :K] @ P[p:p + npan] (no bounds
+        checks)."""
         if not all(isinstance(a, types.Array) for a in (P, A, z)):
             return None
         if not (P.dtype == A.dtype == z.dtype) or P.ndim != 3 or A.ndim != 2 or z.ndim != 2:
@@ -65,7 +67,7 @@ def _make_micro(mr):
                 return builder.bitcast(builder.gep(base, [builder.mul(row, stride)]),
                                        elt.as_pointer())
 
-            panel = row_ptr(pa, p_v)  # &P[p, 0, 0]
+            panels = [row_ptr(pa, builder.add(p_v, const(q))) for q in range(npan)]
             a_rows = [row_ptr(aa, builder.add(ra_v, const(i))) for i in range(mr)]
             fma = cgutils.get_or_insert_function(
                 builder.module, ir.FunctionType(vec, [vec, vec, vec]),
@@ -74,26 +76,30 @@ def _make_micro(mr):
             undef = ir.Constant(vec, ir.Undefined)
             splat = ir.Constant(ir.VectorType(i32, LANES), [0] * LANES)
             # allocas in the entry block: mem2reg turns them into vector registers
-            acc = [cgutils.alloca_once(builder, vec) for _ in range(2 * mr)]
+            nv = 2 * npan  # vectors per row: 16 columns per panel
+            acc = [cgutils.alloca_once(builder, vec) for _ in range(nv * mr)]
             for slot in acc:
                 builder.store(zero, slot)
             with cgutils.for_range(builder, k_v) as loop:
                 k = loop.index
-                prow = builder.gep(panel, [builder.mul(k, const(NR))])
-                w0 = builder.load(builder.bitcast(prow, vptr), align=4)
-                w1 = builder.load(builder.bitcast(builder.gep(prow, [const(LANES)]), vptr), align=4)
+                ws = []
+                for panel in panels:
+                    prow = builder.gep(panel, [builder.mul(k, const(NR))])
+                    ws.append(builder.load(builder.bitcast(prow, vptr), align=4))
+                    ws.append(builder.load(builder.bitcast(builder.gep(prow, [const(LANES)]), vptr),
+                                           align=4))
                 for i in range(mr):
                     x = builder.load(builder.gep(a_rows[i], [k]))
                     xv = builder.shuffle_vector(
                         builder.insert_element(undef, x, ir.Constant(i32, 0)), undef, splat)
-                    for half, w in enumerate((w0, w1)):
-                        slot = acc[2 * i + half]
+                    for v, w in enumerate(ws):
+                        slot = acc[nv * i + v]
                         builder.store(builder.call(fma, [xv, w, builder.load(slot)]), slot)
             for i in range(mr):
                 zrow = builder.gep(row_ptr(za, builder.add(rz_v, const(i))), [cz_v])
-                for half in range(2):
-                    ptr = builder.bitcast(builder.gep(zrow, [const(LANES * half)]), vptr)
-                    total = builder.fadd(builder.load(ptr, align=4), builder.load(acc[2 * i + half]))
+                for v in range(nv):
+                    ptr = builder.bitcast(builder.gep(zrow, [const(LANES * v)]), vptr)
+                    total = builder.fadd(builder.load(ptr, align=4), builder.load(acc[nv * i + v]))
                     builder.store(total, ptr, align=4)
             return context.get_dummy_value()
 
@@ -106,6 +112,7 @@ _micro1 = _make_micro(1)
 _micro2 = _make_micro(2)
 _micro3 = _make_micro(3)
 _micro4 = _make_micro(4)
+_micro1x4 = _make_micro(1, 4)  # one row, 64 columns: 8 accumulators
 
 _JIT = dict(cache=True, error_model="numpy")
 
@@ -135,7 +142,13 @@ def gemm_panels(P, A, z, nb):
     G = z.shape[1]
     full = G // NR
     nb4 = nb - nb % MR
-    for p in range(full):
+    p0 = 0
+    if nb == 1:
+        # one row: four panels at a time (two accumulators would wait on FMA latency)
+        p0 = full - full % 4
+        for p in range(0, p0, 4):
+            _micro1x4(P, p, A, 0, z, 0, p * NR, K)
+    for p in range(p0, full):
         for r in range(0, nb4, MR):
             _micro4(P, p, A, r, z, r, p * NR, K)
         _micro(P, p, A, nb4, z, nb4, p * NR, K, nb - nb4)
