@@ -4,9 +4,9 @@ Needs (on the developer machine only, never in CI)::
 
     pip install tensorflow-cpu==2.21.0 tf-keras==2.21.0 torch==2.13.0 onnx onnxruntime safetensors
 
-Run ``python scripts/make_io_fixtures.py [k3 tfk nested torch onnx]`` from the repository
-root (no argument: all).  Every expected output comes from the framework that wrote the
-file; the tests then need only NumPy, h5py and onnx.
+Run ``python scripts/make_io_fixtures.py [k3 tfk nested state frozen torch onnx]`` from
+the repository root (no argument: all).  Every expected output comes from the framework
+that wrote the file; the tests then need only NumPy, h5py and onnx.
 """
 import json
 import os
@@ -98,9 +98,76 @@ def nested_models(K, tag):
             "nest_func": (func, [_tokens(), _x((4, 6, 2))])}
 
 
+def state_models(K, tag):
+    """LSTMs given ``initial_state`` next to a mask (Keras 3 runs them unmasked)."""
+    L = K.layers
+    x, tok = _masked_series((4, 6, 3)), _tokens()
+    out = {}
+    # Masking -> encoder states -> decoder on the same masked tensor -> an LSTM after it.
+    inp = K.Input((6, 3), name="x")
+    e = L.Masking(0.0, name="mask0")(inp)
+    _, h, c = L.LSTM(4, return_state=True, name="enc")(e)
+    d = L.LSTM(4, return_sequences=True, name="dec")(e, initial_state=[h, c])
+    out["state_encdec"] = (K.Model(inp, [d, L.LSTM(3, name="after")(d)], name="encdec"), [x])
+    # Embedding mask, go_backwards decoder returning states, TimeDistributed head.
+    ti = K.Input((6,), dtype="int32", name="tok")
+    em = L.Embedding(20, 3, mask_zero=True, name="emb")(ti)
+    _, h, c = L.LSTM(4, return_state=True, name="enc")(em)
+    ds, dh, dc = L.LSTM(4, return_sequences=True, return_state=True, go_backwards=True,
+                        name="dec")(em, initial_state=[h, c])
+    td = L.TimeDistributed(L.Dense(2), name="td")(ds)
+    out["state_emb"] = (K.Model(ti, [ds, dh, dc, td, L.LSTM(2, name="after")(td)],
+                                name="emb_dec"), [tok])
+    # Bidirectional encoder states into a Bidirectional decoder.
+    inp = K.Input((6, 3), name="x")
+    e = L.Masking(0.0, name="mask0")(inp)
+    _, hf, cf, hb, cb = L.Bidirectional(L.LSTM(4, return_state=True), name="bienc")(e)
+    bd = L.Bidirectional(L.LSTM(4, return_sequences=True), name="bidec")(
+        e, initial_state=[hf, cf, hb, cb])
+    out["state_bidir"] = (K.Model(inp, [bd, L.LSTM(3, name="after")(bd)], name="bidir_dec"),
+                          [x])
+    for i, (model, _) in enumerate(out.values()):
+        _randomise(model, 10 + i)
+    return out
+
+
+def frozen_models(K, tag):
+    """Frozen layers where Keras lists weights out of layer order (see weight_order.py).
+
+    ``inner``: a trainable nested model whose first layer is frozen (legacy .h5 stores
+    its trainable weights first); ``bi``: a trainable Bidirectional with a frozen
+    forward layer (tf_keras's get_weights lists backward first); ``enc``: a frozen
+    nested model.
+    """
+    L = K.layers
+    inner = K.Sequential([K.Input((6, 3)), L.LSTM(4, return_sequences=True, name="a",
+                                                  trainable=False),
+                          L.LSTM(5, return_sequences=True, name="b")], name="inner")
+    bi = L.Bidirectional(L.LSTM(3, return_sequences=True, name="fw", trainable=False),
+                         backward_layer=L.LSTM(3, return_sequences=True, go_backwards=True,
+                                               use_bias=False, name="bw"),
+                         trainable=True, name="bi")
+    bi2 = L.Bidirectional(L.LSTM(2, return_sequences=True, name="fw2"), name="bi2")
+    enc = K.Sequential([K.Input((6, 6)), bi2], name="enc")
+    enc.trainable = False  # (trainable flags set on sublayers after this do not survive a save)
+    inp = K.Input((6, 3), name="x")
+    h = enc(bi(inner(inp)))
+    out = L.Dense(2, name="d")(L.LSTM(2, name="c", trainable=False)(h))
+    model = K.Model(inp, out, name="frozen")
+    _randomise(model, 20)
+    return {"frozen": (model, [_x((3, 6, 3))])}
+
+
 def save_keras(K, tag, legacy_h5_kwargs, build=keras_models):
     for name, (model, xs) in build(K, tag).items():
         base = os.path.join(OUT, f"{name}.{tag}")
+        if build is state_models:  # the JSON, weights, inputs and outputs only
+            ys = model.predict(xs[0], verbose=0)
+            np.savez_compressed(base + ".npz", config_json=model.to_json(), x_0=xs[0],
+                                **{f"y_{i}": np.asarray(y) for i, y in enumerate(ys)},
+                                **{f"w_{i:03d}": w for i, w in enumerate(model.get_weights())})
+            print("wrote", base)
+            continue
         model.save(base + ".keras")
         model.save(base + ".h5", **legacy_h5_kwargs)
         ys = model.predict(xs[0] if len(xs) == 1 else xs, verbose=0)
@@ -114,6 +181,13 @@ def save_keras(K, tag, legacy_h5_kwargs, build=keras_models):
             arrays["summary"] = "\n".join(lines)
         if build is nested_models:
             np.savez_compressed(base + ".npz", config_json=model.to_json(), **arrays, **ws)
+            print("wrote", base)
+            continue
+        if build is frozen_models:
+            trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+            np.savez_compressed(base + ".npz", config_json=model.to_json(), **arrays, **ws,
+                                trainable_params=trainable)
+            model.save_weights(base + (".weights.h5" if tag == "k3" else ".weights-only.h5"))
             print("wrote", base)
             continue
         np.savez(base + ".npz", config_json=model.to_json(), **arrays, **ws)
@@ -183,7 +257,7 @@ def save_onnx():
 
 def main():
     os.makedirs(OUT, exist_ok=True)
-    which = set(sys.argv[1:]) or {"k3", "tfk", "nested", "torch", "onnx"}
+    which = set(sys.argv[1:]) or {"k3", "tfk", "nested", "state", "frozen", "torch", "onnx"}
     if "k3" in which:
         import keras
 
@@ -198,6 +272,18 @@ def main():
 
         save_keras(keras, "k3", {}, nested_models)
         save_keras(tf_keras, "tfk", {"save_format": "h5"}, nested_models)
+    if "state" in which:  # initial_state with masks, both dialects
+        import keras
+        import tf_keras
+
+        save_keras(keras, "k3", {}, state_models)
+        save_keras(tf_keras, "tfk", {}, state_models)
+    if "frozen" in which:  # frozen layers: weight orders, both dialects
+        import keras
+        import tf_keras
+
+        save_keras(keras, "k3", {}, frozen_models)
+        save_keras(tf_keras, "tfk", {"save_format": "h5"}, frozen_models)
     if "torch" in which:
         save_torch()
     if "onnx" in which:

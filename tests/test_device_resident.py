@@ -8,6 +8,7 @@ to NumPy on the wrapped data, and counts host<->device copies.  Installed as
 ``sys.modules["cupy"]``, it makes gpulstm's real array-module lookup resolve ``Dev``
 to it.  A layer that calls anything else, or converts to host, fails here.
 """
+import os
 import sys
 import types
 
@@ -127,7 +128,10 @@ def _asnumpy(a):
 # Exactly the CuPy functions the device path calls (each exists in CuPy >= 13).
 CUPY_FUNCTIONS = ("ascontiguousarray", "zeros", "ones", "empty", "where", "exp", "abs", "tanh",
                   "log", "expm1", "logaddexp", "minimum", "maximum", "clip", "max", "sum",
-                  "concatenate", "broadcast_to", "swapaxes")
+                  "concatenate", "broadcast_to", "swapaxes",
+                  # Keras 3's mask ops in functional configs (gpulstm.models.ops)
+                  "not_equal", "equal", "logical_or", "logical_and", "logical_not",
+                  "expand_dims", "squeeze", "zeros_like", "ones_like", "any", "all")
 
 
 def _fake_modules():
@@ -286,6 +290,30 @@ def test_reshape_on_device(fake_cupy):
     _same(Reshape((2, -1))(Dev(x)), x.reshape(4, 2, 3))
 
 
+@pytest.mark.parametrize("op, options, extra", [
+    ("NotEqual", {}, [0.0]), ("Equal", {}, [0.0]), ("LogicalNot", {}, []),
+    ("LogicalOr", {}, ["other"]), ("LogicalAnd", {}, ["other"]),
+    ("ExpandDims", {"axis": -1}, []), ("Squeeze", {"axis": 1}, []),
+    ("ZerosLike", {"dtype": "float32"}, []), ("OnesLike", {}, []),
+    ("Any", {"axis": -1}, []), ("All", {"axis": -1, "keepdims": True}, []),
+    ("Cast", {"dtype": "float32"}, [])])
+def test_keras3_mask_ops_on_device(fake_cupy, op, options, extra):
+    from gpulstm.models.ops import OpLayer
+
+    x = rng.standard_normal((2, 1, 3)).astype(np.float32)
+    x[0, 0, 1] = 0.0
+    if op.startswith("Logical"):
+        x = x > 0
+    other = rng.standard_normal(x.shape) > 0
+    layer = OpLayer(op, options)
+    host = [other if e == "other" else e for e in extra]
+    dev = [Dev(other) if e == "other" else e for e in extra]
+    want = layer.call([x] + host)
+    COUNTS.update(h2d=0)
+    _same(layer.call([Dev(x)] + dev), want)
+    assert COUNTS["h2d"] == COUNTS["d2h"] == COUNTS["scalar"] == 0
+
+
 # -- models on the (fake) cuda backend ----------------------------------------------------
 def _seq_model():
     model = Sequential([Input(shape=(6, 3)), Masking(0.0),
@@ -389,3 +417,19 @@ def test_explicit_mask_tensor_on_device(fake_cuda):
     model = Model([inp, m], LSTM(3)(inp, mask=m))
     x, mask = _x(2), np.array([[True] * 6, [True] * 3 + [False] * 3])
     _same(model([Dev(x), Dev(mask)]), model([x, mask], backend="cpu"))
+
+
+def test_keras3_json_mask_ops_keep_the_mask_on_device(fake_cuda):
+    # A Keras 3 config carries Masking's mask through NotEqual and Any op nodes.
+    fix = os.path.join(os.path.dirname(__file__), "fixtures_io", "state_encdec.k3.npz")
+    z = np.load(fix)
+    model = gpulstm.model_from_json(str(z["config_json"]))
+    model.set_weights([z[k] for k in sorted(z.files) if k.startswith("w_")])
+    x = z["x_0"]
+    want = model.predict(x, backend="cpu", verbose=0)
+    model.predict(x, backend="cuda", verbose=0)  # uploads the weights
+    COUNTS.update(h2d=0, d2h=0, scalar=0)
+    got = model.predict(x, backend="cuda", verbose=0)
+    assert COUNTS == {"h2d": 1, "d2h": 2, "scalar": 0}
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)

@@ -97,6 +97,8 @@ def apply_weights(model, mf):
     Raises ModelFileError naming the weight's place in the file when the file
     does not fit the model; the model is left unchanged then.
     """
+    from gpulstm.models.weight_order import to_get_weights_order
+
     expected = [tuple(w.shape) for w in model.get_weights()]
     got = mf.weights
     if len(expected) != len(got):
@@ -104,7 +106,10 @@ def apply_weights(model, mf):
         raise ModelFileError(
             mf.path, "weights", f"the model needs {len(expected)} weight arrays but the file "
             f"holds {len(got)} ({per_layer})")
-    for i, (shape, w, part) in enumerate(zip(expected, got, mf.weight_paths)):
+    # Legacy .h5 groups list trainable weights first; .keras trees go layer by layer.
+    legacy = mf.format in ("legacy_h5", "legacy_weights_h5")
+    got, parts = (to_get_weights_order(model, list(v), legacy) for v in (got, mf.weight_paths))
+    for i, (shape, w, part) in enumerate(zip(expected, got, parts)):
         if tuple(w.shape) != shape:
             raise ModelFileError(mf.path, part, f"weight {i} has shape {tuple(w.shape)}; the model "
                                  f"config needs {shape}")

@@ -231,8 +231,11 @@ def check_config_safe(path, part, config, _depth=0):
             check_config_safe(path, part, v, _depth + 1)
 
 
-def _expected_shapes(cfg):
-    """Weight shapes a known layer config implies (None entries: any size), or None."""
+def _expected_shapes(cfg, trainable_first=False):
+    """Weight shapes a known layer config implies (None entries: any size), or None.
+
+    ``trainable_first``: in a legacy ``.h5`` group's order (trainable weights first).
+    """
     cls = cfg.get("class_name")
     c = cfg.get("config") if isinstance(cfg.get("config"), dict) else {}
     bias = bool(c.get("use_bias", True))
@@ -246,18 +249,30 @@ def _expected_shapes(cfg):
     if cls == "TimeDistributed" and isinstance(c.get("layer"), dict):
         return _expected_shapes(c["layer"])
     if cls == "Bidirectional" and isinstance(c.get("layer"), dict):
-        fwd = _expected_shapes(c["layer"])
-        bwd = _expected_shapes(c["backward_layer"]) if isinstance(c.get("backward_layer"), dict) else fwd
-        return None if fwd is None or bwd is None else fwd + bwd
+        back = c["backward_layer"] if isinstance(c.get("backward_layer"), dict) else c["layer"]
+        fwd, bwd = _expected_shapes(c["layer"]), _expected_shapes(back)
+        if fwd is None or bwd is None:
+            return None
+        if not trainable_first:
+            return fwd + bwd
+        # a legacy .h5 group: trainable weights first (a frozen direction goes last)
+        on = [c.get("trainable", True) is not False and
+              (sub.get("config") or {}).get("trainable", True) is not False
+              for sub in (c["layer"], back)]
+        shapes = [(s, on[0]) for s in fwd] + [(s, on[1]) for s in bwd]
+        return [s for s, t in shapes if t] + [s for s, t in shapes if not t]
     if cls in ("InputLayer", "Dropout", "Masking", "Activation", "Flatten", "Reshape", "Permute",
                "RepeatVector", "SpatialDropout1D", "GaussianNoise", "GaussianDropout", "ActivityRegularization"):
         return []
     return None
 
 
-def check_layer_weights(path, layer_cfg, arrays, parts, where):
-    """Check one layer's weights against what its config implies (known layer types)."""
-    want = _expected_shapes(layer_cfg)
+def check_layer_weights(path, layer_cfg, arrays, parts, where, trainable_first=False):
+    """Check one layer's weights against what its config implies (known layer types).
+
+    ``trainable_first``: the weights come from a legacy ``.h5`` group.
+    """
+    want = _expected_shapes(layer_cfg, trainable_first)
     if want is None:
         return
     name = (layer_cfg.get("config") or {}).get("name", "?") if isinstance(layer_cfg.get("config"), dict) else "?"

@@ -127,5 +127,5 @@ def _check_against_config(path, config, weights, paths, per_layer):
     for lname, n in per_layer:
         if lname in by_name:
             check_layer_weights(path, by_name[lname], weights[pos:pos + n], paths[pos:pos + n],
-                                f"model_weights/{lname}")
+                                f"model_weights/{lname}", trainable_first=True)
         pos += n

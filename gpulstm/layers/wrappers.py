@@ -173,23 +173,38 @@ class Bidirectional(KerasLayer):
                     f'"{getattr(b, a)}" for backward layer')
 
     # -- weights: forward then backward -------------------------------------------
+    def _order(self):
+        """Where each of ``get_weights()`` sits in forward + backward (see weight_order)."""
+        from gpulstm.models.weight_order import get_weights_order
+
+        return get_weights_order(self)
+
+    def _in_order(self, natural):
+        order = self._order()
+        return natural if len(order) != len(natural) else [natural[i] for i in order]
+
     @property
     def weights(self):
-        return self.forward_layer.weights + self.backward_layer.weights
+        return self._in_order(self.forward_layer.weights + self.backward_layer.weights)
 
     def get_weights(self):
-        return self.forward_layer.get_weights() + self.backward_layer.get_weights()
+        """Forward then backward; tf_keras configs: a frozen direction after a trainable one."""
+        return self._in_order(self.forward_layer.get_weights() + self.backward_layer.get_weights())
 
     def set_weights(self, weights):
         weights = list(weights)
-        nf = len(self.forward_layer.get_weights()) if self.forward_layer.built else len(weights) // 2
-        if len(weights) != 2 * nf:
-            raise ValueError(f"Layer '{self.name}' expected {2 * nf} weights (forward then "
+        order = self._order()
+        nf = 3 if self.forward_layer.use_bias else 2
+        if len(weights) != len(order):
+            raise ValueError(f"Layer '{self.name}' expected {len(order)} weights (forward then "
                              f"backward). Received: {len(weights)} weights")
+        natural = [None] * len(weights)
+        for i, w in zip(order, weights):
+            natural[i] = w
         old = self.forward_layer.get_weights() if self.forward_layer.built else None
-        self.forward_layer.set_weights(weights[:nf])
+        self.forward_layer.set_weights(natural[:nf])
         try:
-            self.backward_layer.set_weights(weights[nf:])
+            self.backward_layer.set_weights(natural[nf:])
         except ValueError:
             if old is not None:
                 self.forward_layer.set_weights(old)  # leave the layer unchanged

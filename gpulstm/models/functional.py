@@ -8,6 +8,7 @@ from gpulstm import _xp
 from gpulstm.dispatch import requested_backend, resolve_backend
 from gpulstm.layers.base import unique_name
 from gpulstm.layers.core import InputLayer
+from gpulstm.models import nested
 from gpulstm.models.graph import map_graph, run_graph
 from gpulstm.models.symbolic import KerasTensor
 
@@ -209,7 +210,8 @@ class Model:
 
     def _run(self, xs, training, backend):
         values = {id(t): x for t, x in zip(self.inputs, xs)}
-        values = run_graph(self._exec_nodes, self.inputs, values, training, backend)
+        values = run_graph(self._exec_nodes, self.inputs, values, training, backend,
+                           keras2=nested.keras2(self))
         return [_xp.asarray(values[id(t)]) for t in self.outputs]
 
     def _resolve(self, backend, data):
@@ -231,8 +233,6 @@ class Model:
 
     def _symbolic_call(self, inputs, mask=None, training=None):
         """Record this model as one node of the graph being built (a nested model)."""
-        from gpulstm.models import nested
-
         if not getattr(self, "built", False):
             raise ValueError(f"Model '{self.name}' has no graph yet, so it cannot be called "
                              "on symbolic tensors. Build it with `Model(inputs, outputs)`.")

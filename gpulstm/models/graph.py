@@ -99,11 +99,25 @@ def call_layer(layer, args, kwargs, mask, training, backend):
     return list(out) if isinstance(out, (list, tuple)) else [out]
 
 
-def run_graph(exec_nodes, inputs, values, training=None, backend=None, masks=None):
+def _state_fed(node):
+    """Whether Keras 3 leaves this node's layer without its propagated mask.
+
+    Keras 3 fills a layer's ``mask`` argument from its input only when ``call``
+    gets a single tensor argument; an LSTM or Bidirectional also given
+    ``initial_state`` has two, so it runs unmasked (its outputs still carry the
+    input's mask on).  tf_keras hands it the mask of its first input.
+    """
+    return node.kwargs.get("initial_state") is not None and "mask" not in node.kwargs
+
+
+def run_graph(exec_nodes, inputs, values, training=None, backend=None, masks=None,
+              keras2=False):
     """Evaluate the graph: ``values`` maps ``id(input tensor)`` to arrays.
 
     ``masks`` (optional, filled in place) maps ``id(tensor)`` to the tensor's mask:
     a nested model passes its inputs' masks in and reads its outputs' masks back.
+    ``keras2``: follow tf_keras's mask rules (the model came from a tf_keras config)
+    instead of Keras 3's.
     Local dicts only, so concurrent calls on a non-stateful model do not interfere.
     """
     values = dict(values)
@@ -128,7 +142,8 @@ def run_graph(exec_nodes, inputs, values, training=None, backend=None, masks=Non
         if hasattr(node.layer, "_exec_nodes"):  # a nested model
             outs, out_masks = nested.run(node.layer, args, mask, node_training, backend)
         else:
-            outs = call_layer(node.layer, args, kwargs, mask, node_training, backend)
+            call_mask = None if not keras2 and _state_fed(node) else mask
+            outs = call_layer(node.layer, args, kwargs, call_mask, node_training, backend)
             out_masks = None
         if len(outs) != len(node.outputs):
             raise RuntimeError(f"Layer '{node.layer.name}' returned {len(outs)} outputs, "

@@ -62,7 +62,8 @@ def run(model, args, mask, training, backend):
                                                                         else 1)
     values = {id(t): x for t, x in zip(model.inputs, xs)}
     masks = {id(t): m for t, m in zip(model.inputs, masks_in) if m is not None}
-    values = run_graph(model._exec_nodes, model.inputs, values, training, backend, masks=masks)
+    values = run_graph(model._exec_nodes, model.inputs, values, training, backend, masks=masks,
+                       keras2=keras2(model))
     return [values[id(t)] for t in model.outputs], [masks.get(id(t)) for t in model.outputs]
 
 
@@ -72,7 +73,8 @@ def takes_mask(layer):
         "LSTM", "Bidirectional", "TimeDistributed")
 
 
-def _keras2(model):
+def keras2(model):
+    """Whether the model follows tf_keras's rules (it came from a tf_keras config)."""
     return str(getattr(model, "_keras_version", None) or "3").startswith(("1.", "2."))
 
 
@@ -113,7 +115,7 @@ class SymbolicMasks:
 
         layer, n = node.layer, len(node.outputs)
         if hasattr(layer, "_exec_nodes"):
-            outs = out_masks if _keras2(layer) else [None] * n
+            outs = out_masks if keras2(layer) else [None] * n
         else:
             known = used_mask if "mask" in node.kwargs else self._of_args(node)
             outs = out_masks if known is used_mask else output_masks(layer, args, known, n)

@@ -1,28 +1,40 @@
 """The few tensor ops Keras 3 writes into functional configs to carry masks.
 
 ``ops.not_equal``, ``ops.any``... appear as graph nodes of their own in Keras 3
-configs; gpulstm replays them from a fixed table of NumPy functions (nothing
-from a config is imported or executed).
+configs; gpulstm replays them from a fixed table of array functions (nothing
+from a config is imported or executed), each taken from the array module of its
+input (NumPy, or CuPy so that a model's masks stay on the device).
 """
 import numpy as np
 
+from gpulstm import _xp
 from gpulstm.layers._common import KerasLayer
 from gpulstm.models.symbolic import KerasTensor, Node, _nodes
 
+# Keras 3's class name -> the op on array module ``xp`` (NumPy and CuPy both have it).
 _OPS = {
-    "NotEqual": lambda a, b: np.not_equal(a, b),
-    "Equal": lambda a, b: np.equal(a, b),
-    "LogicalOr": lambda a, b: np.logical_or(a, b),
-    "LogicalAnd": lambda a, b: np.logical_and(a, b),
-    "LogicalNot": lambda a: np.logical_not(a),
-    "ExpandDims": lambda a, axis: np.expand_dims(a, axis),
-    "Squeeze": lambda a, axis=None: np.squeeze(a, axis=axis),
-    "ZerosLike": lambda a, dtype=None: np.zeros_like(a, dtype=dtype),
-    "OnesLike": lambda a, dtype=None: np.ones_like(a, dtype=dtype),
-    "Any": lambda a, axis=None, keepdims=False: np.any(a, axis=axis, keepdims=keepdims),
-    "All": lambda a, axis=None, keepdims=False: np.all(a, axis=axis, keepdims=keepdims),
-    "Cast": lambda a, dtype: np.asarray(a).astype(dtype),
+    "NotEqual": lambda xp, a, b: xp.not_equal(a, b),
+    "Equal": lambda xp, a, b: xp.equal(a, b),
+    "LogicalOr": lambda xp, a, b: xp.logical_or(a, b),
+    "LogicalAnd": lambda xp, a, b: xp.logical_and(a, b),
+    "LogicalNot": lambda xp, a: xp.logical_not(a),
+    "ExpandDims": lambda xp, a, axis: xp.expand_dims(a, axis),
+    "Squeeze": lambda xp, a, axis=None: xp.squeeze(a, axis=axis),
+    "ZerosLike": lambda xp, a, dtype=None: xp.zeros_like(a, dtype=dtype),
+    "OnesLike": lambda xp, a, dtype=None: xp.ones_like(a, dtype=dtype),
+    "Any": lambda xp, a, axis=None, keepdims=False: xp.any(a, axis=axis, keepdims=keepdims),
+    "All": lambda xp, a, axis=None, keepdims=False: xp.all(a, axis=axis, keepdims=keepdims),
+    "Cast": lambda xp, a, dtype: xp.asarray(a).astype(dtype),
 }
+
+
+def _module_of(args):
+    """CuPy when any argument is a CuPy array (the others are scalars), else NumPy."""
+    for a in args:
+        xp = _xp.array_module(a)
+        if xp is not np:
+            return xp
+    return np
 
 
 class OpLayer(KerasLayer):
@@ -37,7 +49,9 @@ class OpLayer(KerasLayer):
     def call(self, inputs, mask=None, training=None):
         if self.op == "Cast" and self.options.get("dtype") is None:
             raise ValueError(f"Op layer '{self.name}' (Cast) needs a dtype.")
-        return _OPS[self.op](*inputs, **self.options)
+        xp = _module_of(inputs)
+        args = [xp.asarray(a) if isinstance(a, (list, tuple)) else a for a in inputs]
+        return _OPS[self.op](xp, *args, **self.options)
 
     def compute_mask(self, inputs, mask=None):
         return None

@@ -262,7 +262,8 @@ def sequential_from_config(config, keras_version=None, backend=None):
 
     layer_cfgs = config if isinstance(config, list) else config.get("layers", [])
     name = None if isinstance(config, list) else config.get("name")
-    model = Sequential(name=name, backend=backend)
+    trainable = True if isinstance(config, list) else config.get("trainable", True) is not False
+    model = Sequential(name=name, backend=backend, trainable=trainable)
     for i, lcfg in enumerate(layer_cfgs):
         layer = deserialize_layer(lcfg, keras_version)
         if i == 0 and not isinstance(layer, InputLayer):
@@ -381,7 +382,8 @@ def functional_from_config(config, keras_version=None, backend=None, cls=None):
     cls = cls or Model
     model = cls(inputs=endpoints(config.get("input_layers", [])),
                 outputs=endpoints(config.get("output_layers", [])),
-                name=config.get("name"), backend=backend)
+                name=config.get("name"), backend=backend,
+                trainable=config.get("trainable", True) is not False)
     model._keras_version = keras_version  # whose mask rules a nested model follows
     return model
 

@@ -2,6 +2,7 @@
 from gpulstm.layers.core import InputLayer
 from gpulstm.layers._common import shape_str
 from gpulstm.models.nested import class_name
+from gpulstm.models.weight_order import trainable_count
 
 
 def _shape_text(shape):
@@ -94,8 +95,7 @@ def summary_lines(model, line_length=None, positions=None):
         lines += _row(fields, positions)
         lines.append(" " * line_length)
     total = model.count_params()
-    trainable = sum(layer.count_params() for layer in model.layers
-                    if layer.built and layer.trainable)
+    trainable = trainable_count(model)
     lines += ["=" * line_length, f"Total params: {total:,}",
               f"Trainable params: {trainable:,}",
               f"Non-trainable params: {total - trainable:,}", "_" * line_length]
