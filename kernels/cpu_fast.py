@@ -31,6 +31,10 @@ from gpulstm.kernels.activations import activate
 
 _TANH = CODES["tanh"]
 _SIGMOID = CODES["sigmoid"]
+_LINEAR = CODES["linear"]
+_RELU = CODES["relu"]
+_HARD_SIGMOID_K3 = CODES["hard_sigmoid_k3"]
+_HARD_SIGMOID_K2 = CODES["hard_sigmoid_k2"]
 
 # reassoc lets LLVM vectorise the dot-product reductions; none of these flags
 # assumes "no NaN" or "no inf" (that is what fastmath=True would add).
@@ -109,10 +113,25 @@ def _apply(code, buf, lo, hi, fast):
         tanh_vec(buf, lo, hi)
     elif fast and code == _SIGMOID:
         sigmoid_vec(buf, lo, hi)
+    elif code == _LINEAR:
+        pass
     else:
         v = buf[lo:hi]
-        for j in range(v.shape[0]):
-            v[j] = activate(code, v[j])
+        # A constant code folds activate()'s switch away and the loop vectorises
+        # (hard_sigmoid: a third of a B=8 U=256 step otherwise); other codes keep
+        # the switch per element.
+        if code == _HARD_SIGMOID_K3:
+            for j in range(v.shape[0]):
+                v[j] = activate(_HARD_SIGMOID_K3, v[j])
+        elif code == _HARD_SIGMOID_K2:
+            for j in range(v.shape[0]):
+                v[j] = activate(_HARD_SIGMOID_K2, v[j])
+        elif code == _RELU:
+            for j in range(v.shape[0]):
+                v[j] = activate(_RELU, v[j])
+        else:
+            for j in range(v.shape[0]):
+                v[j] = activate(code, v[j])
 
 
 @numba.njit(fastmath=_FAST, **_JIT)

@@ -179,15 +179,19 @@ def test_prepared_of_other_weights_is_refused():
 
 
 @pytest.mark.parametrize("B", [1, 5])
-@pytest.mark.parametrize("act,ract", [("relu", "hard_sigmoid"), ("gelu", "tanh"),
-                                      ("tanh", "softsign")])
-def test_generic_activations_on_every_path(B, act, ract, wide, one_thread):
+@pytest.mark.parametrize("act,ract,keras", [("relu", "hard_sigmoid", "3"), ("gelu", "tanh", "3"),
+                                            ("tanh", "softsign", "3"),
+                                            ("linear", "hard_sigmoid", "2")])
+def test_generic_activations_on_every_path(B, act, ract, keras, wide, one_thread):
+    # relu, linear and both hard_sigmoid formulas have their own vectorised loops
     x, kernel, rk, bias, h0, c0, mask = _case(B, 5, 3, 6, seed=len(act + ract) + B, scale=0.3)
-    got = _both(x, kernel, rk, bias, h0, c0, mask, act=act, ract=ract)
+    a, r = resolve(act, keras)[0], resolve(ract, keras)[0]
+    kw = dict(activation=a, recurrent_activation=r)
+    seq, h, c = cpu.lstm_forward(x, kernel, rk, bias, h0, c0, mask, return_sequences=True, **kw)
     ref = naive.lstm(x, kernel, rk, bias, h0, c0, mask, activation=act,
-                     recurrent_activation=ract)
-    for g, r in zip(got, ref):
-        _check(g, r)
+                     recurrent_activation=ract, hard_sigmoid=f"keras{keras}")
+    for g, want in zip((seq, h, c), (ref[0], ref[2], ref[3])):
+        _check(g, want)
 
 
 @pytest.mark.parametrize("B", [1, 6])
