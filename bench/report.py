@@ -97,7 +97,8 @@ def markdown(run, title=None):
 
 
 def plot(run, path, title=None):
-    """Horizontal bars of gpulstm / best peer per case and thread count (log scale)."""
+    """Horizontal bars of gpulstm / best peer per case and thread count, from parity
+    (1) to the ratio on a log scale."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -109,12 +110,25 @@ def plot(run, path, title=None):
     labels = [f"{e['case']} ({e['threads']}t)" for e in entries]
     fig, ax = plt.subplots(figsize=(8, 0.3 * max(4, len(entries) * max(1, len(mine))) + 1.2))
     height = 0.8 / max(1, len(mine))
+    seen = []
     for k, name in enumerate(mine):
         ys = [i + k * height for i in range(len(entries))]
         vals = [e["ratios"].get(name) or float("nan") for e in entries]
-        ax.barh(ys, vals, height=height, label=name)
+        # bars grow from 1 (parity) to the ratio, so their length means something on a log axis
+        ax.barh(ys, [v - 1.0 for v in vals], left=1.0, height=height, label=name)
+        for y, v in zip(ys, vals):
+            if v == v:
+                seen.append(v)
+                ax.annotate(f"{v:.2f}", (v, y), xytext=(3 if v >= 1 else -3, 0),
+                            textcoords="offset points", va="center",
+                            ha="left" if v >= 1 else "right", fontsize=7)
     ax.axvline(1.0, color="black", linewidth=1)
     ax.set_xscale("log")
+    if seen:
+        lo, hi = min(0.5, min(seen) / 1.25), max(2.0, max(seen) * 1.25)
+        ax.set_xlim(lo, hi)
+        ticks = [t for t in (0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10) if lo <= t <= hi]
+        ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(ticks))
     ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_yticks([i + 0.4 - height / 2 for i in range(len(entries))])
