@@ -1,7 +1,7 @@
 """Register-blocked GEMM micro-kernels for the CPU recurrence, written in LLVM IR.
 
 ``z[r:r + MR, 16 p:16 p + 16] += A[r:r + MR, :K] @ panel p`` with the right-hand side
-packed in panels of 16 columns, ``P`` (G / 16, K, 16) C-contiguous, so each step of
+packed in panels of 16 columns, ``P`` (ceil(G / 16), K, 16) C-contiguous, so each step of
 the K loop reads one contiguous 64-byte row of the panel.  The MR x 16 block of z
 lives in 2 * MR eight-float vector registers for the whole K loop; each K step is
 2 vector loads, MR broadcasts and 2 * MR fused multiply-adds (the "outer product"
@@ -13,9 +13,10 @@ accumulators: two would leave the FMA units waiting on their latency).
 Why IR: numba's loops cannot express vector-typed accumulators, and LLVM's
 vectorisers turn the same loop written in Python into either horizontal-sum
 reductions or scalar code (measured; see ``scripts/micro_sweep.py``).  Measured
-on a 2-core AVX2 Zen 3 (one thread, ``h @ U`` per step, float32): B=8 U=256
-61 GFLOP/s against 33 for the 4 x 2 dot tiles; B=64 U=256 81 against 54; B=128
-U=512 71 against 51; numpy's OpenBLAS reaches 71 on a 1024^3 SGEMM there.
+on a 2-core AVX2 Zen 3 (one thread, ``h @ U`` per step, float32, best of several
+runs on a shared VM): B=8 U=256 61-75 GFLOP/s against 33-45 for the 4 x 2 dot
+tiles; B=64 U=256 81 against 54; B=128 U=512 71 against 51; numpy's OpenBLAS
+reaches 71 on a 1024^3 SGEMM there.
 
 Every kernel is generic over float32 / float64 (an 8-lane vector of the array's
 element type); gpulstm only routes float32 here.  Rows are addressed through the
@@ -140,6 +141,12 @@ def gemm_panels(P, A, z, nb):
     """
     n_panels, K = P.shape[0], P.shape[1]
     G = z.shape[1]
+    # the micro-kernels index raw pointers: shapes are checked once here instead
+    if (n_panels * NR < G or (n_panels - 1) * NR >= G or A.shape[1] < K or nb < 0
+            or A.shape[0] < nb or z.shape[0] < nb or P.shape[2] != NR
+            or A.strides[1] != A.itemsize or z.strides[1] != z.itemsize
+            or P.strides[2] != P.itemsize or P.strides[1] != NR * P.itemsize):
+        raise ValueError("gemm_panels: the shapes of P, A and z do not fit together")
     full = G // NR
     nb4 = nb - nb % MR
     p0 = 0

@@ -148,7 +148,12 @@ def test_float64_path():
 def test_property_matches_reference(B, T, D, U, act, ract, pattern, go_backwards, zofm,
                                     use_bias, init_state, seed):
     rng = np.random.default_rng(seed)
-    kernel, rk, bias = _weights(rng, D, U, use_bias)
+    # Unbounded cell activations (relu, linear, gelu) with weights of scale 0.5 let h
+    # grow step after step, and float32 itself then misses the tolerance: plain float32
+    # NumPy (either summation order) fails it on 5-7% of linear/tanh cases at 0.5,
+    # none at 0.3 (max 0.07 of the tolerance).  Those cases test float32, not gpulstm.
+    scale = 0.5 if act in ("tanh", "sigmoid", "hard_sigmoid") else 0.3
+    kernel, rk, bias = _weights(rng, D, U, use_bias, scale=scale)
     x = rng.normal(size=(B, T, D)).astype(np.float32)
     if init_state:
         h0 = rng.normal(size=(B, U)).astype(np.float32)
