@@ -57,6 +57,20 @@ def _cpu_model():
     return platform.processor() or platform.machine()
 
 
+def _cpu_kernels():
+    """Which recurrent product the CPU backend runs here (a host-feature check only)."""
+    try:
+        from gpulstm.kernels import cpu
+    except Exception as exc:  # numba missing or broken: the backend says why
+        return f"unavailable ({type(exc).__name__}: {exc})"
+    if cpu.PANELS:
+        return "float32: register-blocked panel micro-kernels (AVX2 + FMA)"
+    if cpu.WIDE_TILES:
+        return "float32: 4 x 4 register tiles (AVX-512)"
+    blas = ", per-step BLAS for large batches" if cpu.BLAS_MIN_WORK is not None else ""
+    return f"float32: 4 x 2 register tiles{blas}"
+
+
 def _cuda_devices(backends):
     """The CUDA devices, only when the cuda backend already found a working device."""
     cuda = backends.get("cuda")
@@ -157,7 +171,8 @@ def info():
         "auto": {"backend": auto_name, "reason": auto_reason},
         "requested": requested,
         "devices": {"cpu": {"model": _cpu_model(), "cpu_count": os.cpu_count(),
-                            "usable_cpus": affinity, "machine": platform.machine()},
+                            "usable_cpus": affinity, "machine": platform.machine(),
+                            "kernels": _cpu_kernels()},
                     "cuda": _cuda_devices(backends)},
         "threading": threading(),
         "cache": cache(),

@@ -40,6 +40,7 @@ def test_info_threads_and_cache_follow_numba_config():
     assert data["cache"]["dir"] == _cache.cache_dir()
     assert data["cache"]["dir"].startswith(data["cache"]["root"])
     assert data["devices"]["cpu"]["cpu_count"] == os.cpu_count()
+    assert data["devices"]["cpu"]["kernels"].startswith("float32: ")
 
 
 def test_info_shows_backend_override_and_bad_value(monkeypatch):
