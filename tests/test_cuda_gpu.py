@@ -215,3 +215,47 @@ def test_layer_auto_picks_cuda_and_matches():
     seq, _, hr, cr = naive.lstm(x, W, R, b, h0, c0, mask)
     assert np.abs(np.asarray(out) - seq).max() < 1e-5
     assert np.abs(np.asarray(c) - cr).max() < 1e-5
+
+
+# -- a whole model on the device (the path tests/test_device_resident.py checks
+# against a fake CuPy): Dense/Embedding/merge layers run in CuPy between the LSTMs.
+def _device_model():
+    from gpulstm import (LSTM, Bidirectional, Concatenate, Dense, Embedding, Input, Model,
+                         TimeDistributed)
+
+    tokens = Input(shape=(9,), dtype="int32")
+    feats = Input(shape=(9, 5))
+    e = Embedding(30, 6, mask_zero=True)(tokens)
+    seq = Bidirectional(LSTM(7, return_sequences=True))(e)
+    both = Concatenate()([seq, TimeDistributed(Dense(5, activation="gelu"))(feats)])
+    out, h, c = LSTM(8, return_state=True)(both)
+    dec = LSTM(8, return_sequences=True)(feats, initial_state=[h, c])
+    model = Model([tokens, feats], [Dense(3, activation="softmax")(out), dec])
+    rng = np.random.default_rng(21)
+    model.set_weights([rng.normal(0, 0.3, w.shape).astype(np.float32)
+                       for w in model.get_weights()])
+    ids = rng.integers(1, 30, (6, 9))
+    ids[:2, -3:] = 0  # right padding: the mask reaches the LSTMs
+    return model, [ids, rng.standard_normal((6, 9, 5)).astype(np.float32)]
+
+
+def test_model_predict_on_device_matches_cpu():
+    model, xs = _device_model()
+    want = model.predict(xs, backend="cpu", verbose=0)
+    got = model.predict(xs, backend="cuda", verbose=0)
+    for g, w in zip(got, want):
+        assert isinstance(g, np.ndarray)
+        assert np.abs(g - w).max() <= 1e-5 * max(1.0, float(np.abs(w).max()))
+
+
+def test_model_call_keeps_device_arrays(monkeypatch):
+    model, xs = _device_model()
+    want = model(xs, backend="cpu")
+    copies = []
+    real = cupy.asnumpy
+    monkeypatch.setattr(cupy, "asnumpy", lambda a, *k, **kw: copies.append(a.shape) or real(a, *k, **kw))
+    got = model([cupy.asarray(xs[0]), cupy.asarray(xs[1])], backend="cuda")
+    assert all(isinstance(g, cupy.ndarray) for g in got)
+    assert not copies, f"device-to-host copies inside the model: {copies}"
+    for g, w in zip(got, want):
+        assert np.abs(g.get() - w).max() <= 1e-5 * max(1.0, float(np.abs(w).max()))
