@@ -259,6 +259,7 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
     n = _threads() if B >= PARALLEL_MIN_B else 1
     panel = PANELS and char == "f" and (B >= 2 or PANELS_B1)
     P = _NO_PANELS[char]
+    pfirst = False
     if x_proj is None:
         B, T, D = x.shape
         bias = _EMPTY[char] if bias is None else np.ascontiguousarray(bias, dtype=dtype)
@@ -269,9 +270,11 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
         fuse = (B * T <= FUSE_MAX_ROWS or (B * T * D * G <= FUSE_MAX_MACS and D * G <= 65536)
                 or (n > 1 and D * G <= 131072))
         if panel and (B > 1 or fuse):
-            # P packs [kernel; recurrent_kernel] (D + U, G): [x_t | h_tm1] @ P per step
+            # P packs [kernel; recurrent_kernel] (D + U, G): [x_t | h_tm1] @ P per step,
+            # or, for inputs much wider than U, x @ kernel up front on P's first D rows
             P = prepared.panels(W) if prepared is not None else _panels(W, rk)
             W = _NO_PACK[char]
+            pfirst = B > 1 and D > PROJECT_FIRST_RATIO * U
         elif panel:
             # one row, large kernel: x_proj (B, T, G) by one GEMM, P packs the recurrent
             # kernel alone (streaming the kernel every step would double the traffic)
@@ -312,7 +315,7 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
     else:
         ut = prepared.packed() if prepared is not None else _pack(rk)
     args = (x, W, WT, x_proj, bias, ut, P, rk, h, c, mask_u8, act, ract, char == "f", WIDE_TILES,
-            blas, bool(go_backwards), bool(return_sequences), bool(zero_output_for_mask),
+            blas, pfirst, bool(go_backwards), bool(return_sequences), bool(zero_output_for_mask),
             out, T)
     if blas:
         # each row block calls a 1-thread BLAS (BLAS threads would fight the numba ones)
@@ -388,6 +391,12 @@ def _host_has(*features):
 # there (150-190 GFLOP/s).
 PANELS = not WIDE_TILES and _host_has("avx2", "fma")
 PANELS_B1 = True
+# With D > PROJECT_FIRST_RATIO * U (B >= 2) the panels project x @ kernel up front
+# (row blocks that stay in L2) instead of streaming the kernel every step.  One
+# thread, ms, stacked per step / up front: (2, 100, 1024, 64) 2.9-3.2 / 1.6;
+# (8, 100, 300, 64) 2.3-2.7 / 2.2-2.5; (16, 100, 200, 64) 4.35 / 4.13; below the
+# ratio stacked is as fast or faster: (32, 50, 300, 128) 10.2-11.7 / 11.9-13.2.
+PROJECT_FIRST_RATIO = 3
 _NO_MASK = np.zeros((0, 0), np.uint8)
 _EMPTY = {t: np.zeros(0, t) for t in "fd"}
 _NO_PACK = {t: np.zeros((0, 0), t) for t in "fd"}

@@ -41,6 +41,7 @@ _HARD_SIGMOID_K2 = CODES["hard_sigmoid_k2"]
 _FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}
 _JIT = dict(cache=True, error_model="numpy")
 _L1_FLOATS = 8192  # 32 KiB of float32
+_L2_FLOATS = 65536  # 256 KiB of float32: half of a 512 KiB L2
 
 # Accumulators start from a float32 zero: float32 kernels stay float32 and float64
 # kernels unify to float64.
@@ -283,7 +284,7 @@ def recur_axpy(RK, hr, zr):
 
 @numba.njit(**_JIT)
 def run_rows(x, W, WT, x_proj, bias, UT, P, RK, h, c, mask, act, ract, fast, wide, blas,
-             go_backwards, return_sequences, zero_output_for_mask, out, T, b0, b1):
+             pfirst, go_backwards, return_sequences, zero_output_for_mask, out, T, b0, b1):
     """Run rows [b0, b1) through the whole sequence.
 
     ``blas``: one ``np.dot`` per step (SciPy's BLAS; the caller limits its threads):
@@ -291,7 +292,10 @@ def run_rows(x, W, WT, x_proj, bias, UT, P, RK, h, c, mask, act, ract, fast, wid
     with x_proj given.
     ``P`` (G / 16, K, 16) not empty: the product runs on the ``cpu_micro`` panel
     kernels, P packing [kernel; RK] (K = D + U: [x_t | h_tm1] @ P per step, x given)
-    or RK alone (K = U, x_proj given).
+    or RK alone (K = U, x_proj given).  ``pfirst`` (P stacked, x given): these rows'
+    x @ kernel is projected up front on the kernel's panels (P[:, :D]) and each step
+    runs h_tm1 @ RK on the rest (P[:, D:]): wide inputs (D >> U) then read the
+    kernel once instead of once per step.
     Otherwise the input projection comes one of three ways: WT (G, D) given (packed
     kernel.T): projected up front for these rows with the same register tiles (no
     BLAS, so no BLAS threads); W (D, G) alone: projected step by step (small
@@ -306,7 +310,7 @@ def run_rows(x, W, WT, x_proj, bias, UT, P, RK, h, c, mask, act, ract, fast, wid
     U = G // 4
     panel = P.shape[0] > 0
     # stacked: one product per step of [x_t | h_tm1] against [kernel; RK]
-    stacked = (blas and W.shape[0] > 0) or (panel and P.shape[1] > U)
+    stacked = (blas and W.shape[0] > 0) or (panel and P.shape[1] > U and not pfirst)
     project = WT.shape[0] > 0
     fused = W.shape[0] > 0 and not project and not blas
     nb = b1 - b0
@@ -316,12 +320,26 @@ def run_rows(x, W, WT, x_proj, bias, UT, P, RK, h, c, mask, act, ract, fast, wid
     dt = RK.dtype
     src = x_proj
     first = b0  # row of src that holds batch row b0
+    PR = P  # the panels of each step's product
     if project:
         # xp is (nb * T, G) = x[rows of b0..b1] @ kernel
         xp = np.zeros((nb * T, G), dt)
         recur_tiles(WT, W, x[b0 * T:b1 * T], xp, nb * T, wide)
         src = xp.reshape((nb, T, G))
         first = 0
+    elif pfirst:
+        # xp is (nb * T, G) = x[rows of b0..b1] @ kernel, on the kernel's panels
+        D0 = P.shape[1] - U
+        xp = np.zeros((nb * T, G), dt)
+        xr = x[b0 * T:b1 * T]
+        # blocks of rows whose x (rows x D) stays in L2 while every panel passes
+        step = max(4, (_L2_FLOATS // D0) // 4 * 4)
+        for r0 in range(0, nb * T, step):
+            r1 = min(r0 + step, nb * T)
+            cpu_micro.gemm_panels(P[:, :D0], xr[r0:r1], xp[r0:r1], r1 - r0)
+        src = xp.reshape((nb, T, G))
+        first = 0
+        PR = P[:, D0:]
     z = np.empty((nb, G), dt)
     tmp = np.empty(U, dt)
     # prev holds each row's last output (zeros before its first unmasked step)
@@ -341,9 +359,9 @@ def run_rows(x, W, WT, x_proj, bias, UT, P, RK, h, c, mask, act, ract, fast, wid
                 for r in range(nb):
                     xh[r, :D] = x[(b0 + r) * T + t]
                     xh[r, D:] = H[r]
-                cpu_micro.gemm_panels(P, xh, z, nb)
+                cpu_micro.gemm_panels(PR, xh, z, nb)
             else:
-                cpu_micro.gemm_panels(P, H, z, nb)
+                cpu_micro.gemm_panels(PR, H, z, nb)
         elif blas:
             # z = [x_t | h_tm1] @ [kernel; RK] (or h_tm1 @ RK, x_proj given) by one
             # BLAS GEMM, then the bias (and x_proj) is added to it
@@ -429,11 +447,11 @@ def _add_inputs(src, bias, z, fused, has_bias, first, t):
 
 @numba.njit(parallel=True, **_JIT)
 def run_parallel(x, W, WT, x_proj, bias, UT, P, RK, h, c, mask, act, ract, fast, wide, blas,
-                 go_backwards, return_sequences, zero_output_for_mask, out, T, bounds):
+                 pfirst, go_backwards, return_sequences, zero_output_for_mask, out, T, bounds):
     """``run_rows`` over row blocks [bounds[i], bounds[i + 1]), one per thread."""
     for i in prange(bounds.shape[0] - 1):
         run_rows(x, W, WT, x_proj, bias, UT, P, RK, h, c, mask, act, ract, fast, wide, blas,
-                 go_backwards, return_sequences, zero_output_for_mask, out, T, bounds[i],
+                 pfirst, go_backwards, return_sequences, zero_output_for_mask, out, T, bounds[i],
                  bounds[i + 1])
 
 

@@ -334,3 +334,28 @@ def test_blas_threads_limited_and_restored():
         pytest.skip("SciPy does not bundle its BLAS here")
     assert all(n == 1 for n in inside)
     assert after == before
+
+
+@pytest.mark.parametrize("B", [2, 5, 9])
+def test_wide_inputs_project_first_on_panels(B, monkeypatch):
+    # D > PROJECT_FIRST_RATIO * U: x @ kernel up front on the kernel's panels, in row
+    # blocks that fit L2 (D = 2000: 32 rows a block, so 35 rows of a thread take two),
+    # then h @ U per step; 2 threads from B = 8
+    monkeypatch.setattr(cpu, "PANELS", True)
+    monkeypatch.setattr(cpu, "_threads", lambda: 2)
+    x, kernel, rk, bias, h0, c0, mask = _case(B, 7, 2000, 5, seed=B, scale=0.02)
+    seen = []  # the pfirst argument of each compiled call
+    for entry in ("run_rows", "run_parallel"):
+        real = getattr(cpu.cpu_fast, entry)
+        monkeypatch.setattr(cpu.cpu_fast, entry,
+                            lambda *a, real=real: seen.append(a[16]) or real(*a))
+    for ratio in (3, 10**6):  # up front / stacked per step
+        monkeypatch.setattr(cpu, "PROJECT_FIRST_RATIO", ratio)
+        seen.clear()
+        for go_backwards, zofm, m in [(False, False, None), (True, True, mask)]:
+            got = _both(x, kernel, rk, bias, h0, c0, m, go_backwards=go_backwards, zofm=zofm)
+            ref = naive.lstm(x, kernel, rk, bias, h0, c0, m, go_backwards=go_backwards,
+                             zero_output_for_mask=zofm)
+            for g, r in zip(got, ref):
+                _check(g, r)
+        assert seen and all(f == (ratio == 3) for f in seen)
