@@ -132,10 +132,11 @@ def _compile_user(fn, arg):
 class Prepared:
     """What ``prepare`` returns: packed copies of the weights, each made on first use.
 
-    The tiled paths read ``recurrent_kernel.T`` (G, U) and, to project the input
-    without BLAS, ``kernel.T`` (G, D), both C-contiguous; packing costs about as much
-    as a few timesteps, so the layer keeps this object per set of weights.  B == 1
-    with a small kernel never packs, so such a first call loads no packing kernel.
+    The panel kernels read [kernel; recurrent_kernel] cut into 16-column panels
+    (``panels``); the tiled paths read ``recurrent_kernel.T`` (G, U) and, to project
+    the input without BLAS, ``kernel.T`` (G, D), both C-contiguous.  Packing costs
+    about as much as a few timesteps, so the layer keeps this object per set of
+    weights.
     """
 
     __slots__ = ("kernel", "recurrent_kernel", "shape", "dtype", "_packed", "_packed_kernel",

@@ -173,24 +173,13 @@ def gemm_panels(P, A, z, nb):
                     zr[c0 + c] += tmp[i, c]
 
 
-@numba.njit(**_JIT)
-def pack_panels(W, out):
-    """out (ceil(G / 16), K, 16) = W (K, G) cut into 16-column panels, zero-padded."""
-    K, G = W.shape
-    out[:] = 0.0
-    for p in range(out.shape[0]):
-        width = min(NR, G - p * NR)
-        for k in range(K):
-            src = W[k, p * NR:p * NR + width]
-            dst = out[p, k]
-            for c in range(width):
-                dst[c] = src[c]
-
-
 def packed_panels(W):
-    """``W`` (K, G) packed for ``gemm_panels``."""
-    W = np.ascontiguousarray(W)
+    """``W`` (K, G) cut into 16-column panels for ``gemm_panels``: (ceil(G / 16), K, 16),
+    the last panel zero-padded.  NumPy does the copy (no compiled function to load on
+    a first call)."""
+    W = np.asarray(W)
     K, G = W.shape
-    out = np.empty(((G + NR - 1) // NR, K, NR), W.dtype)
-    pack_panels(W, out)
-    return out
+    n = (G + NR - 1) // NR
+    if n * NR != G:
+        W = np.concatenate((W, np.zeros((K, n * NR - G), W.dtype)), axis=1)
+    return np.ascontiguousarray(W.reshape(K, n, NR).transpose(1, 0, 2))
