@@ -6,7 +6,7 @@ availability check runs on first use and is cached by ``dispatch.Backend``.
 import os
 import sys
 
-from gpulstm import dispatch
+from gpulstm import _xp, dispatch
 
 FIX = ("pip install 'gpulstm[cuda12]' (CUDA 12 driver) or 'gpulstm[cuda13]' "
        "(CUDA 13 driver) on a machine with an NVIDIA GPU")
@@ -68,15 +68,7 @@ class CudaBackend(dispatch.Backend):
     def real_device(self):
         return not _sim_requested()
 
-    @staticmethod
-    def is_device_array(data):
-        cp = sys.modules.get("cupy")
-        if cp is not None and isinstance(data, cp.ndarray):
-            return True
-        try:
-            return getattr(data, "__cuda_array_interface__", None) is not None
-        except Exception:  # torch raises on CPU tensors
-            return False
+    is_device_array = staticmethod(_xp.is_device_array)
 
     @staticmethod
     def prefer_cpu(data):

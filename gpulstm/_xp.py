@@ -27,8 +27,14 @@ def array_module(x):
     return np
 
 
-def _foreign_device_array(x):
-    # torch / numba device arrays: CuPy wraps them without a copy.
+def is_device_array(x):
+    """A CuPy array or any object exposing ``__cuda_array_interface__`` (torch and
+    numba device arrays: CuPy wraps them without a copy); imports nothing."""
+    if type(x) is np.ndarray:
+        return False
+    cp = sys.modules.get("cupy")
+    if cp is not None and isinstance(x, cp.ndarray):
+        return True
     try:
         return getattr(x, "__cuda_array_interface__", None) is not None
     except Exception:  # torch raises on CPU tensors
@@ -39,7 +45,7 @@ def asarray(x, dtype=None):
     """``x`` as an array of its own module (NumPy for lists and scalars; CuPy for
     ``__cuda_array_interface__`` objects); no copy when it already is one."""
     xp = array_module(x)
-    if xp is np and type(x) is not np.ndarray and _foreign_device_array(x):
+    if xp is np and is_device_array(x):
         import cupy
 
         xp = cupy

@@ -19,7 +19,6 @@ barrier correctly only, so it runs the persistent kernel with one block and test
 multi-block partitions through the per-step driver (``plan`` with ``driver='step'``),
 and the warp kernel's shuffles are emulated in shared memory (``shuffle=False``).
 """
-import sys
 import threading
 from dataclasses import replace
 
@@ -27,6 +26,7 @@ import numba
 import numpy as np
 from numba import cuda
 
+from gpulstm._xp import is_device_array
 from gpulstm.activations import CUSTOM
 from gpulstm.kernels import cuda_kernels as _ck
 from gpulstm.kernels import cuda_warp as _cw
@@ -44,17 +44,6 @@ def simulator():
 
 
 SIM = simulator()
-
-
-def is_device_array(a):
-    """A CuPy array or any object exposing ``__cuda_array_interface__`` (no import)."""
-    cp = sys.modules.get("cupy")
-    if cp is not None and isinstance(a, cp.ndarray):
-        return True
-    try:
-        return getattr(a, "__cuda_array_interface__", None) is not None
-    except Exception:  # torch raises on CPU tensors
-        return False
 
 
 def array_module(a):
