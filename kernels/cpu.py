@@ -349,16 +349,18 @@ FUSE_MAX_MACS = 1 << 23
 PARALLEL_MIN_B = 8
 
 
-def _has_avx512():
+def _host_has(*features):
+    """Whether LLVM reports every one of ``features`` on this CPU."""
     try:
         import llvmlite.binding as ll
-        return bool(ll.get_host_cpu_features().get("avx512f", False))
+        have = ll.get_host_cpu_features()
+        return all(have.get(f, False) for f in features)
     except Exception:  # pragma: no cover - feature query unsupported
         return False
 
 
 # 4 x 4 register tiles need 32 vector registers (AVX-512); AVX2 gets 4 x 2.
-WIDE_TILES = _has_avx512()
+WIDE_TILES = _host_has("avx512f")
 # From (rows per thread) x U >= BLAS_MIN_WORK the recurrent product and the input
 # projection run through SciPy's BLAS (np.dot inside the compiled loop: one GEMM
 # [x_t | h_tm1] @ [kernel; recurrent_kernel] per step and row block, each block's
@@ -372,15 +374,6 @@ WIDE_TILES = _has_avx512()
 # 4 x 4 tiles reach 150-190 GFLOP/s, above OpenBLAS's GEMM at every batch measured
 # there (../shared/notes/cpu.md): no BLAS there.
 BLAS_MIN_WORK = None if WIDE_TILES else 12288
-
-
-def _host_has(*features):
-    try:
-        import llvmlite.binding as ll
-        have = ll.get_host_cpu_features()
-        return all(have.get(f, False) for f in features)
-    except Exception:  # pragma: no cover - feature query unsupported
-        return False
 
 
 # float32 on AVX2 + FMA hosts runs the register-blocked panel kernels (cpu_micro):

@@ -55,6 +55,21 @@ def _both(x, kernel, rk, bias, h0, c0, mask, act="tanh", ract="sigmoid", go_back
     return seq, last, h, c
 
 
+# (go_backwards, zero_output_for_mask, masked?)
+_VARIANTS = ((False, False, False), (True, True, True), (False, False, True))
+
+
+def _check_variants(x, kernel, rk, bias, h0, c0, mask, variants=_VARIANTS):
+    """Both return_sequences calls against the reference, for each variant."""
+    for go_backwards, zofm, masked in variants:
+        m = mask if masked else None
+        got = _both(x, kernel, rk, bias, h0, c0, m, go_backwards=go_backwards, zofm=zofm)
+        ref = naive.lstm(x, kernel, rk, bias, h0, c0, m, go_backwards=go_backwards,
+                         zero_output_for_mask=zofm)
+        for g, r in zip(got, ref):
+            _check(g, r)
+
+
 @pytest.fixture(params=["tiles4x4", "tiles4x2", "panels"])
 def wide(request, monkeypatch):
     """The B >= 2 product: dot-product tiles (4 x 4 or 4 x 2) or the panel kernels."""
@@ -86,12 +101,7 @@ def one_thread(monkeypatch):
 def test_serial_paths_every_remainder(B, U, wide, fuse, one_thread):
     T, D = 6, 3
     x, kernel, rk, bias, h0, c0, mask = _case(B, T, D, U, seed=100 * B + U)
-    for go_backwards, zofm, m in [(False, False, None), (True, True, mask), (False, False, mask)]:
-        got = _both(x, kernel, rk, bias, h0, c0, m, go_backwards=go_backwards, zofm=zofm)
-        ref = naive.lstm(x, kernel, rk, bias, h0, c0, m, go_backwards=go_backwards,
-                         zero_output_for_mask=zofm)
-        for g, r in zip(got, ref):
-            _check(g, r)
+    _check_variants(x, kernel, rk, bias, h0, c0, mask)
 
 
 # U=150: blocks of 52 columns, G=600 leaves a block of 28; U=520: blocks of 16.
@@ -113,12 +123,7 @@ def test_parallel_path(B, threads, wide, fuse, monkeypatch):
                         lambda *a: calls.append(a[-1].copy()) or real(*a))
     T, D, U = 5, 4, 17
     x, kernel, rk, bias, h0, c0, mask = _case(B, T, D, U, seed=B + threads)
-    for go_backwards, zofm, m in [(False, False, None), (True, True, mask), (False, False, mask)]:
-        got = _both(x, kernel, rk, bias, h0, c0, m, go_backwards=go_backwards, zofm=zofm)
-        ref = naive.lstm(x, kernel, rk, bias, h0, c0, m, go_backwards=go_backwards,
-                         zero_output_for_mask=zofm)
-        for g, r in zip(got, ref):
-            _check(g, r)
+    _check_variants(x, kernel, rk, bias, h0, c0, mask)
     assert calls, "the parallel entry point was not used"
     bounds = calls[0]
     assert bounds[0] == 0 and bounds[-1] == B and np.all(np.diff(bounds) > 0)
@@ -272,12 +277,7 @@ def blas_at_32(monkeypatch):
 def test_blas_path_around_threshold(B, U, blas_at_32, one_thread):
     T, D = 5, 3
     x, kernel, rk, bias, h0, c0, mask = _case(B, T, D, U, seed=7 * B + U, scale=0.3)
-    for go_backwards, zofm, m in [(False, False, None), (True, True, mask), (False, False, mask)]:
-        got = _both(x, kernel, rk, bias, h0, c0, m, go_backwards=go_backwards, zofm=zofm)
-        ref = naive.lstm(x, kernel, rk, bias, h0, c0, m, go_backwards=go_backwards,
-                         zero_output_for_mask=zofm)
-        for g, r in zip(got, ref):
-            _check(g, r)
+    _check_variants(x, kernel, rk, bias, h0, c0, mask)
     assert blas_at_32 and all(f == (B >= 32) for _, f in blas_at_32)
     # x_proj given, no bias
     x_proj = (x.astype(np.float64) @ kernel).astype(np.float32)
@@ -352,10 +352,5 @@ def test_wide_inputs_project_first_on_panels(B, monkeypatch):
     for ratio in (3, 10**6):  # up front / stacked per step
         monkeypatch.setattr(cpu, "PROJECT_FIRST_RATIO", ratio)
         seen.clear()
-        for go_backwards, zofm, m in [(False, False, None), (True, True, mask)]:
-            got = _both(x, kernel, rk, bias, h0, c0, m, go_backwards=go_backwards, zofm=zofm)
-            ref = naive.lstm(x, kernel, rk, bias, h0, c0, m, go_backwards=go_backwards,
-                             zero_output_for_mask=zofm)
-            for g, r in zip(got, ref):
-                _check(g, r)
+        _check_variants(x, kernel, rk, bias, h0, c0, mask, variants=_VARIANTS[:2])
         assert seen and all(f == (ratio == 3) for f in seen)
