@@ -312,6 +312,7 @@ def run_rows(x, W, WT, x_proj, bias, UT, P, RK, h, c, mask, act, ract, fast, wid
     # stacked: one product per step of [x_t | h_tm1] against [kernel; RK]
     stacked = (blas and W.shape[0] > 0) or (panel and P.shape[1] > U and not pfirst)
     project = WT.shape[0] > 0
+    # the caller passes W empty on the panel paths, so fused is False there
     fused = W.shape[0] > 0 and not project and not blas
     nb = b1 - b0
     has_mask = mask.shape[0] > 0
@@ -375,7 +376,7 @@ def run_rows(x, W, WT, x_proj, bias, UT, P, RK, h, c, mask, act, ract, fast, wid
             _add_inputs(src, bias, z, stacked, has_bias, first, t)
         else:
             _set_inputs(src, bias, z, fused, has_bias, first, t)
-        if fused and not panel:
+        if fused:
             for r in range(nb):
                 recur_axpy(W, x[(b0 + r) * T + t], z[r])
         if tiled:
