@@ -14,7 +14,7 @@ import sys
 from importlib import metadata, util
 
 # Environment variables that change what gpulstm does or how fast it runs.
-ENV_VARS = ("GPULSTM_BACKEND", "GPULSTM_CUDA_MIN_ELEMENTS", "NUMBA_NUM_THREADS",
+ENV_VARS = ("GPULSTM_BACKEND", "GPULSTM_CUDA_MIN_ELEMENTS", "GPULSTM_NUMPY_TIER", "NUMBA_NUM_THREADS",
             "NUMBA_THREADING_LAYER", "NUMBA_CACHE_DIR", "NUMBA_ENABLE_CUDASIM",
             "NUMBA_DISABLE_JIT", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
             "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "MKL_NUM_THREADS")
@@ -69,6 +69,19 @@ def _cpu_kernels():
         return "float32: 4 x 4 register tiles (AVX-512)"
     blas = ", per-step BLAS for large batches" if cpu.BLAS_MIN_WORK is not None else ""
     return f"float32: 4 x 2 register tiles{blas}"
+
+
+def _first_calls():
+    """How the CPU backend runs its first calls (read before ``_cpu_kernels`` loads numba)."""
+    from gpulstm.kernels import cpu_entry
+
+    enabled, loaded, spent = cpu_entry.tier_state()
+    if loaded:
+        return "numba kernels (loaded)"
+    if not enabled:
+        return f"numba kernels from the first call ({cpu_entry.ENV_VAR}=0)"
+    return (f"NumPy tier until {cpu_entry.LOAD_COST_S:g} s of calls would have paid for "
+            f"loading numba ({spent:.3f} s so far; {cpu_entry.ENV_VAR}=0 turns it off)")
 
 
 def _cuda_devices(backends):
@@ -161,6 +174,7 @@ def info():
         requested = {"backend": name, "source": source}
     except ValueError as exc:
         requested = {"backend": os.environ.get(dispatch.ENV_VAR), "error": str(exc)}
+    first_calls = _first_calls()
     try:
         affinity = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -172,7 +186,7 @@ def info():
         "requested": requested,
         "devices": {"cpu": {"model": _cpu_model(), "cpu_count": os.cpu_count(),
                             "usable_cpus": affinity, "machine": platform.machine(),
-                            "kernels": _cpu_kernels()},
+                            "kernels": _cpu_kernels(), "first_calls": first_calls},
                     "cuda": _cuda_devices(backends)},
         "threading": threading(),
         "cache": cache(),

@@ -67,6 +67,10 @@ def gpulstm_runner(backend, case, kernel, recurrent_kernel, bias, threads):
     ok, why = entry.availability()
     if not ok:
         raise Unavailable(f"gpulstm's {backend!r} backend cannot run here: {why}")
+    if backend == "cpu":
+        # the race times steady state: the numba kernels, not the NumPy tier that
+        # serves a fresh process's first calls (``startup`` measures those)
+        entry.load().load_numba()
     layer = LSTM(
         case.U,
         activation=case.activation,

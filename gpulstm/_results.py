@@ -20,7 +20,11 @@ Saved runs follow one JSON schema, ``SCHEMA`` (checked by ``check_run``)::
                   "noisy": bool}, ...],
      # optional: fresh-process costs (``gpulstm._race.startup``)
      "startup": {"import_s": float, "first_call_s": float, "cold_first_call_s": float,
-                 "numba_on_import": bool, "samples": [...]} | {"error": str}}
+                 "numba_on_import": bool, "samples": [...],
+                 # since the NumPy tier: which tier ran the first call, and the first
+                 # call with the tier off (numba kernels, warm cache)
+                 "first_call_tier": "numpy" | "numba", "first_call_numba_s": float}
+                | {"error": str}}
 
 The ratio of a (case, threads) row is gpulstm's median over the best ``ok`` peer's.
 """
@@ -163,7 +167,10 @@ def startup_lines(run):
         return []
     if "error" in st:
         return [f"start-up: not measured ({st['error']})"]
+    tier = f" on the {st['first_call_tier']} tier" if st.get("first_call_tier") else ""
+    numba = (f"; with GPULSTM_NUMPY_TIER=0 (numba kernels) {st['first_call_numba_s'] * 1e3:.0f} ms"
+             if st.get("first_call_numba_s") is not None else "")
     return [f"start-up (fresh process, median of {len(st.get('samples', []))}): import gpulstm "
             f"{st['import_s'] * 1e3:.0f} ms (numba imported: {'yes' if st['numba_on_import'] else 'no'}); "
-            f"first LSTM(128) call on (1, 100, 32) with a warm numba cache {st['first_call_s'] * 1e3:.0f} ms "
-            f"(cold cache: {st['cold_first_call_s'] * 1e3:.0f} ms)"]
+            f"first LSTM(128) call on (1, 100, 32) with a warm numba cache {st['first_call_s'] * 1e3:.0f} ms"
+            f"{tier}{numba} (cold cache: {st['cold_first_call_s'] * 1e3:.0f} ms)"]

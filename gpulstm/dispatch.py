@@ -20,6 +20,9 @@ Every backend module (``gpulstm.kernels.<name>``) exposes one function::
     # (B, 4, U), when given, multiplies h_tm1 per gate before the recurrent product.
     # output is (B, T, U) in processing order when return_sequences, else (B, U).
 
+The ``cpu`` entry is ``gpulstm.kernels.cpu_entry``: the numba kernels, with a NumPy
+tier for a fresh process's first small calls (numba takes ~1 s to load).
+
 A backend may also expose ``prepare(kernel, recurrent_kernel, bias) -> object``: the
 layer then calls it once per set of weights, keeps the result, and passes it back as
 ``lstm_forward(..., prepared=obj)`` (packed or device-resident weights).
@@ -72,15 +75,18 @@ class Backend:
 
 
 def _check_cpu():
-    try:
-        import numba
-    except ImportError as exc:
-        return False, f"numba cannot be imported ({exc})"
-    return True, f"numba {numba.__version__} @njit kernels"
+    # Find numba without importing it (~0.3 s; importlib.metadata alone ~30 ms):
+    # small first calls run on the CPU backend's NumPy tier and never need it
+    # (gpulstm.kernels.cpu_entry).  info() reports the version.
+    import importlib.util
+
+    if importlib.util.find_spec("numba") is None:
+        return False, "numba is not installed"
+    return True, "numba @njit kernels (a NumPy tier serves small calls until numba has loaded)"
 
 
 BACKENDS = {
-    "cpu": Backend("cpu", "gpulstm.kernels.cpu", _check_cpu, "pip install numba"),
+    "cpu": Backend("cpu", "gpulstm.kernels.cpu_entry", _check_cpu, "pip install numba"),
 }
 
 _choice_logged = set()

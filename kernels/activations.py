@@ -20,6 +20,7 @@ import numba
 import numpy as np
 
 from gpulstm.activations import CODES
+from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
 
 _LINEAR = CODES["linear"]
 _TANH = CODES["tanh"]

@@ -19,6 +19,7 @@ import numba
 import numpy as np
 
 from gpulstm.activations import CUSTOM
+from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
 from gpulstm.kernels import cpu_blas, cpu_fast, cpu_micro
 from gpulstm.kernels.activations import activate
 

@@ -26,6 +26,7 @@ import numpy as np
 from numba import prange
 
 from gpulstm.activations import CODES
+from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
 from gpulstm.kernels import cpu_micro
 from gpulstm.kernels.activations import activate
 

@@ -30,6 +30,8 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
+
 NR = 16  # panel width: two 8-lane vectors
 LANES = 8
 MR = 4  # rows per full block

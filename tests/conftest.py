@@ -18,6 +18,11 @@ import numpy as np  # noqa: E402
 if not hasattr(np, "row_stack"):
     np.row_stack = np.vstack
 
+# The CPU backend's first calls in a process may run on its NumPy tier until numba
+# has loaded (gpulstm.kernels.cpu_entry).  Tests pick their tier explicitly: numba
+# unless a test turns the tier on (tests/test_cpu_tier.py).
+os.environ.setdefault("GPULSTM_NUMPY_TIER", "0")
+
 if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"):
     # The simulator runs each CUDA thread as a Python thread; a short switch
     # interval keeps barrier-heavy kernels from crawling.
@@ -35,3 +40,25 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if os.path.basename(str(item.fspath)).startswith("test_cuda_sim"):
             item.add_marker(pytest.mark.cudasim)
+
+
+@pytest.fixture
+def numpy_tier(monkeypatch):
+    """Every CPU-backend call of the test runs on the NumPy tier; ``.calls`` counts them."""
+    from gpulstm.kernels import cpu_entry, cpu_numpy
+
+    class Spy:
+        calls = 0
+
+    real = cpu_numpy.lstm_forward
+
+    def counted(*args, **kwargs):
+        Spy.calls += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setenv(cpu_entry.ENV_VAR, "1")
+    monkeypatch.setattr(cpu_entry, "numba_loaded", lambda: False)
+    monkeypatch.setattr(cpu_entry, "LOAD_COST_S", float("inf"))
+    monkeypatch.setattr(cpu_entry, "_spent", 0.0)
+    monkeypatch.setattr(cpu_numpy, "lstm_forward", counted)
+    return Spy

@@ -253,16 +253,25 @@ def test_report_markdown_and_png(monkeypatch, tmp_path):
 
 
 def test_startup_takes_warm_medians_and_reports_errors(monkeypatch, tmp_path):
+    # process n: import 0.1 (n + 1) s, first call 5 s (n == 0, cold cache) else 0.2 n s;
+    # numba runs the call only where the NumPy tier is turned off
     script = ("import json, os; n = len(os.listdir(os.environ['STARTUP_DIR'])); "
               "open(os.path.join(os.environ['STARTUP_DIR'], str(n)), 'w').close(); "
               "print(json.dumps({'import_s': 0.1 * (n + 1), 'first_call_s': 5.0 if n == 0 else 0.2 * n, "
-              "'numba_on_import': False}))")
+              "'numba_on_import': False, "
+              "'numba_after_call': os.environ.get('GPULSTM_NUMPY_TIER') == '0'}))")
     monkeypatch.setenv("STARTUP_DIR", str(tmp_path))
+    monkeypatch.delenv("GPULSTM_NUMPY_TIER", raising=False)
     monkeypatch.setattr(_race, "_STARTUP", script)
     st = _race.startup(repeats=3)
-    assert st["cold_first_call_s"] == 5.0  # the first process fills the cache: reported apart
-    assert st["first_call_s"] == pytest.approx(0.4) and st["import_s"] == pytest.approx(0.3)
+    # processes 0-3 with the tier off (0 fills the cache), then 4-6 as a user runs them
+    assert st["cold_first_call_s"] == 5.0
+    assert st["first_call_numba_s"] == pytest.approx(0.4)
+    assert st["first_call_s"] == pytest.approx(1.0) and st["import_s"] == pytest.approx(0.6)
+    assert st["first_call_tier"] == "numpy"
     assert len(st["samples"]) == 3 and st["numba_on_import"] is False
+    line, = _results.startup_lines({"startup": st})
+    assert "1000 ms on the numpy tier; with GPULSTM_NUMPY_TIER=0 (numba kernels) 400 ms" in line
     monkeypatch.setattr(_race, "_STARTUP", "raise SystemExit('no luck')")
     st = _race.startup(repeats=1)
     assert st == {"error": "no luck"}

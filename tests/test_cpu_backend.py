@@ -1,11 +1,17 @@
-"""The CPU backend against the float64 reference, over a grid and random cases."""
+"""The CPU backend against the float64 reference, over a grid and random cases.
+
+Every test runs on both tiers of the CPU backend: the numba kernels (``cpu``) and
+the NumPy tier that serves small calls while numba loads (``cpu_numpy``).
+"""
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
 import naive
 from gpulstm.activations import resolve
-from gpulstm.kernels import cpu
+from gpulstm.kernels import cpu, cpu_numpy
+
+TIERS = pytest.mark.parametrize("be", [cpu, cpu_numpy], ids=["numba", "numpy"])
 
 ACTS = ["tanh", "sigmoid", "hard_sigmoid", "relu", "linear", "softsign", "softplus", "elu",
         "selu", "swish", "gelu", "exponential", "relu6", "hard_silu", "leaky_relu",
@@ -42,15 +48,16 @@ def _check(out, ref):
     np.testing.assert_allclose(out, ref, rtol=0, atol=tol)
 
 
-def _run(x, kernel, rk, bias, h0, c0, mask, act, ract, go_backwards, zofm, keras_version=None):
+def _run(be, x, kernel, rk, bias, h0, c0, mask, act, ract, go_backwards, zofm,
+         keras_version=None):
     a = resolve(act, keras_version)[0]
     r = resolve(ract, keras_version)[0]
-    seq, h, c = cpu.lstm_forward(x, kernel, rk, bias, h0, c0, mask, activation=a,
-                                 recurrent_activation=r, go_backwards=go_backwards,
-                                 return_sequences=True, zero_output_for_mask=zofm)
-    last, h2, c2 = cpu.lstm_forward(x, kernel, rk, bias, h0, c0, mask, activation=a,
-                                    recurrent_activation=r, go_backwards=go_backwards,
-                                    return_sequences=False, zero_output_for_mask=zofm)
+    seq, h, c = be.lstm_forward(x, kernel, rk, bias, h0, c0, mask, activation=a,
+                                recurrent_activation=r, go_backwards=go_backwards,
+                                return_sequences=True, zero_output_for_mask=zofm)
+    last, h2, c2 = be.lstm_forward(x, kernel, rk, bias, h0, c0, mask, activation=a,
+                                   recurrent_activation=r, go_backwards=go_backwards,
+                                   return_sequences=False, zero_output_for_mask=zofm)
     np.testing.assert_array_equal(h, h2)
     np.testing.assert_array_equal(c, c2)
     return seq, last, h, c
@@ -60,21 +67,23 @@ def _run(x, kernel, rk, bias, h0, c0, mask, act, ract, go_backwards, zofm, keras
 @pytest.mark.parametrize("B,T,D,U", [(1, 1, 1, 1), (3, 5, 2, 5), (5, 7, 9, 13), (2, 17, 3, 33)])
 @pytest.mark.parametrize("pattern", [None, "right", "left", "holes"])
 @pytest.mark.parametrize("go_backwards", [False, True])
-def test_grid_matches_reference(B, T, D, U, pattern, go_backwards):
+@TIERS
+def test_grid_matches_reference(be, B, T, D, U, pattern, go_backwards):
     rng = np.random.default_rng(B * 1000 + T * 10 + U)
     kernel, rk, bias = _weights(rng, D, U)
     x = rng.normal(size=(B, T, D)).astype(np.float32)
     h0 = rng.normal(size=(B, U)).astype(np.float32)
     c0 = rng.normal(size=(B, U)).astype(np.float32)
     mask = _mask(rng, B, T, pattern)
-    got = _run(x, kernel, rk, bias, h0, c0, mask, "tanh", "sigmoid", go_backwards, False)
+    got = _run(be, x, kernel, rk, bias, h0, c0, mask, "tanh", "sigmoid", go_backwards, False)
     ref = naive.lstm(x, kernel, rk, bias, h0, c0, mask, go_backwards=go_backwards)
     for g, r in zip(got, ref):
         _check(g, r)
 
 
 @pytest.mark.parametrize("act", ACTS)
-def test_every_activation(act):
+@TIERS
+def test_every_activation(be, act):
     rng = np.random.default_rng(len(act))
     B, T, D, U = 2, 4, 3, 5
     # small weights: exponential on the cell state must stay below float32 overflow
@@ -86,14 +95,15 @@ def test_every_activation(act):
     if act in BOUNDED:  # as a gate activation too
         pairs.append(("tanh", act, "keras3", None))
     for a, ract, flavour, kv in pairs:
-        got = _run(x, kernel, rk, bias, zeros, zeros, None, a, ract, False, False, kv)
+        got = _run(be, x, kernel, rk, bias, zeros, zeros, None, a, ract, False, False, kv)
         ref = naive.lstm(x, kernel, rk, bias, activation=a, recurrent_activation=ract,
                          hard_sigmoid=flavour)
         for g, r in zip(got, ref):
             _check(g, r)
 
 
-def test_nan_at_masked_steps_never_leaks():
+@TIERS
+def test_nan_at_masked_steps_never_leaks(be):
     rng = np.random.default_rng(7)
     B, T, D, U = 3, 6, 2, 4
     kernel, rk, bias = _weights(rng, D, U)
@@ -106,36 +116,41 @@ def test_nan_at_masked_steps_never_leaks():
     x[2, 3] = np.inf
     zeros = np.zeros((B, U), np.float32)
     for zofm in (False, True):
-        got = _run(x, kernel, rk, bias, zeros, zeros, mask, "tanh", "sigmoid", False, zofm)
+        got = _run(be, x, kernel, rk, bias, zeros, zeros, mask, "tanh", "sigmoid", False, zofm)
         assert all(np.isfinite(g).all() for g in got)
         ref = naive.lstm(x, kernel, rk, bias, mask=mask, zero_output_for_mask=zofm)
         for g, r in zip(got, ref):
             _check(g, r)
 
 
-def test_nan_at_unmasked_step_propagates():
+@TIERS
+def test_nan_at_unmasked_step_propagates(be):
     rng = np.random.default_rng(8)
     kernel, rk, bias = _weights(rng, 2, 3)
     x = rng.normal(size=(2, 4, 2)).astype(np.float32)
     x[0, 1, 0] = np.nan
     zeros = np.zeros((2, 3), np.float32)
-    seq, last, h, c = _run(x, kernel, rk, bias, zeros, zeros, None, "tanh", "sigmoid", False, False)
+    seq, last, h, c = _run(be, x, kernel, rk, bias, zeros, zeros, None, "tanh", "sigmoid",
+                           False, False)
     assert np.isnan(seq[0, 1:]).all() and np.isnan(h[0]).all()
     assert np.isfinite(seq[1]).all() and np.isfinite(seq[0, 0]).all()
 
 
-def test_float64_path():
+@TIERS
+def test_float64_path(be):
     rng = np.random.default_rng(9)
     B, T, D, U = 2, 30, 4, 6
     kernel, rk, bias = (w.astype(np.float64) for w in _weights(rng, D, U, scale=1.0))
     x = rng.normal(size=(B, T, D))
     zeros = np.zeros((B, U))
-    seq, last, h, c = _run(x, kernel, rk, bias, zeros, zeros, None, "tanh", "sigmoid", False, False)
+    seq, last, h, c = _run(be, x, kernel, rk, bias, zeros, zeros, None, "tanh", "sigmoid",
+                           False, False)
     assert seq.dtype == np.float64
     ref = naive.lstm(x, kernel, rk, bias)
     np.testing.assert_allclose(seq, ref[0], rtol=0, atol=1e-12)
 
 
+@TIERS
 @settings(max_examples=25, deadline=None)
 @given(
     B=st.integers(1, 4), T=st.integers(1, 6), D=st.integers(1, 5), U=st.integers(1, 9),
@@ -145,7 +160,7 @@ def test_float64_path():
     go_backwards=st.booleans(), zofm=st.booleans(), use_bias=st.booleans(),
     init_state=st.booleans(), seed=st.integers(0, 2**31 - 1),
 )
-def test_property_matches_reference(B, T, D, U, act, ract, pattern, go_backwards, zofm,
+def test_property_matches_reference(be, B, T, D, U, act, ract, pattern, go_backwards, zofm,
                                     use_bias, init_state, seed):
     rng = np.random.default_rng(seed)
     # Unbounded cell activations (relu, linear, gelu) with weights of scale 0.5 let h
@@ -161,7 +176,7 @@ def test_property_matches_reference(B, T, D, U, act, ract, pattern, go_backwards
     else:
         h0 = c0 = np.zeros((B, U), np.float32)
     mask = _mask(rng, B, T, pattern)
-    got = _run(x, kernel, rk, bias, h0, c0, mask, act, ract, go_backwards, zofm)
+    got = _run(be, x, kernel, rk, bias, h0, c0, mask, act, ract, go_backwards, zofm)
     ref = naive.lstm(x, kernel, rk, bias, h0, c0, mask, act, ract, go_backwards, zofm)
     for g, r in zip(got, ref):
         _check(g, r)

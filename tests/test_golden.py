@@ -194,6 +194,12 @@ def test_golden(case):
     assert layer.count_params() == sum(w.size for w in case.weights)
 
 
+def test_golden_numpy_tier(case, numpy_tier):
+    # the CPU backend's first calls in a fresh process (gpulstm.kernels.cpu_numpy)
+    check_case(case, backend="cpu")
+    assert numpy_tier.calls >= 2
+
+
 _DETERMINISTIC_INIT = {"Zeros": 0.0, "Ones": 1.0}
 
 

@@ -1,0 +1,115 @@
+"""The CPU backend as the dispatcher loads it: numba kernels, NumPy until they pay off.
+
+Loading numba and the cached kernels costs about a second in a fresh process
+(``import numba`` ~0.3 s, SciPy's BLAS lookup ~0.3 s, numba's registries ~0.3 s on
+the 2-core development machine), while a small LSTM call in NumPy costs
+milliseconds.  So, as a ski rental: calls run on the NumPy tier (``cpu_numpy``)
+while the NumPy time spent so far plus this call's estimate stays under
+``LOAD_COST_S``; the first call that would cross it loads numba, and from then
+on every call runs the numba kernels (``cpu``).  Once ``gpulstm.kernels.cpu`` is
+imported (by this module or anyone else), the tier is over.
+
+The two tiers agree to the float32 tolerance, not bit for bit.  Set
+``GPULSTM_NUMPY_TIER=0`` (read at every call) for the numba kernels from the
+first call on.
+"""
+import os
+import sys
+import threading
+import time
+
+from gpulstm.kernels import cpu_numpy
+
+ENV_VAR = "GPULSTM_NUMPY_TIER"
+# What loading numba costs on the development machine (seconds, fresh process,
+# warm cache; 0.8-1.1 s measured): the rent the tier may spend before buying.
+LOAD_COST_S = 1.0
+# The tier's cost model: a fixed cost per step (about 20 NumPy calls) plus the
+# step's GEMM [x_t | h_tm1] @ [kernel; recurrent_kernel] at a modest rate.
+# Measured (1 thread): 24-30 us/step at U <= 128, 28-40 GFLOP/s from B*U ~ 2000.
+STEP_S = 30e-6
+FLOPS = 25e9
+
+_NUMBA = "gpulstm.kernels.cpu"
+_lock = threading.Lock()
+_spent = 0.0
+
+
+def _enabled():
+    return os.environ.get(ENV_VAR, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def numba_loaded():
+    """Whether the numba kernels are imported (the NumPy tier is over)."""
+    return _NUMBA in sys.modules
+
+
+def load_numba():
+    """The numba kernel module (``gpulstm.kernels.cpu``), imported now if need be."""
+    import importlib
+
+    return importlib.import_module(_NUMBA)
+
+
+def estimate_s(B, T, D, U):
+    """The NumPy tier's expected time for one call of this size (seconds)."""
+    return T * (STEP_S + 2.0 * B * (D + U) * 4 * U / FLOPS)
+
+
+def tier_state():
+    """``(enabled, numba_loaded, seconds spent on the tier)``, for ``gpulstm.info()``."""
+    return _enabled(), numba_loaded(), _spent
+
+
+def _use_tier(x, recurrent_kernel, x_proj, activation, recurrent_activation):
+    if numba_loaded() or not _enabled():
+        return False
+    if not cpu_numpy.supports(activation, recurrent_activation):
+        return False
+    U = recurrent_kernel.shape[0]
+    B, T, D = x.shape if x_proj is None else (*x_proj.shape[:2], 0)
+    return _spent + estimate_s(B, T, D, U) <= LOAD_COST_S
+
+
+class Deferred:
+    """``prepare``'s result: the numba kernels' packed weights, made on first use.
+
+    Packing needs the numba module, which a call on the NumPy tier must not load.
+    """
+
+    __slots__ = ("_args", "_prepared")
+
+    def __init__(self, kernel, recurrent_kernel, bias):
+        self._args = (kernel, recurrent_kernel, bias)
+        self._prepared = None
+
+    def get(self, cpu):
+        if self._prepared is None:
+            self._prepared = cpu.prepare(*self._args)  # a racing thread packs the same
+        return self._prepared
+
+
+def prepare(kernel, recurrent_kernel, bias=None):
+    """Weights kept by the layer; packed for the numba kernels when they first run."""
+    return Deferred(kernel, recurrent_kernel, bias)
+
+
+def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
+                 recurrent_activation, go_backwards=False, return_sequences=False,
+                 zero_output_for_mask=False, x_proj=None, rec_masks=None, prepared=None):
+    """CPU LSTM forward pass (see ``gpulstm.dispatch``): the NumPy tier or numba."""
+    global _spent
+    kw = dict(activation=activation, recurrent_activation=recurrent_activation,
+              go_backwards=go_backwards, return_sequences=return_sequences,
+              zero_output_for_mask=zero_output_for_mask, x_proj=x_proj, rec_masks=rec_masks)
+    if _use_tier(x, recurrent_kernel, x_proj, activation, recurrent_activation):
+        t0 = time.perf_counter()
+        result = cpu_numpy.lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, **kw)
+        with _lock:
+            _spent += time.perf_counter() - t0
+        return result
+    cpu = load_numba()
+    if isinstance(prepared, Deferred):
+        prepared = prepared.get(cpu)
+    return cpu.lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask,
+                            prepared=prepared, **kw)
