@@ -18,6 +18,11 @@ the projection (CuPy cannot run there); the simulator runs one block per grid
 barrier correctly only, so it runs the persistent kernel with one block and tests
 multi-block partitions through the per-step driver (``plan`` with ``driver='step'``),
 and the warp kernel's shuffles are emulated in shared memory (``shuffle=False``).
+
+``driver='graph'`` (opt-in, not yet timed on a GPU) runs the per-step kernel over
+the whole grid and replays its launches from a CUDA graph (``cuda_graph``): the
+issue's path for weights that do not fit on chip, beside the persistent kernel that
+reads them from L2.
 """
 import threading
 from dataclasses import replace
@@ -28,6 +33,7 @@ from numba import cuda
 
 from gpulstm._xp import is_device_array
 from gpulstm.activations import CUSTOM
+from gpulstm.kernels import cuda_graph as _cg
 from gpulstm.kernels import cuda_kernels as _ck
 from gpulstm.kernels import cuda_warp as _cw
 from gpulstm.kernels.cuda_plan import (Plan, WarpPlan, make_plan, make_warp_plan,  # noqa: F401
@@ -225,14 +231,18 @@ def _forward_gpu(cupy, x, prepared, h0, c0, mask, activation, recurrent_activati
         d = [cuda.as_cuda_array(a, sync=False) for a in (xp, Rp, hbuf, c, last, seq, m, rm,
                                                           counter)]
         _launch(plan, nstream, d, activation, recurrent_activation, go_backwards,
-                zero_output, return_sequences, T, U, rec_masks is not None)
+                zero_output, return_sequences, T, U, rec_masks is not None, caller=stream)
     h = hbuf[T % 2].copy()
     return (seq if return_sequences else last), h, c
 
 
 def _launch(plan, stream, d, activation, recurrent_activation, go_backwards, zero_output,
-            return_sequences, T, U, has_rm):
-    """Launch ``plan``'s kernel; on a real GPU check the shared memory and co-residency once."""
+            return_sequences, T, U, has_rm, caller=None):
+    """Launch ``plan``'s kernel; on a real GPU check the shared memory and co-residency once.
+
+    ``caller`` is the CuPy stream behind ``stream`` (real GPU only; the graph driver
+    launches its graph there).
+    """
     act, ract, act_user, ract_user = _codes(activation, recurrent_activation)
     flags = (act, ract, bool(go_backwards), bool(zero_output), bool(return_sequences))
     xp, Rp, hbuf, c, last, seq, m, rm, counter = d
@@ -249,7 +259,24 @@ def _launch(plan, stream, d, activation, recurrent_activation, go_backwards, zer
         tail = (plan.upb, plan.ksplit, plan.bchunk)
         state = (xp, Rp, hbuf, c, last, seq, m, rm)
     smem = plan.smem_bytes(U)
-    if plan.driver == "step":
+    if plan.driver == "graph" and not SIM:
+        import cupy
+
+        def step(k, ns):
+            k_step[plan.n_blocks, plan.nthreads, ns, smem](k, *state, *flags, *tail)
+
+        if smem > 48 * 1024:
+            _allow_smem(k_step.compile(tuple(numba.typeof(a) for a in
+                                             (0, *state, *flags, *tail))), _facts()[1])
+        # what the captured launches bake in (cuda_graph): every pointer and scalar
+        key = (id(k_step), plan, flags, tail, smem, T, cupy.cuda.Device().id,
+               tuple((a.__cuda_array_interface__["data"][0], a.shape, a.strides)
+                     for a in state))
+        _cg.run_steps(cupy, cuda.external_stream, caller, key, T, step)
+        return
+    if plan.driver in ("step", "graph"):
+        # one launch per step: the multi-block test driver (and, under the simulator,
+        # the graph driver's launches without the capture)
         for k in range(T):
             k_step[plan.n_blocks, plan.nthreads, stream, smem](k, *state, *flags, *tail)
         return
@@ -298,7 +325,7 @@ def _forward_sim(x, prepared, h0, c0, mask, activation, recurrent_activation, go
                 if rec_masks is not None else
                 make_warp_plan(B, U, n_blocks=1, nthreads=32, smem_optin=48 * 1024,
                                shuffle=False))
-    if plan.driver != "step" and plan.n_blocks != 1:
+    if plan.driver == "persistent" and plan.n_blocks != 1:
         raise ValueError("Expected n_blocks=1 for the persistent kernel under the CUDA "
                          f"simulator. Received: n_blocks={plan.n_blocks}; use driver='step'.")
     if getattr(plan, "shuffle", False):

@@ -23,7 +23,7 @@ class Plan:
     ksplit: int       # threads per (row, unit) item, a power of two
     bchunk: int       # batch rows staged in shared memory at a time
     w_in_smem: bool
-    driver: str = "persistent"   # "persistent" (one launch) or "step" (tests only)
+    driver: str = "persistent"   # "persistent" (one launch), "step" (tests only) or "graph"
     barrier: str = "cg"          # "cg" (cooperative grid sync) or "flag"
 
     def smem_bytes(self, U):
@@ -39,7 +39,9 @@ class WarpPlan:
     rb: int           # batch rows per pass, one of cuda_warp.ROWS
     w_units: int      # units per block whose weights stay in shared memory
     barrier: str = "flag"        # "flag" (co-residency checked) or "cg"
-    driver: str = "persistent"   # or "step": one launch per timestep (tests only)
+    # "persistent" (one launch per sequence), "step" (one launch per timestep: tests)
+    # or "graph" (the per-timestep launches replayed from a CUDA graph, cuda_graph)
+    driver: str = "persistent"
     shuffle: bool = True         # False: exchanges emulated in shared memory (simulator)
 
     def smem_bytes(self, U):

@@ -225,6 +225,9 @@ def bench_one(cfg, reps, rng):
     # as the layer does; the rest are variants of the new kernel.
     plans = {"old": kc.make_plan(B, U, **wp), "new": kc.make_warp_plan(B, U, **wp)}
     plans["new_cg"] = dataclasses.replace(plans["new"], barrier="cg")
+    # the per-step kernel replayed from a CUDA graph (kernels/cuda_graph.py), weights
+    # read from L2 each step: the path for weights that do not fit on chip
+    plans["new_graph"] = dataclasses.replace(plans["new"], driver="graph", w_units=0)
     if U <= 1024 and B <= 4 and not cfg.get("mask"):
         plans["new_noshfl"] = kc.make_warp_plan(B, U, shuffle=False, **wp)
     if U <= 512:

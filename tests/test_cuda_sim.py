@@ -146,6 +146,15 @@ def test_warp_step_driver_multi_block(B, U, n_blocks, rb, w_units):
     _run_and_check(_case(rng, B, 3, 2, U, "holes"), "tanh", "sigmoid", True, plan=plan)
 
 
+def test_warp_graph_driver_runs_the_step_launches():
+    # under the simulator the graph driver launches the steps without a capture
+    # (CuPy cannot run here); the capture itself: tests/test_cuda_graph.py and the
+    # real-GPU test in tests/test_cuda_gpu.py
+    rng = np.random.default_rng(21)
+    plan = _wplan(2, 5, n_blocks=3, rb=2, w_units=0, driver="graph")
+    _run_and_check(_case(rng, 2, 3, 2, 5, "left"), "tanh", "sigmoid", False, plan=plan)
+
+
 def test_warp_user_callable_and_prepared():
     rng = np.random.default_rng(15)
     x, W, R, b, h0, c0, _ = _case(rng, 1, 2, 2, 2)
