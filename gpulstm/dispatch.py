@@ -103,13 +103,12 @@ def available_backends():
 
 
 def _validate_name(name, source):
-    choices = ["auto"] + list(BACKENDS)
-    if not isinstance(name, str) or name.lower() not in choices:
-        raise ValueError(
-            f"Unknown backend. Expected one of {choices}. Received: {source}={name!r}. "
-            f"Pass one of those names (or unset {ENV_VAR})."
-        )
-    return name.lower()
+    if isinstance(name, str) and (name.lower() == "auto" or name.lower() in BACKENDS):
+        return name.lower()
+    raise ValueError(
+        f"Unknown backend. Expected one of {['auto'] + list(BACKENDS)}. Received: "
+        f"{source}={name!r}. Pass one of those names (or unset {ENV_VAR})."
+    )
 
 
 def requested_backend(backend=None):

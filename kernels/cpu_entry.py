@@ -33,6 +33,7 @@ FLOPS = 25e9
 _NUMBA = "gpulstm.kernels.cpu"
 _lock = threading.Lock()
 _spent = 0.0
+_cpu = None  # the numba module once this module has loaded it: the per-call fast path
 
 
 def _enabled():
@@ -46,9 +47,12 @@ def numba_loaded():
 
 def load_numba():
     """The numba kernel module (``gpulstm.kernels.cpu``), imported now if need be."""
-    import importlib
+    global _cpu
+    if _cpu is None:
+        import importlib
 
-    return importlib.import_module(_NUMBA)
+        _cpu = importlib.import_module(_NUMBA)
+    return _cpu
 
 
 def estimate_s(B, T, D, U):
@@ -99,17 +103,23 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
                  zero_output_for_mask=False, x_proj=None, rec_masks=None, prepared=None):
     """CPU LSTM forward pass (see ``gpulstm.dispatch``): the NumPy tier or numba."""
     global _spent
-    kw = dict(activation=activation, recurrent_activation=recurrent_activation,
-              go_backwards=go_backwards, return_sequences=return_sequences,
-              zero_output_for_mask=zero_output_for_mask, x_proj=x_proj, rec_masks=rec_masks)
-    if _use_tier(x, recurrent_kernel, x_proj, activation, recurrent_activation):
-        t0 = time.perf_counter()
-        result = cpu_numpy.lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, **kw)
-        with _lock:
-            _spent += time.perf_counter() - t0
-        return result
-    cpu = load_numba()
-    if isinstance(prepared, Deferred):
+    cpu = _cpu
+    if cpu is None:
+        if _use_tier(x, recurrent_kernel, x_proj, activation, recurrent_activation):
+            t0 = time.perf_counter()
+            result = cpu_numpy.lstm_forward(
+                x, kernel, recurrent_kernel, bias, h0, c0, mask, activation=activation,
+                recurrent_activation=recurrent_activation, go_backwards=go_backwards,
+                return_sequences=return_sequences, zero_output_for_mask=zero_output_for_mask,
+                x_proj=x_proj, rec_masks=rec_masks)
+            with _lock:
+                _spent += time.perf_counter() - t0
+            return result
+        cpu = load_numba()
+    if type(prepared) is Deferred:
         prepared = prepared.get(cpu)
     return cpu.lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask,
-                            prepared=prepared, **kw)
+                            activation=activation, recurrent_activation=recurrent_activation,
+                            go_backwards=go_backwards, return_sequences=return_sequences,
+                            zero_output_for_mask=zero_output_for_mask, x_proj=x_proj,
+                            rec_masks=rec_masks, prepared=prepared)

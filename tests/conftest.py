@@ -58,6 +58,7 @@ def numpy_tier(monkeypatch):
 
     monkeypatch.setenv(cpu_entry.ENV_VAR, "1")
     monkeypatch.setattr(cpu_entry, "numba_loaded", lambda: False)
+    monkeypatch.setattr(cpu_entry, "_cpu", None)
     monkeypatch.setattr(cpu_entry, "LOAD_COST_S", float("inf"))
     monkeypatch.setattr(cpu_entry, "_spent", 0.0)
     monkeypatch.setattr(cpu_numpy, "lstm_forward", counted)

@@ -48,6 +48,7 @@ def switch(monkeypatch):
 
     monkeypatch.setenv(cpu_entry.ENV_VAR, "1")
     monkeypatch.setattr(cpu_entry, "numba_loaded", lambda: False)
+    monkeypatch.setattr(cpu_entry, "_cpu", None)
     monkeypatch.setattr(cpu_entry, "_spent", 0.0)
     monkeypatch.setattr(cpu_numpy, "lstm_forward", numpy_forward)
     monkeypatch.setattr(cpu_entry, "load_numba", load)
