@@ -273,10 +273,11 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
                 or (n > 1 and D * G <= 131072))
         if panel and (B > 1 or fuse):
             # P packs [kernel; recurrent_kernel] (D + U, G): [x_t | h_tm1] @ P per step,
-            # or, for inputs much wider than U, x @ kernel up front on P's first D rows
+            # or, for inputs much wider than U and for a single row over several
+            # steps, x @ kernel up front on P's first D rows (PROJECT_FIRST_RATIO)
             P = prepared.panels(W) if prepared is not None else _panels(W, rk)
             W = _NO_PACK[char]
-            pfirst = B > 1 and D > PROJECT_FIRST_RATIO * U
+            pfirst = D > PROJECT_FIRST_RATIO * U if B > 1 else T > 1
         elif panel:
             # one row, large kernel: x_proj (B, T, G) by one GEMM, P packs the recurrent
             # kernel alone (streaming the kernel every step would double the traffic)
@@ -391,6 +392,10 @@ PANELS_B1 = True
 # thread, ms, stacked per step / up front: (2, 100, 1024, 64) 2.9-3.2 / 1.6;
 # (8, 100, 300, 64) 2.3-2.7 / 2.2-2.5; (16, 100, 200, 64) 4.35 / 4.13; below the
 # ratio stacked is as fast or faster: (32, 50, 300, 128) 10.2-11.7 / 11.9-13.2.
+# A single row (B == 1, T > 1) always projects up front: the step then streams only
+# RK's panels.  One thread, ms (min of 21 interleaved), stacked / up front: (1, 100,
+# 32, 128) 0.559 / 0.511; (1, 1000, 16, 64) 1.62 / 1.52; (1, 100, 128, 128) 0.86 /
+# 0.61; (1, 50, 32, 256) 1.03 / 1.03.  T == 1 (streaming) stays stacked (one call).
 PROJECT_FIRST_RATIO = 3
 _NO_MASK = np.zeros((0, 0), np.uint8)
 _EMPTY = {t: np.zeros(0, t) for t in "fd"}
