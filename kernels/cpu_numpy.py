@@ -56,9 +56,14 @@ def activation_fn(code):
         f"gpulstm.activations.CODES. Received: activation={code!r}")
 
 
+# NumPy has no erf ufunc: gelu's elementwise Python loop would cost ~1 us per value
+_SLOW = {CODES["gelu"]}
+
+
 def supports(activation, recurrent_activation):
-    """Whether this tier runs the pair (custom callables need numba)."""
-    return all(not callable(a) and a != CUSTOM for a in (activation, recurrent_activation))
+    """Whether this tier runs the pair fast (custom callables and gelu need numba)."""
+    return all(not callable(a) and a != CUSTOM and a not in _SLOW
+               for a in (activation, recurrent_activation))
 
 
 def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,

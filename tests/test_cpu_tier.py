@@ -87,6 +87,12 @@ def test_the_environment_variable_turns_the_tier_off(switch, monkeypatch, value)
     assert switch == ["numba"]
 
 
+def test_gelu_runs_on_numba(switch):
+    # correct on the tier too (test_cpu_backend.py), but erf has no NumPy ufunc
+    _call(*_problem(), activation=gpulstm.activations.CODES["gelu"])
+    assert switch == ["numba"]
+
+
 def test_custom_activations_need_numba(switch):
     import math
 
