@@ -25,10 +25,12 @@ ENV_VAR = "GPULSTM_NUMPY_TIER"
 # warm cache; 0.8-1.1 s measured): the rent the tier may spend before buying.
 LOAD_COST_S = 1.0
 # The tier's cost model: a fixed cost per step (about 20 NumPy calls) plus the
-# step's GEMM [x_t | h_tm1] @ [kernel; recurrent_kernel] at a modest rate.
-# Measured (1 thread): 24-30 us/step at U <= 128, 28-40 GFLOP/s from B*U ~ 2000.
-STEP_S = 30e-6
-FLOPS = 25e9
+# step's GEMM [x_t | h_tm1] @ [kernel; recurrent_kernel].  Measured on 2 cores
+# (NumPy's BLAS threads as they come), actual / estimate: (1, 100, 32, 128) 0.95
+# (masked +20%); (1, 1000, 16, 64) 0.8; (8, 100, 64, 256) 1.5; (4, 200, 8, 16)
+# 1.7; (64, 100, 32, 256) 1.1; (256, 50, 128, 512) 0.65; (128, 10, 64, 1024) 0.5.
+STEP_S = 40e-6
+FLOPS = 40e9
 
 _NUMBA = "gpulstm.kernels.cpu"
 _lock = threading.Lock()
