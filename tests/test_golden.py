@@ -195,9 +195,11 @@ def test_golden(case):
 
 
 def test_golden_numpy_tier(case, numpy_tier):
-    # the CPU backend's first calls in a fresh process (gpulstm.kernels.cpu_numpy)
+    # the CPU backend's first calls in a fresh process (gpulstm.kernels.cpu_numpy);
+    # gelu always runs on numba (NumPy has no erf ufunc)
     check_case(case, backend="cpu")
-    assert numpy_tier.calls >= 2
+    gelu = "gelu" in (case.config.get("activation"), case.config.get("recurrent_activation"))
+    assert numpy_tier.calls >= (0 if gelu else 2)
 
 
 _DETERMINISTIC_INIT = {"Zeros": 0.0, "Ones": 1.0}
