@@ -183,3 +183,18 @@ def test_a_fresh_process_answers_without_importing_numba():
         kernel, rk, bias = (np.asarray(w, np.float32) for w in res["w"])
         x = np.random.default_rng(0).normal(size=(2, 7, 3)).astype(np.float32)
         _close(np.asarray(res["y"]), naive.lstm(x, kernel, rk, bias)[0])
+
+
+def test_threads_calling_one_layer_on_the_tier(numpy_tier):
+    from concurrent.futures import ThreadPoolExecutor
+
+    x, kernel, rk, bias, _ = _problem(B=3, T=9, D=3, U=4, seed=6)
+    layer = gpulstm.LSTM(4, return_sequences=True, backend="cpu")
+    layer.build(x.shape)
+    layer.set_weights([kernel, rk, bias])
+    ref = naive.lstm(x, kernel, rk, bias)[0]
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(lambda _: layer(x), range(16)))
+    for out in outs:
+        _close(out, ref)
+    assert numpy_tier.calls == 16 and cpu_entry._spent > 0

@@ -79,6 +79,13 @@ def test_load_model_predicts_like_keras(model, tag, ext):
     np.testing.assert_allclose(y, ref, rtol=0, atol=1e-5 * max(1.0, float(np.abs(ref).max())))
 
 
+@pytest.mark.parametrize("model,tag,ext", FILES)
+def test_load_model_predicts_like_keras_on_the_numpy_tier(model, tag, ext, numpy_tier):
+    # a fresh process's first predictions run on the CPU backend's NumPy tier
+    test_load_model_predicts_like_keras(model, tag, ext)
+    assert numpy_tier.calls >= 1
+
+
 def test_hard_sigmoid_follows_the_writer():
     # func_bidir uses hard_sigmoid: the k3 and tfk twins share weights, not outputs.
     _model_api()

@@ -37,6 +37,13 @@ def test_keras3_json_reproduces_keras_predict(path):
     _check(model_from_json(cfg), ws, xs, ys)
 
 
+@pytest.mark.parametrize("path", FILES, ids=os.path.basename)
+def test_keras3_json_on_the_numpy_tier(path, numpy_tier):
+    # the same models on the CPU backend's NumPy tier (a fresh process's first calls)
+    test_keras3_json_reproduces_keras_predict(path)
+    assert numpy_tier.calls >= 2
+
+
 def _bidir_mask():
     i = Input((7,), dtype="int32")
     e = Embedding(10, 4, mask_zero=True)(i)
