@@ -4,8 +4,10 @@ Collected: versions (Python, NumPy, numba, llvmlite, gpulstm and the optional
 numba-cuda / CuPy / tqdm, read from package metadata so nothing GPU-related is
 imported), every registered backend with its availability and reason, what
 "auto" picks, the CPU and CUDA devices, numba's configured threading layer and
-thread count, and the numba cache folder.  Importing ``gpulstm.kernels`` imports
-numba but compiles nothing; numba's thread pool is not launched either.
+thread count, the numba cache folder, and which tier serves the CPU backend's first
+calls.  It imports numba and the CPU kernel module (which ends the NumPy tier of
+``gpulstm.kernels.cpu_entry``) but compiles nothing; numba's thread pool is not
+launched either.
 """
 import ctypes.util
 import os
