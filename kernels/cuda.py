@@ -19,6 +19,11 @@ barrier correctly only, so it runs the persistent kernel with one block and test
 multi-block partitions through the per-step driver (``plan`` with ``driver='step'``),
 and the warp kernel's shuffles are emulated in shared memory (``shuffle=False``).
 
+``barrier='tag'`` (``WarpPlan``, opt-in, not yet run on a GPU) drops the grid barrier:
+each h entry carries the step it belongs to (a (2, B, U) int32 tag array), and a block
+waits only for the entries it reads, with atomics (L2) instead of a counter, fences
+and a reload.
+
 ``driver='graph'`` (opt-in, not yet timed on a GPU) runs the per-step kernel over
 the whole grid and replays its launches from a CUDA graph (``cuda_graph``): the
 issue's path for weights that do not fit on chip, beside the persistent kernel that
@@ -184,8 +189,21 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
     return tuple(cupy.asnumpy(a) for a in out)
 
 
+def _sync(xm, plan, B, U):
+    """The kernel's synchronisation array: the flag barrier's arrival counter ((1,)
+    for ``Plan``, (1, 1, 1) for ``WarpPlan``) or the tag exchange's (2, B, U) step
+    tags (h0 in parity 0 is step 0's input)."""
+    if not isinstance(plan, WarpPlan):
+        return xm.zeros(1, np.int32)
+    if plan.barrier != "tag":
+        return xm.zeros((1, 1, 1), np.int32)
+    tags = xm.full((2, B, U), -1, np.int32)
+    tags[0] = 0
+    return tags
+
+
 def _buffers(xm, h0, c0, mask, rec_masks, B, T, U, return_sequences):
-    """Device (or host, simulator) state: hbuf, c, last, seq, mask, rec_masks, counter."""
+    """Device (or host, simulator) state: hbuf, c, last, seq, mask, rec_masks."""
     f32 = np.float32
     hbuf = xm.empty((2, B, U), f32)
     hbuf[0] = xm.asarray(h0, dtype=f32)
@@ -196,7 +214,7 @@ def _buffers(xm, h0, c0, mask, rec_masks, B, T, U, return_sequences):
          else xm.zeros((0, 0), np.uint8))
     rm = (xm.ascontiguousarray(xm.asarray(rec_masks, dtype=f32)) if rec_masks is not None
           else xm.zeros((0, 0, 0), f32))
-    return hbuf, c, last, seq, m, rm, xm.zeros(1, np.int32)
+    return hbuf, c, last, seq, m, rm
 
 
 def _project(xm, x, prepared, x_proj):
@@ -219,12 +237,13 @@ def _forward_gpu(cupy, x, prepared, h0, c0, mask, activation, recurrent_activati
     stream = cupy.cuda.get_current_stream()
     U = prepared.recurrent_kernel.shape[0]
     xp, B, T = _project(cupy, x, prepared, x_proj)
-    hbuf, c, last, seq, m, rm, counter = _buffers(cupy, h0, c0, mask, rec_masks, B, T, U,
-                                                  return_sequences)
+    hbuf, c, last, seq, m, rm = _buffers(cupy, h0, c0, mask, rec_masks, B, T, U,
+                                         return_sequences)
     n_sm, optin = _facts()
     if plan is None:
         plan = (make_plan(B, U, n_sm=n_sm, smem_optin=optin) if rec_masks is not None
                 else make_warp_plan(B, U, n_sm=n_sm, smem_optin=optin))
+    counter = _sync(cupy, plan, B, U)
     Rp = prepared.packed(plan.n_blocks, plan.upb)
     if T > 0:
         nstream = cuda.external_stream(stream.ptr)
@@ -251,36 +270,43 @@ def _launch(plan, stream, d, activation, recurrent_activation, go_backwards, zer
         raise ValueError("Expected a first-version Plan with rec_masks (recurrent dropout). "
                          f"Received: plan={plan!r}")
     if warp:
-        k_cg, k_flag, k_step = _cw.kernels(act_user, ract_user, plan.rb, plan.shuffle)
+        k_cg, k_flag, k_tag, k_step = _cw.kernels(act_user, ract_user, plan.rb, plan.shuffle)
         tail = (plan.upb, plan.w_units)
         state = (xp, Rp, hbuf, c, last, seq, m)
+        # the step kernel takes the sync array too (tags: each launch waits on them)
+        step_state = (*state, counter, plan.barrier == "tag")
     else:
+        if plan.barrier == "tag":
+            raise ValueError("Expected barrier 'cg' or 'flag' for a first-version Plan (the "
+                             f"tag exchange is WarpPlan's). Received: plan={plan!r}")
         k_cg, k_flag, k_step = _ck.kernels(act_user, ract_user)
+        k_tag = None
         tail = (plan.upb, plan.ksplit, plan.bchunk)
-        state = (xp, Rp, hbuf, c, last, seq, m, rm)
+        state = step_state = (xp, Rp, hbuf, c, last, seq, m, rm)
     smem = plan.smem_bytes(U)
     if plan.driver == "graph" and not SIM:
         import cupy
 
         def step(k, ns):
-            k_step[plan.n_blocks, plan.nthreads, ns, smem](k, *state, *flags, *tail)
+            k_step[plan.n_blocks, plan.nthreads, ns, smem](k, *step_state, *flags, *tail)
 
         if smem > 48 * 1024:
             _allow_smem(k_step.compile(tuple(numba.typeof(a) for a in
-                                             (0, *state, *flags, *tail))), _facts()[1])
+                                             (0, *step_state, *flags, *tail))), _facts()[1])
         # what the captured launches bake in (cuda_graph): every pointer and scalar
+        arrays = state + ((counter,) if warp else ())
         key = (id(k_step), plan, flags, tail, smem, T, cupy.cuda.Device().id,
                tuple((a.__cuda_array_interface__["data"][0], a.shape, a.strides)
-                     for a in state))
+                     for a in arrays))
         _cg.run_steps(cupy, cuda.external_stream, caller, key, T, step)
         return
     if plan.driver in ("step", "graph"):
         # one launch per step: the multi-block test driver (and, under the simulator,
         # the graph driver's launches without the capture)
         for k in range(T):
-            k_step[plan.n_blocks, plan.nthreads, stream, smem](k, *state, *flags, *tail)
+            k_step[plan.n_blocks, plan.nthreads, stream, smem](k, *step_state, *flags, *tail)
         return
-    kern = k_cg if plan.barrier == "cg" else k_flag
+    kern = {"cg": k_cg, "flag": k_flag, "tag": k_tag}[plan.barrier]
     args = (*state, counter, *flags, *tail) + (() if warp else (plan.w_in_smem,)) + (T,)
     if SIM:
         kern[plan.n_blocks, plan.nthreads, stream, smem](*args)
@@ -333,7 +359,7 @@ def _forward_sim(x, prepared, h0, c0, mask, activation, recurrent_activation, go
                          f"shuffles). Received: plan={plan!r}")
     host = _buffers(np, h0, c0, mask, rec_masks, B, T, U, return_sequences)
     Rp = prepared.packed(plan.n_blocks, plan.upb)
-    d = [cuda.to_device(a) for a in (xp, Rp) + host]
+    d = [cuda.to_device(a) for a in (xp, Rp) + host + (_sync(np, plan, B, U),)]
     if T > 0:
         _launch(plan, 0, d, activation, recurrent_activation, go_backwards, zero_output,
                 return_sequences, T, U, rec_masks is not None)

@@ -38,7 +38,9 @@ class WarpPlan:
     nthreads: int     # a multiple of 32
     rb: int           # batch rows per pass, one of cuda_warp.ROWS
     w_units: int      # units per block whose weights stay in shared memory
-    barrier: str = "flag"        # "flag" (co-residency checked) or "cg"
+    # "flag" (co-residency checked), "cg", or "tag" (no grid barrier: every h entry
+    # tagged with its step, readers wait on the entries they need; co-residency checked)
+    barrier: str = "flag"
     # "persistent" (one launch per sequence), "step" (one launch per timestep: tests)
     # or "graph" (the per-timestep launches replayed from a CUDA graph, cuda_graph)
     driver: str = "persistent"

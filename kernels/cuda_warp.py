@@ -61,7 +61,7 @@ def _make_apply(user):
 
 
 def kernels(act_user, ract_user, rb, shuffle):
-    """``(persistent_cg_kernel, persistent_flag_kernel, step_kernel)``, cached per key."""
+    """``(persistent cg, flag and tag kernels, step_kernel)``, cached per key."""
     if rb not in ROWS:
         raise ValueError(f"Expected rb in {ROWS}. Received: rb={rb}")
     key = (act_user, ract_user, rb, bool(shuffle))
@@ -161,14 +161,17 @@ def _build(act_f, ract_f, RB, shuffle):
     SCRATCH = not shuffle
 
     @cuda.jit(device=True)
-    def step_block(k, blk, xp, Rp, hbuf, c, last, seq, mask, dyn, h_base, w_base,
-                   act, ract, go_backwards, zero_output, return_sequences, upb, w_units):
+    def step_block(k, blk, xp, Rp, hbuf, c, last, seq, mask, sync, tagged, dyn, h_base,
+                   w_base, act, ract, go_backwards, zero_output, return_sequences, upb,
+                   w_units):
         """Timestep ``k`` of block ``blk``: its units for every batch row.
 
         xp (B, T, G) input projection (bias included); Rp 1-D packed weights, dyn
         from w_base holds this block's first w_units units; hbuf (2, B, U) h by
         step parity; c, last (B, U) updated in place; seq (B, T, U) when
-        return_sequences; mask (B, T) uint8 or (0, 0).
+        return_sequences; mask (B, T) uint8 or (0, 0).  ``tagged``: sync (2, B, U)
+        int32 holds the step whose input each hbuf entry is (the tag exchange: wait
+        for the entries themselves instead of a grid barrier).
         """
         tid = cuda.threadIdx.x
         nthr = cuda.blockDim.x
@@ -193,7 +196,14 @@ def _build(act_f, ract_f, RB, shuffle):
                 rr = idx // U
                 hv = float32(0.0)
                 if rr < nb:
-                    hv = hbuf[p, b0 + rr, idx - rr * U]
+                    if tagged:
+                        # spin until the unit's owner has published step k's input;
+                        # atomics read L2 (a plain load may hit a stale L1 line)
+                        while cuda.atomic.add(sync, (p, b0 + rr, idx - rr * U), 0) < k:
+                            pass
+                        hv = cuda.atomic.add(hbuf, (p, b0 + rr, idx - rr * U), float32(0.0))
+                    else:
+                        hv = hbuf[p, b0 + rr, idx - rr * U]
                 dyn[h_base + idx] = hv
             cuda.syncthreads()
             for jw in range(0, upb, nwarps):  # same trip count for every warp
@@ -234,8 +244,14 @@ def _build(act_f, ract_f, RB, shuffle):
                         out = h_t
                     else:
                         # masked: carry h and c, repeat the last output (or zeros)
-                        hbuf[1 - p, b, u] = hbuf[p, b, u]
+                        if tagged:
+                            hbuf[1 - p, b, u] = cuda.atomic.add(hbuf, (p, b, u), float32(0.0))
+                        else:
+                            hbuf[1 - p, b, u] = hbuf[p, b, u]
                         out = float32(0.0) if zero_output else last[b, u]
+                    if tagged:
+                        cuda.threadfence()  # h_t reaches L2 before its tag does
+                        sync[1 - p, b, u] = k + 1
                     last[b, u] = out
                     if return_sequences:
                         seq[b, k, u] = out
@@ -249,11 +265,13 @@ def _build(act_f, ract_f, RB, shuffle):
             dyn[w_base + idx] = Rp[src + idx]
         cuda.syncthreads()
 
-    def persistent(barrier):
+    def persistent(barrier, tagged):
         @cuda.jit
-        def lstm_warp_kernel(xp, Rp, hbuf, c, last, seq, mask, counter, act, ract,
+        def lstm_warp_kernel(xp, Rp, hbuf, c, last, seq, mask, sync, act, ract,
                              go_backwards, zero_output, return_sequences, upb, w_units, T):
-            """Whole sequence in one launch; counter (1,) int32 zeros (flag barrier)."""
+            """Whole sequence in one launch.  sync: (1, 1, 1) int32 zeros (the flag
+            barrier's arrival counter) or, tag exchange, (2, B, U) int32 step tags
+            (parity 0 zeros: h0 is step 0's input; parity 1 -1)."""
             dyn = cuda.shared.array(0, dtype=numba.float32)
             blk = cuda.blockIdx.x
             nblk = cuda.gridDim.x
@@ -262,40 +280,48 @@ def _build(act_f, ract_f, RB, shuffle):
             w_base = h_base + RB * U
             load_weights(blk, Rp, dyn, w_base, upb, w_units, U)
             for k in range(T):
-                step_block(k, blk, xp, Rp, hbuf, c, last, seq, mask, dyn, h_base, w_base,
-                           act, ract, go_backwards, zero_output, return_sequences, upb,
-                           w_units)
-                barrier(counter, nblk * (k + 1))
+                step_block(k, blk, xp, Rp, hbuf, c, last, seq, mask, sync, tagged, dyn,
+                           h_base, w_base, act, ract, go_backwards, zero_output,
+                           return_sequences, upb, w_units)
+                barrier(sync, nblk * (k + 1))
         return lstm_warp_kernel
 
     @cuda.jit(device=True)
-    def cg_barrier(counter, target):
+    def cg_barrier(sync, target):
         cuda.cg.this_grid().sync()
 
     @cuda.jit(device=True)
-    def flag_barrier(counter, target):
+    def flag_barrier(sync, target):
         # Monotonic arrival counter (no reset, no second barrier); needs every block
         # co-resident, which the host checks with the occupancy query.
         cuda.syncthreads()
         if cuda.threadIdx.x == 0:
             cuda.threadfence()
-            cuda.atomic.add(counter, 0, 1)
-            while cuda.atomic.add(counter, 0, 0) < target:
+            cuda.atomic.add(sync, (0, 0, 0), 1)
+            while cuda.atomic.add(sync, (0, 0, 0), 0) < target:
                 pass
             cuda.threadfence()
         cuda.syncthreads()
 
+    @cuda.jit(device=True)
+    def block_barrier(sync, target):
+        # tag exchange: blocks wait on the h entries they read, not on each other;
+        # this only keeps the block's h_s staging from overtaking its own warps
+        cuda.syncthreads()
+
     @cuda.jit
-    def lstm_warp_step_kernel(k, xp, Rp, hbuf, c, last, seq, mask, act, ract, go_backwards,
-                              zero_output, return_sequences, upb, w_units):
-        """Timestep ``k`` only: drives ``step_block`` over several blocks (tests)."""
+    def lstm_warp_step_kernel(k, xp, Rp, hbuf, c, last, seq, mask, sync, tagged, act, ract,
+                              go_backwards, zero_output, return_sequences, upb, w_units):
+        """Timestep ``k`` only: drives ``step_block`` over several blocks (tests, graphs)."""
         dyn = cuda.shared.array(0, dtype=numba.float32)
         blk = cuda.blockIdx.x
         U = c.shape[1]
         h_base = 3 * cuda.blockDim.x if SCRATCH else 0
         w_base = h_base + RB * U
         load_weights(blk, Rp, dyn, w_base, upb, w_units, U)
-        step_block(k, blk, xp, Rp, hbuf, c, last, seq, mask, dyn, h_base, w_base, act, ract,
-                   go_backwards, zero_output, return_sequences, upb, w_units)
+        step_block(k, blk, xp, Rp, hbuf, c, last, seq, mask, sync, tagged, dyn, h_base,
+                   w_base, act, ract, go_backwards, zero_output, return_sequences, upb,
+                   w_units)
 
-    return persistent(cg_barrier), persistent(flag_barrier), lstm_warp_step_kernel
+    return (persistent(cg_barrier, False), persistent(flag_barrier, False),
+            persistent(block_barrier, True), lstm_warp_step_kernel)

@@ -225,6 +225,8 @@ def bench_one(cfg, reps, rng):
     # as the layer does; the rest are variants of the new kernel.
     plans = {"old": kc.make_plan(B, U, **wp), "new": kc.make_warp_plan(B, U, **wp)}
     plans["new_cg"] = dataclasses.replace(plans["new"], barrier="cg")
+    # no grid barrier: h entries tagged with their step (kernels/cuda_warp.py)
+    plans["new_tag"] = dataclasses.replace(plans["new"], barrier="tag")
     # the per-step kernel replayed from a CUDA graph (kernels/cuda_graph.py), weights
     # read from L2 each step: the path for weights that do not fit on chip
     plans["new_graph"] = dataclasses.replace(plans["new"], driver="graph", w_units=0)

@@ -109,7 +109,7 @@ def test_plans(barrier, U, n_blocks, w_in_smem):
     _check_against_naive(case, plan=plan, device=True)
 
 
-@pytest.mark.parametrize("barrier", ["cg", "flag"])
+@pytest.mark.parametrize("barrier", ["cg", "flag", "tag"])
 @pytest.mark.parametrize("B, U, kw", [
     (4, 512, {}), (3, 300, {"n_blocks": 77}), (2, 1536, {}),   # 1536: part of the weights in L2
     (9, 256, {"w_units": 0}),                                 # 2 passes of 8 rows, global weights

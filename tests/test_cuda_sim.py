@@ -127,6 +127,7 @@ def _wplan(B, U, **kw):
     ("tanh", "sigmoid", "holes", True, False, True, "flag", 64),   # 2 warps, 3 units: one idle
     ("relu", "hard_sigmoid_k3", "left", False, True, False, "cg", 32),
     ("gelu", "hard_sigmoid_k2", "right", True, True, True, "flag", 32),
+    ("softsign", "sigmoid", "holes", False, True, True, "tag", 64),  # tag exchange
 ])
 def test_warp_persistent_one_block(act, ract, pattern, gb, zofm, rs, barrier, nthreads):
     rng = np.random.default_rng(hash((act, ract, "warp")) % 2**32)
@@ -144,6 +145,18 @@ def test_warp_step_driver_multi_block(B, U, n_blocks, rb, w_units):
     plan = _wplan(B, U, n_blocks=n_blocks, rb=rb, w_units=w_units, driver="step")
     assert plan.n_blocks == n_blocks
     _run_and_check(_case(rng, B, 3, 2, U, "holes"), "tanh", "sigmoid", True, plan=plan)
+
+
+def test_warp_tag_exchange_row_chunks_and_step_driver():
+    # tags published per (row, unit) and read chunk by chunk (B=3, rb=2: two chunks);
+    # the step driver runs the multi-block partition (each launch finds its tags set)
+    rng = np.random.default_rng(33)
+    case = _case(rng, 3, 3, 2, 5, "holes")
+    _run_and_check(case, "tanh", "hard_sigmoid_k3", True, False, True,
+                   plan=_wplan(3, 5, n_blocks=1, rb=2, barrier="tag"))
+    _run_and_check(case, "tanh", "sigmoid", False, True, True,
+                   plan=_wplan(3, 5, n_blocks=3, rb=2, w_units=1, barrier="tag",
+                               driver="step"))
 
 
 def test_warp_graph_driver_runs_the_step_launches():
