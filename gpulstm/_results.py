@@ -18,7 +18,7 @@ Saved runs follow one JSON schema, ``SCHEMA`` (checked by ``check_run``)::
                   # kept sample, and whether too few quiet rounds forced using all of them
                   "discarded_ms": [float, ...], "other_load": [float | null, ...],
                   "noisy": bool}, ...],
-     # optional: fresh-process costs (``gpulstm._race.startup``)
+     # optional: fresh-process costs (``gpulstm._startup.startup``)
      "startup": {"import_s": float, "first_call_s": float, "cold_first_call_s": float,
                  "numba_on_import": bool, "samples": [...],
                  # since the NumPy tier: which tier ran the first call, and the first

@@ -67,7 +67,7 @@ def _parse_size(text):
 
 
 def cmd_bench(args):
-    from gpulstm import _peers, _race, _results, dispatch
+    from gpulstm import _peers, _race, _results, _startup, dispatch
 
     backends = _split(args.backend) or [n for n in dispatch.BACKENDS
                                         if dispatch.BACKENDS[n].availability()[0]]
@@ -111,7 +111,7 @@ def cmd_bench(args):
                      max_other_load=args.max_load, progress=progress, command="gpulstm " + " ".join(args.argv))
     if args.startup:
         print("measuring fresh-process start-up ...", file=sys.stderr, flush=True)
-        run["startup"] = _race.startup()
+        run["startup"] = _startup.startup()
     print(_results.format_table(run, contenders=contenders))
     for line in _results.startup_lines(run):
         print(line)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import naive
-from gpulstm import _peers, _race, _results
+from gpulstm import _peers, _race, _results, _startup
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -262,8 +262,8 @@ def test_startup_takes_warm_medians_and_reports_errors(monkeypatch, tmp_path):
               "'numba_after_call': os.environ.get('GPULSTM_NUMPY_TIER') == '0'}))")
     monkeypatch.setenv("STARTUP_DIR", str(tmp_path))
     monkeypatch.delenv("GPULSTM_NUMPY_TIER", raising=False)
-    monkeypatch.setattr(_race, "_STARTUP", script)
-    st = _race.startup(repeats=3)
+    monkeypatch.setattr(_startup, "_STARTUP", script)
+    st = _startup.startup(repeats=3)
     # processes 0-3 with the tier off (0 fills the cache), then 4-6 as a user runs them
     assert st["cold_first_call_s"] == 5.0
     assert st["first_call_numba_s"] == pytest.approx(0.4)
@@ -272,8 +272,8 @@ def test_startup_takes_warm_medians_and_reports_errors(monkeypatch, tmp_path):
     assert len(st["samples"]) == 3 and st["numba_on_import"] is False
     line, = _results.startup_lines({"startup": st})
     assert "1000 ms on the numpy tier; with GPULSTM_NUMPY_TIER=0 (numba kernels) 400 ms" in line
-    monkeypatch.setattr(_race, "_STARTUP", "raise SystemExit('no luck')")
-    st = _race.startup(repeats=1)
+    monkeypatch.setattr(_startup, "_STARTUP", "raise SystemExit('no luck')")
+    st = _startup.startup(repeats=1)
     assert st == {"error": "no luck"}
     assert _results.startup_lines({"startup": st}) == ["start-up: not measured (no luck)"]
 
