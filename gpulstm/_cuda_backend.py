@@ -28,9 +28,18 @@ def _check():
     """``(ok, reason)``: can the CUDA kernels run here (a device, or the simulator)?"""
     import importlib.util
 
-    if not _sim_requested() and importlib.util.find_spec("cupy") is None:
-        # Answer before importing numba.cuda (~0.5 s): the common CPU-only case.
-        return False, "CuPy is not installed (No module named 'cupy')"
+    if not _sim_requested():
+        # Answer before importing numba.cuda (~0.5 s) where no GPU can be used: the
+        # CPU backend's first calls need no numba at all (gpulstm.kernels.cpu_entry).
+        if importlib.util.find_spec("cupy") is None:
+            return False, "CuPy is not installed (No module named 'cupy')"
+        try:
+            import cupy
+
+            if not cupy.cuda.is_available():  # no driver or no device: False, no raise
+                return False, "CuPy finds no CUDA driver or device"
+        except Exception as exc:  # a broken CuPy install must not break "auto"
+            return False, f"CuPy cannot be used ({type(exc).__name__}: {exc})"
     try:
         from numba import cuda
     except ImportError as exc:

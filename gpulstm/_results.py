@@ -23,7 +23,8 @@ Saved runs follow one JSON schema, ``SCHEMA`` (checked by ``check_run``)::
                  "numba_on_import": bool, "samples": [...],
                  # since the NumPy tier: which tier ran the first call, and the first
                  # call with the tier off (numba kernels, warm cache)
-                 "first_call_tier": "numpy" | "numba", "first_call_numba_s": float}
+                 "first_call_tier": "numpy" | "numba" | "numba/numpy" (processes
+                 differed), "first_call_numba_s": float}
                 | {"error": str}}
 
 The ratio of a (case, threads) row is gpulstm's median over the best ``ok`` peer's.

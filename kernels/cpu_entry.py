@@ -53,7 +53,15 @@ def load_numba():
     if _cpu is None:
         import importlib
 
-        _cpu = importlib.import_module(_NUMBA)
+        try:
+            _cpu = importlib.import_module(_NUMBA)
+        except ImportError as exc:  # numba found (dispatch checks that) but broken
+            from gpulstm.dispatch import BackendUnavailableError
+
+            raise BackendUnavailableError(
+                f"The 'cpu' backend's numba kernels cannot be imported ({exc}). To fix it: "
+                "pip install a numba that matches this NumPy (see pyproject.toml), or set "
+                f"{ENV_VAR}=1 and keep calls small to stay on the NumPy tier.") from exc
     return _cpu
 
 

@@ -16,6 +16,8 @@ launch per call.
   recently used dropped first).
 - Step 0 is launched directly, outside any capture: on a first call that loads the
   kernel's module, which is not a stream operation.
+- The key holds the output buffers' addresses too: a caller that keeps every result
+  alive gets new addresses, hence a new capture, on every call (correct, not fast).
 
 CuPy cannot run under numba's CUDA simulator: there the caller runs the steps one
 launch each (same kernels, same order), and this module is tested with a stand-in.
@@ -68,11 +70,21 @@ def run_steps(cupy, external_stream, caller, key, T, launch_step):
     graph.launch(stream=caller)
 
 
+def _capture_stream(cupy):
+    """This thread's capture stream on the current device (made once per device)."""
+    streams = getattr(_local, "streams", None)
+    if streams is None:
+        streams = _local.streams = {}
+    dev = cupy.cuda.Device().id
+    cs = streams.get(dev)
+    if cs is None:
+        cs = streams[dev] = cupy.cuda.Stream(non_blocking=True)
+    return cs
+
+
 def _capture(cupy, external_stream, T, launch_step):
     """Steps 1 .. T-1 captured into a graph (nothing runs yet)."""
-    cs = getattr(_local, "stream", None)
-    if cs is None:
-        cs = _local.stream = cupy.cuda.Stream(non_blocking=True)
+    cs = _capture_stream(cupy)
     ns = external_stream(cs.ptr)
     cs.begin_capture()
     try:

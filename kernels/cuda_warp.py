@@ -198,9 +198,11 @@ def _build(act_f, ract_f, RB, shuffle):
                 if rr < nb:
                     if tagged:
                         # spin until the unit's owner has published step k's input;
-                        # atomics read L2 (a plain load may hit a stale L1 line)
+                        # atomics read L2 (a plain load may hit a stale L1 line); adding
+                        # 0.0 turns -0.0 into +0.0 and flushes subnormals, harmless for h
                         while cuda.atomic.add(sync, (p, b0 + rr, idx - rr * U), 0) < k:
                             pass
+                        cuda.threadfence()  # the tag's read before the h read
                         hv = cuda.atomic.add(hbuf, (p, b0 + rr, idx - rr * U), float32(0.0))
                     else:
                         hv = hbuf[p, b0 + rr, idx - rr * U]
@@ -251,7 +253,7 @@ def _build(act_f, ract_f, RB, shuffle):
                         out = float32(0.0) if zero_output else last[b, u]
                     if tagged:
                         cuda.threadfence()  # h_t reaches L2 before its tag does
-                        sync[1 - p, b, u] = k + 1
+                        cuda.atomic.exch(sync, (1 - p, b, u), k + 1)
                     last[b, u] = out
                     if return_sequences:
                         seq[b, k, u] = out

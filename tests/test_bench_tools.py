@@ -259,7 +259,7 @@ def test_startup_takes_warm_medians_and_reports_errors(monkeypatch, tmp_path):
               "open(os.path.join(os.environ['STARTUP_DIR'], str(n)), 'w').close(); "
               "print(json.dumps({'import_s': 0.1 * (n + 1), 'first_call_s': 5.0 if n == 0 else 0.2 * n, "
               "'numba_on_import': False, "
-              "'numba_after_call': os.environ.get('GPULSTM_NUMPY_TIER') == '0'}))")
+              "'numba_kernels_loaded': os.environ.get('GPULSTM_NUMPY_TIER') == '0'}))")
     monkeypatch.setenv("STARTUP_DIR", str(tmp_path))
     monkeypatch.delenv("GPULSTM_NUMPY_TIER", raising=False)
     monkeypatch.setattr(_startup, "_STARTUP", script)

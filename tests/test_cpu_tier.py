@@ -171,7 +171,8 @@ def test_a_fresh_process_answers_without_importing_numba():
         "                  'y': y.tolist(), 'w': [w.tolist() for w in layer.get_weights()]}))\n")
     import json
 
-    env = {k: v for k, v in os.environ.items() if k != "GPULSTM_BACKEND"}
+    # the cpu backend explicitly: on a GPU machine "auto" picks cuda, which needs numba
+    env = dict(os.environ, GPULSTM_BACKEND="cpu")
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
     for tier, numba_expected in (("1", False), ("0", True)):
         env[cpu_entry.ENV_VAR] = tier
@@ -198,3 +199,10 @@ def test_threads_calling_one_layer_on_the_tier(numpy_tier):
     for out in outs:
         _close(out, ref)
     assert numpy_tier.calls == 16 and cpu_entry._spent > 0
+
+
+def test_a_broken_numba_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(cpu_entry, "_cpu", None)
+    monkeypatch.setattr(cpu_entry, "_NUMBA", "gpulstm.kernels.no_such_module")
+    with pytest.raises(gpulstm.BackendUnavailableError, match="numba kernels cannot be imported"):
+        cpu_entry.load_numba()

@@ -90,3 +90,25 @@ def test_auto_without_gpu_falls_back_with_reason(fake_cuda):
     fake_cuda(False, "numba.cuda finds no CUDA driver or device")
     name, why = dispatch.auto_choice(np.zeros((8, 100, 64), np.float32))
     assert name == "cpu" and "no CUDA driver" in why
+
+
+def test_cupy_without_a_device_answers_before_numba_cuda(monkeypatch):
+    # a CPU machine with CuPy installed: no numba.cuda import, so the CPU backend's
+    # NumPy tier keeps a fresh process free of numba
+    import importlib.util
+    import sys
+    import types
+
+    from gpulstm import _cuda_backend
+
+    fake = types.ModuleType("cupy")
+    fake.cuda = types.SimpleNamespace(is_available=lambda: False)
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    monkeypatch.delenv("NUMBA_ENABLE_CUDASIM", raising=False)
+    monkeypatch.setattr(_cuda_backend, "_sim_requested", lambda: False)
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: object() if name == "cupy" else real_find_spec(name, *a))
+    monkeypatch.delitem(sys.modules, "numba.cuda", raising=False)
+    assert _cuda_backend._check() == (False, "CuPy finds no CUDA driver or device")
+    assert "numba.cuda" not in sys.modules

@@ -39,6 +39,12 @@ class Stream:
 class FakeCupy:
     class cuda:
         Stream = Stream
+        device = 0
+
+        class Device:
+            @property
+            def id(self):
+                return FakeCupy.cuda.device
 
 
 log = []
@@ -52,8 +58,9 @@ def launcher(fail_at=None):
     def launch_step(k, ptr):
         if k == fail_at:
             raise RuntimeError("launch failed")
-        cap = getattr(cuda_graph._local, "stream", None)
-        if cap is not None and cap.ptr == ptr and cap.capturing is not None:
+        streams = getattr(cuda_graph._local, "streams", {})
+        cap = next((s for s in streams.values() if s.ptr == ptr), None)
+        if cap is not None and cap.capturing is not None:
             cap.capturing.append(k)  # recorded, not run
         else:
             log.append(("run", k, ptr))
@@ -105,7 +112,17 @@ def test_a_failed_launch_ends_the_capture_and_keeps_no_graph():
     caller = Stream(ptr=7)
     with pytest.raises(RuntimeError, match="launch failed"):
         cuda_graph.run_steps(FakeCupy, external_stream, caller, "k", 5, launcher(fail_at=3))
-    assert cuda_graph._local.stream.capturing is None  # usable again
+    assert all(s.capturing is None for s in cuda_graph._local.streams.values())  # usable
     assert not cuda_graph._graphs
     cuda_graph.run_steps(FakeCupy, external_stream, caller, "k", 5, launcher())
     assert log[-1] == ("graph", (1, 2, 3, 4), 7)
+
+
+def test_each_device_captures_on_its_own_stream(monkeypatch):
+    caller = Stream(ptr=7)
+    for dev in (0, 1, 0):
+        monkeypatch.setattr(FakeCupy.cuda, "device", dev)
+        cuda_graph.run_steps(FakeCupy, external_stream, caller, ("k", dev), 3, launcher())
+    streams = cuda_graph._local.streams
+    assert sorted(streams) == [0, 1] and streams[0] is not streams[1]
+    assert cuda_graph.stats == {"captured": 2, "replayed": 1}
