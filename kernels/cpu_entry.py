@@ -60,8 +60,8 @@ def load_numba():
 
             raise BackendUnavailableError(
                 f"The 'cpu' backend's numba kernels cannot be imported ({exc}). To fix it: "
-                "pip install a numba that matches this NumPy (see pyproject.toml), or set "
-                f"{ENV_VAR}=1 and keep calls small to stay on the NumPy tier.") from exc
+                "pip install a numba that works with this NumPy (pyproject.toml pins the "
+                "versions gpulstm is tested with).") from exc
     return _cpu
 
 
