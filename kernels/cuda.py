@@ -306,7 +306,10 @@ def _launch(plan, stream, d, activation, recurrent_activation, go_backwards, zer
         for k in range(T):
             k_step[plan.n_blocks, plan.nthreads, stream, smem](k, *step_state, *flags, *tail)
         return
-    kern = {"cg": k_cg, "flag": k_flag, "tag": k_tag}[plan.barrier]
+    kern = {"cg": k_cg, "flag": k_flag, "tag": k_tag}.get(plan.barrier)
+    if kern is None:
+        raise ValueError("Expected barrier 'flag', 'cg' or (WarpPlan) 'tag'. Received: "
+                         f"barrier={plan.barrier!r} in plan={plan!r}")
     args = (*state, counter, *flags, *tail) + (() if warp else (plan.w_in_smem,)) + (T,)
     if SIM:
         kern[plan.n_blocks, plan.nthreads, stream, smem](*args)

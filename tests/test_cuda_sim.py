@@ -159,6 +159,12 @@ def test_warp_tag_exchange_row_chunks_and_step_driver():
                                driver="step"))
 
 
+def test_unknown_barrier_is_refused():
+    rng = np.random.default_rng(34)
+    with pytest.raises(ValueError, match="Received: barrier='spin'"):
+        _run_and_check(_case(rng, 1, 2, 2, 3), plan=_wplan(1, 3, n_blocks=1, barrier="spin"))
+
+
 def test_warp_graph_driver_runs_the_step_launches():
     # under the simulator the graph driver launches the steps without a capture
     # (CuPy cannot run here); the capture itself: tests/test_cuda_graph.py and the
