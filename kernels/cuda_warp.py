@@ -253,7 +253,7 @@ def _build(act_f, ract_f, RB, shuffle):
                         out = float32(0.0) if zero_output else last[b, u]
                     if tagged:
                         cuda.threadfence()  # h_t reaches L2 before its tag does
-                        cuda.atomic.exch(sync, (1 - p, b, u), k + 1)
+                        cuda.atomic.exch(sync, (1 - p, b, u), numba.int32(k + 1))
                     last[b, u] = out
                     if return_sequences:
                         seq[b, k, u] = out
