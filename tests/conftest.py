@@ -43,9 +43,22 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture
-def numpy_tier(monkeypatch):
+def fresh_tier(monkeypatch):
+    """The CPU backend as in a fresh process: tier on, numba kernels not loaded, no
+    tier time spent yet.  Returns ``cpu_entry``."""
+    from gpulstm.kernels import cpu_entry
+
+    monkeypatch.setenv(cpu_entry.ENV_VAR, "1")
+    monkeypatch.setattr(cpu_entry, "numba_loaded", lambda: False)
+    monkeypatch.setattr(cpu_entry, "_cpu", None)
+    monkeypatch.setattr(cpu_entry, "_spent", 0.0)
+    return cpu_entry
+
+
+@pytest.fixture
+def numpy_tier(fresh_tier, monkeypatch):
     """Every CPU-backend call of the test runs on the NumPy tier; ``.calls`` counts them."""
-    from gpulstm.kernels import cpu_entry, cpu_numpy
+    from gpulstm.kernels import cpu_numpy
 
     class Spy:
         calls = 0
@@ -56,10 +69,6 @@ def numpy_tier(monkeypatch):
         Spy.calls += 1
         return real(*args, **kwargs)
 
-    monkeypatch.setenv(cpu_entry.ENV_VAR, "1")
-    monkeypatch.setattr(cpu_entry, "numba_loaded", lambda: False)
-    monkeypatch.setattr(cpu_entry, "_cpu", None)
-    monkeypatch.setattr(cpu_entry, "LOAD_COST_S", float("inf"))
-    monkeypatch.setattr(cpu_entry, "_spent", 0.0)
+    monkeypatch.setattr(fresh_tier, "LOAD_COST_S", float("inf"))
     monkeypatch.setattr(cpu_numpy, "lstm_forward", counted)
     return Spy

@@ -33,7 +33,7 @@ def _problem(B=2, T=5, D=3, U=4, seed=0):
 
 
 @pytest.fixture
-def switch(monkeypatch):
+def switch(fresh_tier, monkeypatch):
     """A process where numba's kernels are not loaded yet; records which tier ran."""
     ran = []
     real_numpy, real_load = cpu_numpy.lstm_forward, cpu_entry.load_numba
@@ -46,10 +46,6 @@ def switch(monkeypatch):
         ran.append("numba")
         return real_load()
 
-    monkeypatch.setenv(cpu_entry.ENV_VAR, "1")
-    monkeypatch.setattr(cpu_entry, "numba_loaded", lambda: False)
-    monkeypatch.setattr(cpu_entry, "_cpu", None)
-    monkeypatch.setattr(cpu_entry, "_spent", 0.0)
     monkeypatch.setattr(cpu_numpy, "lstm_forward", numpy_forward)
     monkeypatch.setattr(cpu_entry, "load_numba", load)
     return ran
