@@ -225,9 +225,11 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
     ``prepared`` (optional) is ``prepare(kernel, recurrent_kernel, bias)`` kept by the
     caller for these exact weights.  Paths, by size: float32 on AVX2 + FMA
     (PANELS) runs [x_t | h_tm1] @ [kernel; recurrent_kernel] per step on the
-    register-blocked panel kernels of ``cpu_micro`` (no separate projection, no
-    BLAS; at B == 1 with a kernel too large to stream every step, x_proj by one
-    GEMM and the panels of recurrent_kernel alone).  Otherwise: B == 1 streams
+    register-blocked panel kernels of ``cpu_micro`` (no BLAS; for a single row over
+    several steps and for inputs wider than PROJECT_FIRST_RATIO * U, x @ kernel up
+    front on the same panels, then h_tm1 @ recurrent_kernel per step; at B == 1 with
+    a kernel too large to stream every step, x_proj by one GEMM and the panels of
+    recurrent_kernel alone).  Otherwise: B == 1 streams
     ``recurrent_kernel`` itself per step (axpy GEMV, no packing); B >= 2 runs
     register tiles (4 x 4 with AVX-512, else 4 x 2) on the packed copy; B >=
     PARALLEL_MIN_B with more than one numba thread splits the rows over threads;
