@@ -65,12 +65,18 @@ def _cpu_kernels():
         from gpulstm.kernels import cpu
     except Exception as exc:  # numba missing or broken: the backend says why
         return f"unavailable ({type(exc).__name__}: {exc})"
-    if cpu.PANELS:
-        return "float32: register-blocked panel micro-kernels (AVX2 + FMA)"
-    if cpu.WIDE_TILES:
-        return "float32: 4 x 4 register tiles (AVX-512)"
-    blas = ", per-step BLAS for large batches" if cpu.BLAS_MIN_WORK is not None else ""
-    return f"float32: 4 x 2 register tiles{blas}"
+    import os
+
+    kind = os.environ.get(cpu.KERNEL_ENV) or cpu.HOST_KERNEL
+    forced = f" (forced by {cpu.KERNEL_ENV}; this host's: {cpu.HOST_KERNEL})" \
+        if os.environ.get(cpu.KERNEL_ENV) else ""
+    what = {
+        "panels16": "register-blocked panel micro-kernels, 16 lanes (AVX-512)",
+        "panels8": "register-blocked panel micro-kernels, 8 lanes (AVX2 + FMA)",
+        "tiles4x4": "4 x 4 register tiles",
+        "tiles4x2": "4 x 2 register tiles, per-step BLAS for large batches",
+    }.get(kind, f"unknown kernel {kind!r}")
+    return f"float32: {what}{forced}"
 
 
 def _first_calls():

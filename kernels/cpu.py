@@ -13,6 +13,7 @@ The activation is picked by an integer code at run time inside one compiled kern
 built from the plain reference loop ``_recurrence`` with the user's function switched
 in; that loop also serves training-mode recurrent dropout (per-gate masks on h).
 """
+import os
 import types
 
 import numba
@@ -25,7 +26,7 @@ from gpulstm.kernels.activations import activate
 
 _CUSTOM_RACT = CUSTOM - 1  # the code a custom recurrent_activation runs under
 
-_JIT = dict(error_model="numpy")
+_JIT = dict(error_model="numpy", nogil=True)  # Python threads run kernels side by side
 
 
 def _recurrence(x_proj, recurrent_kernel, h, c, mask, rec_masks, act, ract,
@@ -261,7 +262,9 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
     WT = _NO_PACK[char]
     B = x.shape[0] if x_proj is None else x_proj.shape[0]
     n = _threads() if B >= PARALLEL_MIN_B else 1
-    panel = PANELS and char == "f" and (B >= 2 or PANELS_B1)
+    kind = product_kernel()
+    wide = kind in _WIDE
+    panel = kind in _PANELS and char == "f" and (B >= 2 or PANELS_B1)
     P = _NO_PANELS[char]
     pfirst = False
     if x_proj is None:
@@ -286,7 +289,7 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
             x_proj = (x @ W).reshape(B, T, G)
             x, W = _NO_PACK[char], _NO_PACK[char]
             P = prepared.panels() if prepared is not None else _panels(None, rk)
-        elif _use_blas(B, n, U):
+        elif kind == "tiles4x2" and _use_blas(B, n, U):
             # W is (D + U, G) = [kernel; recurrent_kernel]: x_t and h_tm1 projected
             # by one GEMM per step (see cpu_fast.run_rows)
             W = np.concatenate((W, rk))
@@ -314,12 +317,12 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
     out = np.empty((B, T if return_sequences else 1, U), dtype=dtype)
     mask_u8 = (np.ascontiguousarray(mask, dtype=np.uint8) if mask is not None
                else _NO_MASK)
-    blas = not panel and _use_blas(B, n, U)
+    blas = not panel and kind == "tiles4x2" and _use_blas(B, n, U)
     if B == 1 or blas or panel:
         ut = _NO_PACK[char]  # GEMV / BLAS over recurrent_kernel, or the panels: no UT
     else:
         ut = prepared.packed() if prepared is not None else _pack(rk)
-    args = (x, W, WT, x_proj, bias, ut, P, rk, h, c, mask_u8, act, ract, char == "f", WIDE_TILES,
+    args = (x, W, WT, x_proj, bias, ut, P, rk, h, c, mask_u8, act, ract, char == "f", wide,
             blas, pfirst, bool(go_backwards), bool(return_sequences), bool(zero_output_for_mask),
             out, T)
     if blas:
@@ -363,31 +366,62 @@ def _host_has(*features):
         return False
 
 
-# 4 x 4 register tiles need 32 vector registers (AVX-512); AVX2 gets 4 x 2.
-WIDE_TILES = _host_has("avx512f")
-# From (rows per thread) x U >= BLAS_MIN_WORK the recurrent product and the input
-# projection run through SciPy's BLAS (np.dot inside the compiled loop: one GEMM
-# [x_t | h_tm1] @ [kernel; recurrent_kernel] per step and row block, each block's
-# BLAS on 1 thread) instead of register tiles.  Measured on AVX2 (2-core Zen 3; ms
-# per call, tiles / BLAS, T=100 at U <= 256, 50 at U=512; rows per thread x U in
-# brackets), 1 thread: U=256 B=24 42.9 / 50.2 [6144], B=32 45.8 / 55.8 [8192], B=48
-# 62.5 / 61.9 [12288], B=64 120 / 88 [16384]; U=512 B=16 54.7 / 78.5 [8192], B=24
+# The product kernel of each step, by host: "panels16" (AVX-512: 32 registers of 16
+# floats; cpu_micro's 16-lane blocks of up to 8 rows x 32 columns), "panels8" (AVX2 +
+# FMA: 8-lane blocks of 4 x 16), else the dot-product tiles of cpu_fast ("tiles4x4"
+# with 32 vector registers, "tiles4x2" with 16).  The panels run float32 only;
+# float64 runs the tiles of the same width.  GPULSTM_CPU_KERNEL (read at every call)
+# forces one, e.g. to test another host's path: every kind runs on every x86 host
+# (LLVM splits wider vectors), only the speed differs.
+# One thread, h @ U per step on the Zen 5 AVX-512 host, GFLOP/s, panels16 / tiles4x4
+# / panels8 (scripts/micro_sweep.py): B=8 U=256 (K=320) 176 / 125 / 84; B=64 U=256
+# 217 / 121 / 96; B=256 U=512 (K=640) 205 / 130 / 94; B=4 U=64 176 / 85 / 96; B=1
+# bandwidth-bound, all within 10%.  On the Zen 3 AVX2 host: panels8 B=8 U=256 73 /
+# tiles4x2 33; B=64 U=256 81 / 54; B=128 U=512 71 / 51.
+KERNEL_ENV = "GPULSTM_CPU_KERNEL"
+KERNELS = ("panels16", "panels8", "tiles4x4", "tiles4x2")
+_PANELS = ("panels16", "panels8")
+_WIDE = ("panels16", "tiles4x4")
+
+
+def _host_kernel():
+    if _host_has("avx512f", "fma"):
+        return "panels16"
+    if _host_has("avx2", "fma"):
+        return "panels8"
+    return "tiles4x2"
+
+
+HOST_KERNEL = _host_kernel()
+
+
+def product_kernel():
+    """The per-step product kernel a call runs: GPULSTM_CPU_KERNEL, else the host's."""
+    forced = os.environ.get(KERNEL_ENV)
+    if not forced:
+        return HOST_KERNEL
+    forced = forced.strip().lower()
+    if forced not in KERNELS:
+        raise ValueError(
+            f"Expected {KERNEL_ENV} to be one of {list(KERNELS)} (or unset for this host's "
+            f"{HOST_KERNEL!r}). Received: {KERNEL_ENV}={os.environ[KERNEL_ENV]!r}. Unset it "
+            "or pick one of those.")
+    return forced
+
+
+# From (rows per thread) x U >= BLAS_MIN_WORK the 4 x 2 tile path runs the recurrent
+# product and the input projection through SciPy's BLAS (np.dot inside the compiled
+# loop: one GEMM [x_t | h_tm1] @ [kernel; recurrent_kernel] per step and row block,
+# each block's BLAS on 1 thread) instead of register tiles.  Measured on AVX2 (2-core
+# Zen 3; ms per call, tiles / BLAS, T=100 at U <= 256, 50 at U=512; rows per thread
+# x U in brackets), 1 thread: U=256 B=24 42.9 / 50.2 [6144], B=32 45.8 / 55.8 [8192],
+# B=48 62.5 / 61.9 [12288], B=64 120 / 88 [16384]; U=512 B=16 54.7 / 78.5 [8192], B=24
 # 86.1 / 88.6 [12288], B=32 122 / 97.3, B=256 907 / 585; U=128 B=96 31.8 / 26.1
 # [12288].  2 threads: U=256 B=32 29.2 / 42.9 [4096], B=48 50.1 / 51.0 [6144], B=64
-# 65.5 / 62.1 [8192]; U=512 B=32 72.6 / 93.3 [8192], B=256 585 / 344.  AVX-512's
-# 4 x 4 tiles reach 150-190 GFLOP/s, above OpenBLAS's GEMM at every batch measured
-# there (../shared/notes/cpu.md): no BLAS there.
-BLAS_MIN_WORK = None if WIDE_TILES else 12288
-
-
-# float32 on AVX2 + FMA hosts runs the register-blocked panel kernels (cpu_micro):
-# [x_t | h_tm1] @ [kernel; recurrent_kernel] per step, no separate input projection,
-# no BLAS.  One thread, h @ U per step (GFLOP/s, panels / 4 x 2 tiles / per-step
-# OpenBLAS): B=8 U=256 73 / 33 / 31; B=64 U=256 81 / 54; B=128 U=512 71 / 51.
-# B == 1 (PANELS_B1, one row x 64 columns): 5-20% under the axpy GEMV, (1, 1000,
-# 16, 64) to (1, 100, 256, 512).  AVX-512 hosts keep the 4 x 4 tiles measured
-# there (150-190 GFLOP/s).
-PANELS = not WIDE_TILES and _host_has("avx2", "fma")
+# 65.5 / 62.1 [8192]; U=512 B=32 72.6 / 93.3 [8192], B=256 585 / 344.
+BLAS_MIN_WORK = 12288
+# B == 1 runs the panels too (PANELS_B1, one row x 64 columns): 5-20% under the axpy
+# GEMV on AVX2, (1, 1000, 16, 64) to (1, 100, 256, 512).
 PANELS_B1 = True
 # With D > PROJECT_FIRST_RATIO * U (B >= 2) the panels project x @ kernel up front
 # (row blocks that stay in L2) instead of streaming the kernel every step.  One

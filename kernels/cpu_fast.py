@@ -40,7 +40,7 @@ _HARD_SIGMOID_K2 = CODES["hard_sigmoid_k2"]
 # reassoc lets LLVM vectorise the dot-product reductions; none of these flags
 # assumes "no NaN" or "no inf" (that is what fastmath=True would add).
 _FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}
-_JIT = dict(cache=True, error_model="numpy")
+_JIT = dict(cache=True, error_model="numpy", nogil=True)  # released GIL: Python threads overlap
 _L1_FLOATS = 8192  # 32 KiB of float32
 _L2_FLOATS = 65536  # 256 KiB of float32: half of a 512 KiB L2
 
@@ -338,7 +338,7 @@ def run_rows(x, W, WT, x_proj, bias, UT, P, RK, h, c, mask, act, ract, fast, wid
         step = max(4, (_L2_FLOATS // D0) // 4 * 4)
         for r0 in range(0, nb * T, step):
             r1 = min(r0 + step, nb * T)
-            cpu_micro.gemm_panels(P[:, :D0], xr[r0:r1], xp[r0:r1], r1 - r0)
+            cpu_micro.gemm_panels(P[:, :D0], xr[r0:r1], xp[r0:r1], r1 - r0, wide)
         src = xp.reshape((nb, T, G))
         first = 0
         PR = P[:, D0:]
@@ -361,9 +361,9 @@ def run_rows(x, W, WT, x_proj, bias, UT, P, RK, h, c, mask, act, ract, fast, wid
                 for r in range(nb):
                     xh[r, :D] = x[(b0 + r) * T + t]
                     xh[r, D:] = H[r]
-                cpu_micro.gemm_panels(PR, xh, z, nb)
+                cpu_micro.gemm_panels(PR, xh, z, nb, wide)
             else:
-                cpu_micro.gemm_panels(PR, H, z, nb)
+                cpu_micro.gemm_panels(PR, H, z, nb, wide)
         elif blas:
             # z = [x_t | h_tm1] @ [kernel; RK] (or h_tm1 @ RK, x_proj given) by one
             # BLAS GEMM, then the bias (and x_proj) is added to it

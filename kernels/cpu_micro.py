@@ -34,10 +34,11 @@ from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kern
 
 NR = 16  # panel width: two 8-lane vectors
 LANES = 8
+WIDE_LANES = 16  # AVX-512: one 16-column panel row per vector
 MR = 4  # rows per full block
 
 
-def _make_micro(mr, npan=1):
+def _make_micro(mr, npan=1, lanes=LANES):
     @intrinsic
     def micro(typingctx, P, p, A, ra, z, rz, cz, K):
         """z[rz:rz + mr, cz:cz + 16 npan] += A[ra:ra + mr, :K] @ P[p:p + npan] (no bounds
@@ -54,7 +55,7 @@ def _make_micro(mr, npan=1):
             aa = context.make_array(signature.args[2])(context, builder, a_arr)
             za = context.make_array(signature.args[4])(context, builder, z_arr)
             elt = context.get_data_type(signature.args[0].dtype)
-            vec = ir.VectorType(elt, LANES)
+            vec = ir.VectorType(elt, lanes)
             vptr = vec.as_pointer()
             i64 = ir.IntType(64)
             i32 = ir.IntType(32)
@@ -74,12 +75,13 @@ def _make_micro(mr, npan=1):
             a_rows = [row_ptr(aa, builder.add(ra_v, const(i))) for i in range(mr)]
             fma = cgutils.get_or_insert_function(
                 builder.module, ir.FunctionType(vec, [vec, vec, vec]),
-                f"llvm.fma.v{LANES}{'f32' if elt == ir.FloatType() else 'f64'}")
-            zero = ir.Constant(vec, [0.0] * LANES)
+                f"llvm.fma.v{lanes}{'f32' if elt == ir.FloatType() else 'f64'}")
+            zero = ir.Constant(vec, [0.0] * lanes)
             undef = ir.Constant(vec, ir.Undefined)
-            splat = ir.Constant(ir.VectorType(i32, LANES), [0] * LANES)
+            splat = ir.Constant(ir.VectorType(i32, lanes), [0] * lanes)
             # allocas in the entry block: mem2reg turns them into vector registers
-            nv = 2 * npan  # vectors per row: 16 columns per panel
+            per = NR // lanes  # vectors per panel row
+            nv = per * npan  # vectors per row of the block
             acc = [cgutils.alloca_once(builder, vec) for _ in range(nv * mr)]
             for slot in acc:
                 builder.store(zero, slot)
@@ -88,9 +90,9 @@ def _make_micro(mr, npan=1):
                 ws = []
                 for panel in panels:
                     prow = builder.gep(panel, [builder.mul(k, const(NR))])
-                    ws.append(builder.load(builder.bitcast(prow, vptr), align=4))
-                    ws.append(builder.load(builder.bitcast(builder.gep(prow, [const(LANES)]), vptr),
-                                           align=4))
+                    for v in range(per):
+                        ws.append(builder.load(
+                            builder.bitcast(builder.gep(prow, [const(lanes * v)]), vptr), align=4))
                 for i in range(mr):
                     x = builder.load(builder.gep(a_rows[i], [k]))
                     xv = builder.shuffle_vector(
@@ -101,7 +103,7 @@ def _make_micro(mr, npan=1):
             for i in range(mr):
                 zrow = builder.gep(row_ptr(za, builder.add(rz_v, const(i))), [cz_v])
                 for v in range(nv):
-                    ptr = builder.bitcast(builder.gep(zrow, [const(LANES * v)]), vptr)
+                    ptr = builder.bitcast(builder.gep(zrow, [const(lanes * v)]), vptr)
                     total = builder.fadd(builder.load(ptr, align=4), builder.load(acc[nv * i + v]))
                     builder.store(total, ptr, align=4)
             return context.get_dummy_value()
@@ -117,7 +119,16 @@ _micro3 = _make_micro(3)
 _micro4 = _make_micro(4)
 _micro1x4 = _make_micro(1, 4)  # one row, 64 columns: 8 accumulators
 
-_JIT = dict(cache=True, error_model="numpy")
+# 16-lane blocks for hosts with 32 vector registers of 16 floats (AVX-512): one
+# panel row is one vector.  Rows 5-8 run two panels (up to 16 accumulators), rows
+# 1-4 four panels, and a last panel group narrower than four panels one panel.
+for _r in range(1, 9):  # module globals _w{npan}_{rows}: what numba can call
+    globals()[f"_w2_{_r}"] = _make_micro(_r, 2, WIDE_LANES)
+    globals()[f"_w1_{_r}"] = _make_micro(_r, 1, WIDE_LANES)
+    if _r <= 4:
+        globals()[f"_w4_{_r}"] = _make_micro(_r, 4, WIDE_LANES)
+
+_JIT = dict(cache=True, error_model="numpy", nogil=True)  # released GIL: Python threads overlap
 
 
 @numba.njit(**_JIT)
@@ -132,14 +143,92 @@ def _micro(P, p, A, ra, z, rz, cz, K, mr):
         _micro1(P, p, A, ra, z, rz, cz, K)
 
 
+# mr (1..8) picks the kernel; written out because numba caches no generated source
 @numba.njit(**_JIT)
-def gemm_panels(P, A, z, nb):
+def _wide2(P, p, A, ra, z, rz, cz, K, mr):
+    if mr == 1:
+        _w2_1(P, p, A, ra, z, rz, cz, K)
+    elif mr == 2:
+        _w2_2(P, p, A, ra, z, rz, cz, K)
+    elif mr == 3:
+        _w2_3(P, p, A, ra, z, rz, cz, K)
+    elif mr == 4:
+        _w2_4(P, p, A, ra, z, rz, cz, K)
+    elif mr == 5:
+        _w2_5(P, p, A, ra, z, rz, cz, K)
+    elif mr == 6:
+        _w2_6(P, p, A, ra, z, rz, cz, K)
+    elif mr == 7:
+        _w2_7(P, p, A, ra, z, rz, cz, K)
+    elif mr == 8:
+        _w2_8(P, p, A, ra, z, rz, cz, K)
+
+
+@numba.njit(**_JIT)
+def _wide4(P, p, A, ra, z, rz, cz, K, mr):
+    if mr == 1:
+        _w4_1(P, p, A, ra, z, rz, cz, K)
+    elif mr == 2:
+        _w4_2(P, p, A, ra, z, rz, cz, K)
+    elif mr == 3:
+        _w4_3(P, p, A, ra, z, rz, cz, K)
+    elif mr == 4:
+        _w4_4(P, p, A, ra, z, rz, cz, K)
+
+
+@numba.njit(**_JIT)
+def _wide1(P, p, A, ra, z, rz, cz, K, mr):
+    if mr == 1:
+        _w1_1(P, p, A, ra, z, rz, cz, K)
+    elif mr == 2:
+        _w1_2(P, p, A, ra, z, rz, cz, K)
+    elif mr == 3:
+        _w1_3(P, p, A, ra, z, rz, cz, K)
+    elif mr == 4:
+        _w1_4(P, p, A, ra, z, rz, cz, K)
+    elif mr == 5:
+        _w1_5(P, p, A, ra, z, rz, cz, K)
+    elif mr == 6:
+        _w1_6(P, p, A, ra, z, rz, cz, K)
+    elif mr == 7:
+        _w1_7(P, p, A, ra, z, rz, cz, K)
+    elif mr == 8:
+        _w1_8(P, p, A, ra, z, rz, cz, K)
+
+
+@numba.njit(**_JIT)
+def _gemm_wide(P, A, z, nb, K, full):
+    """The full panels of ``gemm_panels`` on 16-lane blocks (rows of 8, panels of 2)."""
+    nb8 = nb - nb % 8
+    rr = nb - nb8
+    pg = full - full % 4
+    for p in range(0, pg, 4):
+        c = p * NR
+        for r in range(0, nb8, 8):
+            _wide2(P, p, A, r, z, r, c, K, 8)
+            _wide2(P, p + 2, A, r, z, r, c + 2 * NR, K, 8)
+        if rr > 4:
+            _wide2(P, p, A, nb8, z, nb8, c, K, rr)
+            _wide2(P, p + 2, A, nb8, z, nb8, c + 2 * NR, K, rr)
+        elif rr > 0:
+            _wide4(P, p, A, nb8, z, nb8, c, K, rr)
+    for p in range(pg, full):
+        for r in range(0, nb8, 8):
+            _wide1(P, p, A, r, z, r, p * NR, K, 8)
+        if rr > 0:
+            _wide1(P, p, A, nb8, z, nb8, p * NR, K, rr)
+
+
+@numba.njit(**_JIT)
+def gemm_panels(P, A, z, nb, wide):
     """z[:nb] += A[:nb, :K] @ W for W (K, G) packed by ``pack_panels`` into P.
 
     A and z need a contiguous last axis; A has at least K columns, z exactly G.
-    Panel-major order: one panel (K x 64 bytes) stays in L1 while every row block
-    uses it.  A last panel narrower than 16 columns (G % 16 = 4, 8, 12, i.e. U not
-    a multiple of 4) goes through a zeroed 4 x 16 scratch block.
+    ``wide``: 16-lane blocks of up to 8 rows x 32 columns (AVX-512's 32 registers of
+    16 floats); else 8-lane blocks of 4 rows x 16 columns (AVX2's 16 registers of 8).
+    Panel-major order: a panel (group) stays in cache while every row block uses it.
+    A last panel narrower than 16 columns (G % 16 = 4, 8, 12, i.e. U not a multiple
+    of 4) goes through a zeroed 4 x 16 scratch block.
     """
     n_panels, K = P.shape[0], P.shape[1]
     G = z.shape[1]
@@ -150,17 +239,20 @@ def gemm_panels(P, A, z, nb):
             or P.strides[2] != P.itemsize or P.strides[1] != NR * P.itemsize):
         raise ValueError("gemm_panels: the shapes of P, A and z do not fit together")
     full = G // NR
-    nb4 = nb - nb % MR
-    p0 = 0
-    if nb == 1:
-        # one row: four panels at a time (two accumulators would wait on FMA latency)
-        p0 = full - full % 4
-        for p in range(0, p0, 4):
-            _micro1x4(P, p, A, 0, z, 0, p * NR, K)
-    for p in range(p0, full):
-        for r in range(0, nb4, MR):
-            _micro4(P, p, A, r, z, r, p * NR, K)
-        _micro(P, p, A, nb4, z, nb4, p * NR, K, nb - nb4)
+    if wide:
+        _gemm_wide(P, A, z, nb, K, full)
+    else:
+        nb4 = nb - nb % MR
+        p0 = 0
+        if nb == 1:
+            # one row: four panels at a time (two accumulators would wait on FMA latency)
+            p0 = full - full % 4
+            for p in range(0, p0, 4):
+                _micro1x4(P, p, A, 0, z, 0, p * NR, K)
+        for p in range(p0, full):
+            for r in range(0, nb4, MR):
+                _micro4(P, p, A, r, z, r, p * NR, K)
+            _micro(P, p, A, nb4, z, nb4, p * NR, K, nb - nb4)
     if full < n_panels:
         c0 = full * NR
         width = G - c0

@@ -1,7 +1,7 @@
 """Time the per-step recurrent product ``z += h @ U`` on the CPU product kernels (manual).
 
 Compares, one thread, float32, best of N repetitions (interleaved):
-``panels`` (kernels/cpu_micro.py, the IR micro-kernels), ``tiles`` (the 4 x 2 or
+``panels16`` / ``panels8`` (kernels/cpu_micro.py, the IR micro-kernels, 16 / 8 lanes), ``tiles`` (the 4 x 2 or
 4 x 4 dot-product tiles of kernels/cpu_fast.py), ``loop`` (the same outer-product
 loop written in plain numba: LLVM vectorises it as reductions over k or not at
 all, which is why cpu_micro is written in IR) and ``numpy`` (OpenBLAS SGEMM).
@@ -38,9 +38,9 @@ def _loop(RK, H, z, nb):
 
 
 @numba.njit
-def _rep_panels(P, H, z, n):
+def _rep_panels(P, H, z, n, wide):
     for _ in range(n):
-        cpu_micro.gemm_panels(P, H, z, H.shape[0])
+        cpu_micro.gemm_panels(P, H, z, H.shape[0], wide)
 
 
 @numba.njit
@@ -69,8 +69,9 @@ def sweep(B, U, reps, inner=20):
     P = cpu_micro.packed_panels(RK)
     UT = np.ascontiguousarray(RK.T)
     runs = {
-        "panels": lambda z, n: _rep_panels(P, H, z, n),
-        "tiles": lambda z, n: _rep_tiles(UT, RK, H, z, n, cpu.WIDE_TILES),
+        "panels16": lambda z, n: _rep_panels(P, H, z, n, True),
+        "panels8": lambda z, n: _rep_panels(P, H, z, n, False),
+        "tiles": lambda z, n: _rep_tiles(UT, RK, H, z, n, cpu.HOST_KERNEL in ("panels16", "tiles4x4")),
         "loop": lambda z, n: _rep_loop(RK, H, z, n),
         "numpy": lambda z, n: _rep_numpy(RK, H, z, n),
     }
@@ -104,12 +105,12 @@ def main():
         limiter = threadpool_limits(1)
     except ImportError:  # numpy's BLAS then uses its default thread count
         limiter = None
-    print(f"{'B x U':>10} " + " ".join(f"{n:>18}" for n in ("panels", "tiles", "loop", "numpy")))
+    print(f"{'B x U':>10} " + " ".join(f"{n:>18}" for n in ("panels16", "panels8", "tiles", "loop", "numpy")))
     for size in args.sizes:
         B, U = (int(v) for v in size.split("x"))
         res = sweep(B, U, args.reps)
         cells = " ".join(f"{res[n][0]:8.1f} us {res[n][1]:5.1f} GF" for n in
-                         ("panels", "tiles", "loop", "numpy"))
+                         ("panels16", "panels8", "tiles", "loop", "numpy"))
         print(f"{size:>10} {cells}")
     if limiter is not None:
         limiter.restore_original_limits()

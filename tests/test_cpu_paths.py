@@ -9,9 +9,10 @@ BLAS_MIN_WORK (AVX2) runs one BLAS GEMM per step and row block (the tests force
 that at 32 rows: B = 31 / 32 / 33 around it).  Small problems project the input
 inside the loop, others with one NumPy GEMM or (PROJECT_ON_TILES) up front on the
 tiles (rows = B * T: every remainder again).
-On AVX2 + FMA hosts float32 with B >= 2 instead runs the register-blocked panel
-kernels (``cpu_micro``, [x_t | h_tm1] @ [kernel; rk] per step); the ``wide`` fixture
-runs every test that takes it on all three products, whatever this machine has.
+On AVX2 + FMA and AVX-512 hosts float32 instead runs the register-blocked panel
+kernels (``cpu_micro``, [x_t | h_tm1] @ [kernel; rk] per step; 8 or 16 lanes); the
+``wide`` fixture runs every test that takes it on all four products, whatever this
+machine has.
 Sizes below make B % 4, U % 4 and G % (column block) take every remainder (and
 G % 16 = 0, 4, 8, 12 for the panels' last, zero-padded panel).
 """
@@ -70,11 +71,11 @@ def _check_variants(x, kernel, rk, bias, h0, c0, mask, variants=_VARIANTS):
             _check(g, r)
 
 
-@pytest.fixture(params=["tiles4x4", "tiles4x2", "panels"])
+@pytest.fixture(params=list(cpu.KERNELS))
 def wide(request, monkeypatch):
-    """The B >= 2 product: dot-product tiles (4 x 4 or 4 x 2) or the panel kernels."""
-    monkeypatch.setattr(cpu, "WIDE_TILES", request.param == "tiles4x4")
-    monkeypatch.setattr(cpu, "PANELS", request.param == "panels")
+    """The per-step product: panel kernels (16 or 8 lanes) or dot-product tiles (4 x 4
+    or 4 x 2), forced through GPULSTM_CPU_KERNEL whatever this host has."""
+    monkeypatch.setenv(cpu.KERNEL_ENV, request.param)
     return request.param
 
 
@@ -96,7 +97,7 @@ def one_thread(monkeypatch):
 
 # U=17: G=68 (one 64-column block + 4); U=35: G=140 (two blocks + 12); U=16: G=64
 # exactly; U=2: G=8; U=2, 17, 35 leave 2, 1, 3 rows for the GEMV's remainder loop.  B=2,3 only leftover rows; 5,6,7 tiles + 1..3 rows.
-@pytest.mark.parametrize("B", [1, 2, 3, 4, 5, 6, 7])
+@pytest.mark.parametrize("B", [1, 2, 3, 4, 5, 6, 7, 8, 11, 13])
 @pytest.mark.parametrize("U", [2, 16, 17, 35])
 def test_serial_paths_every_remainder(B, U, wide, fuse, one_thread):
     T, D = 6, 3
@@ -163,7 +164,7 @@ def test_prepared_weights_match_unprepared(B, wide, one_thread):
     b = _both(x, kernel, rk, bias, h0, c0, mask, prepared=prepared)
     for u, v in zip(a, b):
         np.testing.assert_array_equal(u, v)
-    if B > 1 and wide == "panels":  # packed once, on first use: [kernel; rk] in panels
+    if B > 1 and wide.startswith("panels"):  # packed once, on first use: [kernel; rk] in panels
         assert True in prepared._panels  # the calls above used (and kept) the panels
         panels = prepared.panels(kernel)
         assert panels is prepared.panels(kernel) and panels.shape == (3, 5 + 9, 16)
@@ -259,7 +260,7 @@ def blas_at_32(monkeypatch):
     """The BLAS path from 32 rows per thread (rows x U >= 32 U), on every machine."""
     flags = []  # (threads, BLAS?) per decision
     real = cpu._use_blas
-    monkeypatch.setattr(cpu, "PANELS", False)  # the panels replace BLAS where they run
+    monkeypatch.setenv(cpu.KERNEL_ENV, "tiles4x2")  # the BLAS path serves only these tiles
 
     def spy(B, n, U):
         monkeypatch.setattr(cpu, "BLAS_MIN_WORK", 32 * U)
@@ -337,11 +338,12 @@ def test_blas_threads_limited_and_restored():
 
 
 @pytest.mark.parametrize("B", [2, 5, 9])
-def test_wide_inputs_project_first_on_panels(B, monkeypatch):
+@pytest.mark.parametrize("kind", ["panels16", "panels8"])
+def test_wide_inputs_project_first_on_panels(B, kind, monkeypatch):
     # D > PROJECT_FIRST_RATIO * U: x @ kernel up front on the kernel's panels, in row
     # blocks that fit L2 (D = 2000: 32 rows a block, so 35 rows of a thread take two),
     # then h @ U per step; 2 threads from B = 8
-    monkeypatch.setattr(cpu, "PANELS", True)
+    monkeypatch.setenv(cpu.KERNEL_ENV, kind)
     monkeypatch.setattr(cpu, "_threads", lambda: 2)
     x, kernel, rk, bias, h0, c0, mask = _case(B, 7, 2000, 5, seed=B, scale=0.02)
     seen = []  # the pfirst argument of each compiled call
