@@ -13,7 +13,9 @@ The activation is picked by an integer code at run time inside one compiled kern
 built from the plain reference loop ``_recurrence`` with the user's function switched
 in; that loop also serves training-mode recurrent dropout (per-gate masks on h).
 """
+import contextlib
 import os
+import threading
 import types
 
 import numba
@@ -21,7 +23,7 @@ import numpy as np
 
 from gpulstm.activations import CUSTOM
 from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
-from gpulstm.kernels import cpu_blas, cpu_fast, cpu_micro
+from gpulstm.kernels import cpu_blas, cpu_fast, cpu_micro, cpu_split
 from gpulstm.kernels.activations import activate
 
 _CUSTOM_RACT = CUSTOM - 1  # the code a custom recurrent_activation runs under
@@ -142,7 +144,7 @@ class Prepared:
     """
 
     __slots__ = ("kernel", "recurrent_kernel", "shape", "dtype", "_packed", "_packed_kernel",
-                 "_panels")
+                 "_panels", "_split")
 
     def __init__(self, kernel, recurrent_kernel):
         self.kernel = None if kernel is None else np.ascontiguousarray(kernel)
@@ -153,6 +155,18 @@ class Prepared:
         self._packed = None
         self._packed_kernel = None
         self._panels = {}
+        self._split = {}
+
+    def split_panels(self, with_kernel, uc):
+        """The panels in ``cpu_split``'s chunk column order (chunks of uc units)."""
+        key = (with_kernel, uc)
+        out = self._split.get(key)
+        if out is None:
+            cols = cpu_split.chunk_columns(self.shape[1], uc)[2]
+            out = cpu_split.panels(self.kernel if with_kernel else None,
+                                   self.recurrent_kernel, cols)
+            self._split[key] = out  # a racing thread packs the same
+        return out
 
     def panels(self, kernel=None):
         """[kernel; recurrent_kernel] (or recurrent_kernel alone) packed for the panel
@@ -218,6 +232,26 @@ def _threads():
     return numba.get_num_threads()
 
 
+_NO_LIMIT = contextlib.nullcontext()
+_region_lock = threading.Lock()
+_concurrent_ok = False  # set once the threading layer is known to allow it
+
+
+@contextlib.contextmanager
+def _parallel_region():
+    """Around every ``parallel=True`` kernel call: numba's ``workqueue`` threading layer
+    (the fallback where neither OpenMP nor TBB loads) aborts the process when two
+    Python threads enter parallel regions at once, so there they take turns; under
+    ``omp`` and ``tbb`` (thread-safe) calls run side by side."""
+    global _concurrent_ok
+    if _concurrent_ok:
+        yield
+        return
+    with _region_lock:
+        yield
+        _concurrent_ok = numba.threading_layer() != "workqueue"
+
+
 def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
                  recurrent_activation, go_backwards=False, return_sequences=False,
                  zero_output_for_mask=False, x_proj=None, rec_masks=None, prepared=None):
@@ -265,6 +299,18 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
     kind = product_kernel()
     wide = kind in _WIDE
     panel = kind in _PANELS and char == "f" and (B >= 2 or PANELS_B1)
+    nsplit = _split_threads(B, x, x_proj, U) if panel else 1
+    if nsplit > 1:
+        uc = _split_units(U, nsplit)
+        get = None
+        if prepared is not None and (x_proj is not None or prepared.kernel is not None and
+                                     prepared.kernel.shape == np.shape(kernel)):
+            get = prepared.split_panels
+        with _parallel_region():
+            return cpu_split.forward(
+                x, None if kernel is None else np.asarray(kernel, dtype), rk, bias, h0, c0, mask,
+                act, ract, go_backwards, return_sequences, zero_output_for_mask, x_proj,
+                nsplit, uc, wide, get)
     P = _NO_PANELS[char]
     pfirst = False
     if x_proj is None:
@@ -325,17 +371,14 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
     args = (x, W, WT, x_proj, bias, ut, P, rk, h, c, mask_u8, act, ract, char == "f", wide,
             blas, pfirst, bool(go_backwards), bool(return_sequences), bool(zero_output_for_mask),
             out, T)
-    if blas:
+    with cpu_blas.limit(1) if blas else _NO_LIMIT:
         # each row block calls a 1-thread BLAS (BLAS threads would fight the numba ones)
-        with cpu_blas.limit(1):
-            if n > 1:
-                cpu_fast.run_parallel(*args, _row_bounds(B, min(n, B // 4)))
-            else:
-                cpu_fast.run_rows(*args, 0, B)
-    elif n > 1:
-        cpu_fast.run_parallel(*args, _row_bounds(B, min(n, B // 4)))
-    else:
-        cpu_fast.run_rows(*args, 0, B)
+        if n > 1:
+            bounds = _row_bounds(B, min(B // 4, n * ROW_BLOCKS_PER_THREAD))
+            with _parallel_region():
+                cpu_fast.run_parallel(*args, bounds, n, np.zeros(1, np.int64))
+        else:
+            cpu_fast.run_rows(*args, 0, B)
     return (out if return_sequences else out[:, 0]), h, c
 
 
@@ -354,6 +397,34 @@ PROJECT_ON_TILES = False
 FUSE_MAX_ROWS = 16
 FUSE_MAX_MACS = 1 << 23
 PARALLEL_MIN_B = 8
+# Row blocks per thread on that path (claimed dynamically: a busy core delays at most
+# one block).  Fewer, larger blocks read the weights fewer times per step.
+ROW_BLOCKS_PER_THREAD = 2
+# Below PARALLEL_MIN_B rows, with more than one thread, the threads share each step
+# (cpu_split: unit chunks claimed per step) once a step's product is large enough to
+# pay for one exchange per step: B * U * (D + U) >= SPLIT_MIN_WORK per step.
+SPLIT_MIN_WORK = 1 << 16
+SPLIT_CHUNKS_PER_THREAD = 2
+
+
+def _split_threads(B, x, x_proj, U):
+    """Threads that share each step of this call (1: the serial path)."""
+    if B >= PARALLEL_MIN_B:
+        return 1
+    n = _threads()
+    if n < 2:
+        return 1
+    T = x.shape[1] if x_proj is None else x_proj.shape[1]
+    D = x.shape[2] if x_proj is None else 0
+    if T < 2 or B * U * (D + U) < SPLIT_MIN_WORK:
+        return 1
+    return n
+
+
+def _split_units(U, n):
+    """Units per chunk: SPLIT_CHUNKS_PER_THREAD chunks a thread, a multiple of 4."""
+    per = -(-U // (n * SPLIT_CHUNKS_PER_THREAD))
+    return max(4, -(-per // 4) * 4)
 
 
 def _host_has(*features):

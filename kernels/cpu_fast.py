@@ -27,7 +27,7 @@ from numba import prange
 
 from gpulstm.activations import CODES
 from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
-from gpulstm.kernels import cpu_micro
+from gpulstm.kernels import cpu_micro, cpu_sync
 from gpulstm.kernels.activations import activate
 
 _TANH = CODES["tanh"]
@@ -449,12 +449,23 @@ def _add_inputs(src, bias, z, fused, has_bias, first, t):
 
 @numba.njit(parallel=True, **_JIT)
 def run_parallel(x, W, WT, x_proj, bias, UT, P, RK, h, c, mask, act, ract, fast, wide, blas,
-                 pfirst, go_backwards, return_sequences, zero_output_for_mask, out, T, bounds):
-    """``run_rows`` over row blocks [bounds[i], bounds[i + 1]), one per thread."""
-    for i in prange(bounds.shape[0] - 1):
-        run_rows(x, W, WT, x_proj, bias, UT, P, RK, h, c, mask, act, ract, fast, wide, blas,
-                 pfirst, go_backwards, return_sequences, zero_output_for_mask, out, T, bounds[i],
-                 bounds[i + 1])
+                 pfirst, go_backwards, return_sequences, zero_output_for_mask, out, T, bounds,
+                 n, ticket):
+    """``run_rows`` over row blocks [bounds[i], bounds[i + 1]) on n threads.
+
+    Each thread claims the next unclaimed block (``ticket``, an int64 zero counter)
+    until none is left: a thread the OS deschedules holds up at most its current
+    block, and the others take the rest.
+    """
+    nblk = bounds.shape[0] - 1
+    for _ in prange(n):
+        while True:
+            i = cpu_sync.fetch_add(ticket, 0, 1)
+            if i >= nblk:
+                break
+            run_rows(x, W, WT, x_proj, bias, UT, P, RK, h, c, mask, act, ract, fast, wide, blas,
+                     pfirst, go_backwards, return_sequences, zero_output_for_mask, out, T,
+                     bounds[i], bounds[i + 1])
 
 
 @numba.njit(**_JIT)

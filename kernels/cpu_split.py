@@ -1,0 +1,245 @@
+"""Threads sharing each timestep of a small batch: unit chunks claimed step by step.
+
+Rows split over threads (``cpu_fast.run_parallel``) leave a single sequence, or a
+few, on one core.  Here the hidden units are cut into ``nch`` chunks instead; at
+every step each thread claims chunks (its own first, so a chunk's weights stay in
+that core's L2; another's only once that thread looks descheduled), computes
+``z = x_proj[:, t, chunk] + bias + h_tm1 @ [recurrent_kernel columns of the chunk]``
+on the panel kernels, and runs the chunk's gate update.  A step starts once every
+chunk of the previous one is done (one shared counter; ``cpu_sync``).  No thread
+waits on a *particular* other thread: a thread the OS does not run leaves its
+chunks to the ones it does, and a prange that runs its iterations one after the
+other (any threading layer) still finishes, the first iteration doing all the work.
+
+Layout (``chunk_columns``): the columns of [kernel; recurrent_kernel] are permuted so
+chunk k's gate columns are contiguous, ``[i | f | c | o]`` of its ``ul`` units each,
+zero-padded to ``CW`` columns (a multiple of the 16-column panel), so ``_gates``
+runs on a chunk exactly as on a whole row.  The input projection for every row and
+step is done up front, on the same panels, in row blocks claimed the same way.
+"""
+import numba
+import numpy as np
+from numba import prange
+
+from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
+from gpulstm.kernels import cpu_micro, cpu_sync
+from gpulstm.kernels.cpu_fast import _gates
+
+_JIT = dict(cache=True, error_model="numpy", nogil=True)
+NR = cpu_micro.NR
+
+
+def chunk_columns(U, uc):
+    """(nch, CW, cols): chunk count, padded chunk width and, for every permuted column,
+    its column in Keras's (i, f, c, o) layout, or -1 for padding."""
+    nch = -(-U // uc)
+    CW = -(-4 * uc // NR) * NR
+    cols = np.full(nch * CW, -1, np.int64)
+    for k in range(nch):
+        u0 = k * uc
+        ul = min(uc, U - u0)
+        for g in range(4):
+            cols[k * CW + g * ul:k * CW + (g + 1) * ul] = g * U + u0 + np.arange(ul)
+    return nch, CW, cols
+
+
+def permute_columns(a, cols):
+    """``a[..., cols]`` with zeros where ``cols`` is -1 (padding)."""
+    out = np.zeros(a.shape[:-1] + (cols.shape[0],), a.dtype)
+    keep = cols >= 0
+    out[..., keep] = a[..., cols[keep]]
+    return out
+
+
+# Counter slots in ``sync`` (int64): projection tickets and blocks done, chunks of all
+# steps done, then one claim counter per chunk (the next step it may be claimed for).
+_P_TICKET, _P_DONE, _DONE, _CLAIMS = 0, 1, 2, 3
+
+
+@numba.njit(**_JIT)
+def _project(x, P, xp, D, sync, rb, wide):
+    """Claim row blocks of ``xp += x @ kernel`` (P's first D rows) until none is left."""
+    BT = x.shape[0]
+    nblk = -(-BT // rb)
+    while True:
+        i = cpu_sync.fetch_add(sync, _P_TICKET, 1)
+        if i >= nblk:
+            break
+        r0 = i * rb
+        r1 = min(r0 + rb, BT)
+        cpu_micro.gemm_panels(P[:, :D], x[r0:r1], xp[r0:r1], r1 - r0, wide)
+        cpu_sync.fetch_add(sync, _P_DONE, 1)
+    cpu_sync.wait_until(sync, _P_DONE, nblk)
+
+
+@numba.njit(**_JIT)
+def _chunk(k, s, t, xp, bias, P, D, hbuf, c, mask, first, act, ract, fast, wide, uc, CW,
+           return_sequences, zero_output_for_mask, out, z, tmp, T):
+    """Step s (time t) of unit chunk k for every row: z, product, gates, outputs."""
+    nb, U = c.shape
+    npc = CW // NR
+    u0 = k * uc
+    ul = min(uc, U - u0)
+    h_prev = hbuf[s % 2]
+    h_next = hbuf[(s + 1) % 2]
+    has_mask = mask.shape[0] > 0
+    has_bias = bias.shape[0] > 0
+    c0 = k * CW
+    # z is (nb, CW) = x_proj[:, t, chunk] + bias, then += h_tm1 @ rk[:, chunk]
+    for r in range(nb):
+        src = xp[r * T + t, c0:c0 + CW]
+        zr = z[r]
+        if has_bias:
+            bk = bias[c0:c0 + CW]
+            for j in range(CW):
+                zr[j] = src[j] + bk[j]
+        else:
+            zr[:] = src
+    cpu_micro.gemm_panels(P[k * npc:(k + 1) * npc, D:], h_prev, z, nb, wide)
+    for r in range(nb):
+        hn = h_next[r, u0:u0 + ul]
+        if has_mask and mask[r, t] == 0:
+            hn[:] = h_prev[r, u0:u0 + ul]  # h and c carry over
+            if return_sequences:
+                if zero_output_for_mask or first[r] >= s:
+                    out[r, s, u0:u0 + ul] = 0.0
+                else:
+                    out[r, s, u0:u0 + ul] = hn
+            continue
+        _gates(z[r, :4 * ul], hn, c[r, u0:u0 + ul], tmp, act, ract, fast)
+        if return_sequences:
+            out[r, s, u0:u0 + ul] = hn
+
+
+@numba.njit(**_JIT)
+def _worker(tid, n, x, P, xp, bias, hbuf, c, mask, first, act, ract, fast, wide, go_backwards,
+            return_sequences, zero_output_for_mask, out, T, D, uc, CW, nch, rb, sync,
+            steal_spins):
+    nb = c.shape[0]
+    if x.shape[0] > 0:
+        _project(x, P, xp, D, sync, rb, wide)
+    z = np.empty((nb, CW), xp.dtype)
+    tmp = np.empty(uc, xp.dtype)
+    # home chunks [k0, k1): claimed first, so their panels stay in this core's cache
+    k0 = tid * nch // n
+    k1 = (tid + 1) * nch // n
+    s = 0
+    while s < T:
+        cpu_sync.wait_until(sync, _DONE, s * nch)  # step s - 1 complete
+        ahead = cpu_sync.load(sync, _DONE) // nch
+        if ahead > s:  # this thread was not running: the others went on
+            s = ahead
+            continue
+        t = T - 1 - s if go_backwards else s
+        for k in range(k0, k1):
+            if cpu_sync.cas(sync, _CLAIMS + k, s, s + 1):
+                _chunk(k, s, t, xp, bias, P, D, hbuf, c, mask, first, act, ract, fast, wide,
+                       uc, CW, return_sequences, zero_output_for_mask, out, z, tmp, T)
+                cpu_sync.fetch_add(sync, _DONE, 1)
+        # the other chunks: their owner normally takes them; steal only after it has
+        # left them unclaimed for steal_spins polls (descheduled, or not started)
+        spins = 0
+        while cpu_sync.load(sync, _DONE) < (s + 1) * nch:
+            spins += 1
+            if spins < steal_spins:
+                continue
+            for k in range(nch):
+                if cpu_sync.load(sync, _CLAIMS + k) == s and \
+                        cpu_sync.cas(sync, _CLAIMS + k, s, s + 1):
+                    _chunk(k, s, t, xp, bias, P, D, hbuf, c, mask, first, act, ract, fast,
+                           wide, uc, CW, return_sequences, zero_output_for_mask, out, z, tmp,
+                           T)
+                    cpu_sync.fetch_add(sync, _DONE, 1)
+            cpu_sync.relax()
+        s += 1
+
+
+@numba.njit(parallel=True, **_JIT)
+def run_split(x, P, xp, bias, hbuf, c, mask, first, act, ract, fast, wide, go_backwards,
+              return_sequences, zero_output_for_mask, out, T, D, uc, CW, nch, rb, sync,
+              steal_spins, n):
+    """Run every row through the whole sequence, n threads sharing each step.
+
+    x (B * T, D) row b * T + t, or (0, 0) when xp already holds the projection; P
+    the panels of [kernel; recurrent_kernel] in chunk column order (``chunk_columns``),
+    K = D + U; xp (B * T, nch * CW) zeros (then x @ kernel) or the permuted x_proj;
+    bias (nch * CW,) permuted, or (0,); hbuf (2, B, U) with h0 in hbuf[0] (the final h
+    is hbuf[T % 2]); c (B, U) c0, overwritten with the final c; mask (B, T) uint8 or
+    (0, 0); first (B,) each row's first unmasked step in processing order (T if
+    none); out (B, T, U) in processing order when return_sequences (else untouched);
+    sync int64 zeros (3 + nch,).
+    """
+    for tid in prange(n):
+        _worker(tid, n, x, P, xp, bias, hbuf, c, mask, first, act, ract, fast, wide,
+                go_backwards, return_sequences, zero_output_for_mask, out, T, D, uc, CW, nch,
+                rb, sync, steal_spins)
+
+
+def panels(kernel, recurrent_kernel, cols):
+    """The panels of [kernel; recurrent_kernel] (or recurrent_kernel alone) in chunk
+    column order."""
+    w = recurrent_kernel if kernel is None else np.concatenate((kernel, recurrent_kernel))
+    return cpu_micro.packed_panels(permute_columns(w, cols))
+
+
+def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, act, ract, go_backwards,
+            return_sequences, zero_output_for_mask, x_proj, n, uc, wide, get_panels=None):
+    """The LSTM forward pass (float32; ``cpu.lstm_forward``'s contract) with n threads
+    sharing each step over chunks of ``uc`` units.  ``get_panels(with_kernel, uc)``
+    (optional) returns cached ``panels``."""
+    dtype = recurrent_kernel.dtype
+    U, G = recurrent_kernel.shape
+    nch, CW, cols = chunk_columns(U, uc)
+    with_kernel = x_proj is None
+    if get_panels is not None:
+        P = get_panels(with_kernel, uc)
+    else:
+        P = panels(kernel if with_kernel else None, recurrent_kernel, cols)
+    if with_kernel:
+        B, T, D = x.shape
+        x2 = np.ascontiguousarray(x, dtype=dtype).reshape(B * T, D)
+        # xp is (B * T, nch * CW): x @ kernel, made up front inside run_split
+        xp = np.zeros((B * T, nch * CW), dtype)
+    else:
+        B, T = x_proj.shape[:2]
+        D = 0
+        x2 = np.zeros((0, 0), dtype)
+        xp = permute_columns(np.asarray(x_proj, dtype).reshape(B * T, G), cols)
+    bias_p = (np.zeros(0, dtype) if bias is None else
+              permute_columns(np.asarray(bias, dtype), cols))
+    hbuf = np.empty((2, B, U), dtype)
+    hbuf[0] = h0
+    c = np.array(c0, dtype=dtype, order="C", copy=True)
+    if mask is not None:
+        m = np.asarray(mask, dtype=bool)
+        if go_backwards:
+            m = m[:, ::-1]
+        started = m.any(axis=1)
+        first = np.where(started, m.argmax(axis=1), T).astype(np.int64)
+        mask_u8 = np.ascontiguousarray(mask, dtype=np.uint8)
+    else:
+        first = np.zeros(B, np.int64)
+        mask_u8 = np.zeros((0, 0), np.uint8)
+    out = np.empty((B, T if return_sequences else 0, U), dtype)
+    # projection row blocks: at least two per thread, a multiple of 8 rows, x in L2
+    BT = B * T
+    per = -(-B * T // (2 * n))
+    rb = max(8, min(-(-per // 8) * 8, (65536 // max(D, 1)) // 8 * 8))
+    sync = np.zeros(_CLAIMS + nch, np.int64)
+    run_split(x2, P, xp, bias_p, hbuf, c, mask_u8, first, act, ract, dtype.char == "f", wide,
+              bool(go_backwards), bool(return_sequences), bool(zero_output_for_mask), out, T, D,
+              uc, CW, nch, rb, sync, STEAL_SPINS, n)
+    h = hbuf[T % 2].copy()
+    if return_sequences:
+        return out, h, c
+    last = h
+    if mask is not None:
+        keep = started & ~(bool(zero_output_for_mask) & (m[:, -1] == 0)) if T else started
+        last = np.where(keep[:, None], h, 0).astype(dtype)
+    elif T == 0:
+        last = np.zeros_like(h)
+    return last, h, c
+
+
+# Polls of the step counter before a thread takes chunks another thread owns.
+STEAL_SPINS = 200

@@ -1,0 +1,91 @@
+"""Threads sharing each step (kernels/cpu_split.py) and claimed row blocks, vs the reference.
+
+Below PARALLEL_MIN_B rows with several threads, the units are cut into chunks that
+threads claim step by step; the tests force that path at tiny sizes (SPLIT_MIN_WORK
+= 0) and check every chunk remainder, masks, directions, x_proj, and that a prange
+whose iterations run one after the other (one numba thread) still finishes.
+"""
+import numpy as np
+import pytest
+
+import naive
+from gpulstm.activations import resolve
+from gpulstm.kernels import cpu, cpu_split
+from test_cpu_paths import _VARIANTS, _case, _check
+
+
+@pytest.fixture
+def split(monkeypatch):
+    monkeypatch.setattr(cpu, "SPLIT_MIN_WORK", 0)
+    seen = []
+    real = cpu_split.forward
+    monkeypatch.setattr(cpu_split, "forward", lambda *a: seen.append(a[-4:-1]) or real(*a))
+    return seen
+
+
+def _run(x, kernel, rk, bias, h0, c0, mask, go_backwards, zofm, return_sequences, x_proj=None):
+    return cpu.lstm_forward(x, kernel, rk, bias, h0, c0, mask, activation=resolve("tanh")[0],
+                            recurrent_activation=resolve("sigmoid")[0], go_backwards=go_backwards,
+                            zero_output_for_mask=zofm, return_sequences=return_sequences,
+                            x_proj=x_proj)
+
+
+# U=9 with 2 threads: chunks of 4 units (last of 1); U=37, 3 threads: 8 units (last 5)
+@pytest.mark.parametrize("B,U,threads", [(1, 9, 2), (3, 37, 3), (2, 64, 2), (7, 20, 2)])
+@pytest.mark.parametrize("kind", ["panels16", "panels8"])
+def test_split_matches_reference(B, U, threads, kind, split, monkeypatch):
+    monkeypatch.setenv(cpu.KERNEL_ENV, kind)
+    monkeypatch.setattr(cpu, "_threads", lambda: threads)
+    x, kernel, rk, bias, h0, c0, mask = _case(B, 6, 5, U, seed=B * U)
+    for go_backwards, zofm, masked in _VARIANTS:
+        m = mask if masked else None
+        ref = naive.lstm(x, kernel, rk, bias, h0, c0, m, go_backwards=go_backwards,
+                         zero_output_for_mask=zofm)
+        for rs in (True, False):
+            y, h, c = _run(x, kernel, rk, bias, h0, c0, m, go_backwards, zofm, rs)
+            _check(y, ref[0] if rs else ref[1])
+            _check(h, ref[2])
+            _check(c, ref[3])
+    # x_proj given, no bias
+    x_proj = (x.astype(np.float64) @ kernel).astype(np.float32)
+    y, h, c = _run(None, kernel, rk, None, h0, c0, mask, True, False, True, x_proj=x_proj)
+    ref = naive.lstm(x, kernel, rk, None, h0, c0, mask, go_backwards=True)
+    _check(y, ref[0])
+    _check(c, ref[3])
+    assert split and all(n == threads for n, _, _ in split)
+
+
+def test_split_every_step_masked_and_zero_steps(split, monkeypatch):
+    monkeypatch.setattr(cpu, "_threads", lambda: 2)
+    x, kernel, rk, bias, h0, c0, mask = _case(2, 5, 3, 12, seed=5)
+    mask[:] = False
+    y, h, c = _run(x, kernel, rk, bias, h0, c0, mask, False, False, False)
+    np.testing.assert_array_equal(y, 0.0)  # no unmasked step: zeros, states carried
+    np.testing.assert_array_equal(h, h0)
+    np.testing.assert_array_equal(c, c0)
+
+
+def test_serial_iterations_still_finish():
+    # one thread runs both prange iterations in turn: the first claims every chunk
+    import numba
+
+    x, kernel, rk, bias, h0, c0, mask = _case(2, 9, 4, 24, seed=9)
+    ref = naive.lstm(x, kernel, rk, bias, h0, c0, mask)
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        act, ract = resolve("tanh")[0], resolve("sigmoid")[0]
+        y, h, c = cpu_split.forward(x, kernel, rk, bias, h0, c0, mask, act, ract, False, True,
+                                    False, None, 2, 8, True)
+    finally:
+        numba.set_num_threads(before)
+    _check(y, ref[0])
+    _check(h, ref[2])
+
+
+def test_chunk_columns_cover_every_gate_column_once():
+    for U in (1, 4, 9, 37, 64):
+        for uc in (4, 8, 16):
+            nch, CW, cols = cpu_split.chunk_columns(U, uc)
+            assert CW % 16 == 0 and cols.shape == (nch * CW,)
+            assert sorted(cols[cols >= 0]) == list(range(4 * U))
