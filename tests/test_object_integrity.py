@@ -216,6 +216,27 @@ def test_get_weights_gives_writable_copies():
     assert not np.array_equal(layer.get_weights()[0], w[0])
 
 
+def test_returned_states_of_a_stateful_layer_are_not_its_kept_states():
+    layer = LSTM(4, stateful=True, return_state=True)
+    _, h, c = layer(X)
+    kept = layer.states
+    h += 1.0
+    c[...] = 0.0
+    for got, want in zip(layer.states, kept):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_reset_states_refuses_malformed_states():
+    layer = LSTM(4, stateful=True)
+    layer(X)
+    snap = _snapshot(layer)
+    for bad in ([np.zeros((4, 4), complex)] * 2, [np.full((4, 4), None)] * 2,
+                [np.full((4, 4), "0")] * 2):
+        with pytest.raises(ValueError, match=r"real numbers.*Received: `states\[0\]`"):
+            layer.reset_states(bad)
+    _assert_unchanged(layer, snap)
+
+
 def _fresh_weights(U, D, seed):
     rng = np.random.default_rng(seed)
     return [rng.normal(0, 0.5, (D, 4 * U)).astype("float32"),

@@ -286,6 +286,8 @@ class LSTM(Layer):
         if self.return_sequences and self.time_major:
             out = xp.swapaxes(out, 0, 1)
         if self.return_state:
+            if self.stateful:  # h and c are the kept states: hand out copies
+                h, c = h.copy(), c.copy()
             return [out, h, c]
         return out
 
