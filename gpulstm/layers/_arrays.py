@@ -59,14 +59,19 @@ def readonly(arr):
 def restore_on_error(*objs):
     """Put back every attribute of ``objs`` if the block raises.
 
-    For updates that assign new values (weights lists, states, built flags) rather
-    than editing arrays in place: the objects end exactly as they were.
+    For updates that assign new values (weights lists, states, built flags) or
+    append to lists (a layer's graph nodes), not ones that edit arrays in place:
+    the objects end exactly as they were.
     """
-    saved = [(obj, dict(obj.__dict__)) for obj in objs]
+    saved = [(obj, dict(obj.__dict__),
+              [(v, list(v)) for v in obj.__dict__.values() if type(v) is list])
+             for obj in objs]
     try:
         yield
     except BaseException:
-        for obj, attrs in saved:
+        for obj, attrs, lists in saved:
             obj.__dict__.clear()
             obj.__dict__.update(attrs)
+            for v, items in lists:
+                v[:] = items
         raise

@@ -6,6 +6,7 @@ import numpy as np
 
 from gpulstm import _xp
 from gpulstm.dispatch import requested_backend, resolve_backend
+from gpulstm.layers._arrays import check_real
 from gpulstm.layers._lstm_checks import positive_int
 from gpulstm.layers.base import unique_name
 from gpulstm.layers.core import InputLayer
@@ -168,8 +169,7 @@ class Model:
         out = []
         for i, (arr, t) in enumerate(zip(xs, self.inputs)):
             arr = _xp.asarray(arr)  # CuPy input stays on its device
-            if arr.dtype.kind not in "biuf":
-                raise ValueError(f"Input {i} must be numeric. Received: dtype={arr.dtype}")
+            check_real(arr, f"input {i} of model '{self.name}'")
             want = t.shape
             ok = arr.ndim == len(want) and all(w is None or w == d
                                                for w, d in zip(want[1:], arr.shape[1:]))
