@@ -135,6 +135,8 @@ def test_stateful_model_without_a_fixed_batch_refuses_a_remainder_up_front():
     with pytest.raises(ValueError, match="multiple of 8"):
         model.predict(x[:12], verbose=0)
     _assert_unchanged(model, snap)
+    fresh = _model(stateful=True)
+    assert fresh.predict(x, steps=1, verbose=0).shape == (32, 2)  # no remainder batch
 
 
 def test_stateful_states_survive_a_batch_that_fails_midway(monkeypatch):

@@ -243,26 +243,25 @@ class Model:
         bs = predict_args(batch_size, steps, verbose)
         xs = self._standardize(x)
         n = xs[0].shape[0]
-        if self.stateful:
-            sb = atomic.stateful_batch(self)
-            if sb is not None:
-                if n % sb:
-                    raise ValueError(
-                        f"Model '{self.name}' is stateful and was built for batch size {sb}: "
-                        f"the number of samples must be a multiple of {sb}. Received: {n} "
-                        "samples. Feed whole batches, or rebuild the model with "
-                        "`Input(batch_shape=(N, ...))` for your batch size N.")
-                bs = sb
-            elif n % min(bs, max(n, 1)):  # the last batch could not reuse the states
-                raise ValueError(
-                    f"Model '{self.name}' is stateful and its states take the size of its "
-                    f"first batch ({bs}), which must then divide the number of samples. "
-                    f"Received: {n} samples with batch_size={bs}. Pass a `batch_size` that "
-                    "divides the number of samples, or build the model with "
-                    "`Input(batch_shape=(N, ...))`.")
+        sb = atomic.stateful_batch(self) if self.stateful else None
+        bs = bs if sb is None else sb
         if steps is not None:
             n = min(n, steps * bs)
             xs = [a[:n] for a in xs]
+        if sb is not None and n % sb:
+            raise ValueError(
+                f"Model '{self.name}' is stateful and was built for batch size {sb}: "
+                f"the number of samples must be a multiple of {sb}. Received: {n} "
+                "samples. Feed whole batches, or rebuild the model with "
+                "`Input(batch_shape=(N, ...))` for your batch size N.")
+        if self.stateful and sb is None and n > bs and n % bs:
+            # the states take the first batch's size: the last batch could not use them
+            raise ValueError(
+                f"Model '{self.name}' is stateful and its states take the size of its "
+                f"first batch ({bs}), which must then divide the number of samples. "
+                f"Received: {n} samples with batch_size={bs}. Pass a `batch_size` that "
+                "divides the number of samples, or build the model with "
+                "`Input(batch_shape=(N, ...))`.")
         name = self._resolve(backend, xs[0])
         dev = _xp.backend_module(name)
         bar = _progress(len(range(0, max(n, 1), bs)), verbose)
