@@ -251,11 +251,19 @@ def _close(got, ref):
     np.testing.assert_allclose(got, ref, rtol=0, atol=tol)
 
 
-@pytest.mark.parametrize("tier", ["numba", "numpy"])
+# The NumPy tier, and numba with each per-step product (GPULSTM_CPU_KERNEL forces one
+# whatever this host has; see tests/test_cpu_paths.py); B picks the GEMV (1), the
+# tiles or panels and their remainders, and the threaded split (16).
+@pytest.mark.parametrize("tier", ["numpy", "panels16", "panels8", "tiles4x4", "tiles4x2"])
 @pytest.mark.parametrize("B", [1, 2, 4, 8, 16])
-def test_set_weights_after_a_call_reaches_every_cpu_path(request, tier, B):
+def test_set_weights_after_a_call_reaches_every_cpu_path(request, monkeypatch, tier, B):
     if tier == "numpy":
         spy = request.getfixturevalue("numpy_tier")
+    else:
+        from gpulstm.kernels import cpu
+
+        assert tier in cpu.KERNELS
+        monkeypatch.setenv(cpu.KERNEL_ENV, tier)
     U, D, T = 8, 5, 3
     x = np.random.default_rng(B).normal(size=(B, T, D)).astype("float32")
     layer = LSTM(U, backend="cpu")
