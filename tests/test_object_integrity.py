@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import naive
-from gpulstm import LSTM, Bidirectional, Dense, Embedding, Input, Model, Sequential, TimeDistributed
+from gpulstm import (LSTM, Bidirectional, Dense, Embedding, Input, Model, Sequential,
+                     TimeDistributed)
 
 RNG = np.random.default_rng(14)
 X = RNG.normal(size=(4, 3, 5)).astype("float32")
@@ -139,11 +140,19 @@ def test_stateful_model_without_a_fixed_batch_refuses_a_remainder_up_front():
     assert fresh.predict(x, steps=1, verbose=0).shape == (32, 2)  # no remainder batch
 
 
-def test_stateful_states_survive_a_batch_that_fails_midway(monkeypatch):
-    model = _model(stateful=True, batch=4)
+def _nested_stateful(batch):
+    inp = Input(batch_shape=(batch, 3, 5))
+    inner = Model(inp, Bidirectional(LSTM(2, stateful=True))(inp))
+    return Sequential([inner, Dense(2)])
+
+
+@pytest.mark.parametrize("make", [_model, _nested_stateful])
+def test_stateful_states_survive_a_batch_that_fails_midway(monkeypatch, make):
+    model = make(stateful=True, batch=4) if make is _model else make(4)
     x = RNG.normal(size=(12, 3, 5)).astype("float32")
     model.predict(x, verbose=0)
     snap = _snapshot(model)
+    assert len(snap[1]) == 2  # two stateful LSTMs, nested or not
     dense = model.layers[-1]
     real, calls = dense.call, []
 

@@ -6,39 +6,45 @@ put back the states of stateful layers when a batch fails after earlier batches
 ran.  States are replaced, never edited in place, so keeping the old arrays
 (no copies) is enough.
 """
-import contextlib
-
 from gpulstm.layers._arrays import WEIGHTS_FIX, as_real_array
 
-
-def sublayers(layer):
-    """The layers inside a wrapper or nested model (none for a plain layer)."""
-    if hasattr(layer, "_exec_nodes"):  # a nested Model / Sequential
-        return list(layer.layers)
-    return [getattr(layer, a) for a in ("layer", "forward_layer", "backward_layer")
-            if getattr(layer, a, None) is not None]
+_WRAPPED = ("layer", "forward_layer", "backward_layer")
 
 
 def stateful_leaves(layers):
-    """Every layer, at any depth, that keeps states across calls (``_states``)."""
+    """Every layer, at any depth (wrappers, nested models), that keeps states across
+    calls.  Runs on every ``model(x)``: attribute lookups only."""
     out = []
     for layer in layers:
-        if getattr(layer, "stateful", False) and hasattr(layer, "_states"):
+        attrs = layer.__dict__
+        if attrs.get("stateful") and "_states" in attrs:
             out.append(layer)
-        out.extend(stateful_leaves(sublayers(layer)))
+        if "_exec_nodes" in attrs:  # a nested Model / Sequential
+            out.extend(stateful_leaves(attrs["_layers"]))
+        for name in _WRAPPED:
+            if name in attrs:
+                out.extend(stateful_leaves([attrs[name]]))
     return out
 
 
-@contextlib.contextmanager
-def states_kept_on_error(model):
-    """Put back every stateful layer's states if the block raises."""
-    kept = [(layer, layer._states) for layer in stateful_leaves(model.layers)]
-    try:
-        yield
-    except BaseException:
-        for layer, states in kept:
-            layer._states = states
-        raise
+class states_kept_on_error:
+    """``with states_kept_on_error(model):`` puts back every stateful layer's states
+    if the block raises (a class, not contextlib: it wraps every ``model(x)``)."""
+
+    __slots__ = ("_kept",)
+
+    def __init__(self, model):
+        layers = stateful_leaves(model.__dict__.get("_layers", ()))
+        self._kept = [(layer, layer._states) for layer in layers]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            for layer, states in self._kept:
+                layer._states = states
+        return False
 
 
 def set_weights(model, weights):
@@ -73,7 +79,7 @@ def stateful_batch(model):
     for t in model.inputs:
         if t.shape[0] is not None:
             return t.shape[0]
-    for layer in stateful_leaves(model.layers):
+    for layer in stateful_leaves(model.__dict__.get("_layers", ())):
         if layer._states is not None:
             return layer._states[0].shape[0]
     return None
