@@ -9,6 +9,7 @@ import numpy as np
 
 from gpulstm import _xp
 from gpulstm import activations as _acts
+from gpulstm.layers._arrays import check_real
 from gpulstm.layers.base import Layer
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -156,9 +157,10 @@ class KerasLayer(Layer):
         return self.call(inputs, mask=mask, training=training, **kwargs)
 
     def _to_arrays(self, inputs):
+        what = f"the input of layer '{self.name}'"
         if isinstance(inputs, (list, tuple)):
-            return [_xp.asarray(x) for x in inputs]
-        return _xp.asarray(inputs)
+            return [check_real(_xp.asarray(x), what) for x in inputs]
+        return check_real(_xp.asarray(inputs), what)
 
     @staticmethod
     def _shapes_of(inputs, batch=None):

@@ -3,6 +3,8 @@ import numbers
 
 import numpy as np
 
+from gpulstm.layers._arrays import REAL_KINDS, check_real
+
 
 def positive_int(value, arg):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
@@ -58,12 +60,12 @@ def inputs(x, layer, xp=np):
                 f"Received: inputs of type {type(x).__name__} with ragged entries"
             ) from None
     dtype = getattr(x, "dtype", None)
-    if dtype is None or not (np.issubdtype(np.dtype(dtype), np.number)
-                             or np.dtype(dtype) == np.bool_):
+    if dtype is None or np.dtype(dtype).kind not in REAL_KINDS:  # complex, str, object
         raise ValueError(
             f"Layer '{layer.name}' expected a numeric array of shape (batch, timesteps, "
             f"features). Received: inputs of type {type(x).__name__}"
             + (f" with dtype={dtype}" if dtype is not None else "")
+            + ". Pass real numbers (a bool, integer or float dtype)"
         )
     input_shape(x.shape, layer)
     if 0 in x.shape[:2]:
@@ -77,7 +79,8 @@ def inputs(x, layer, xp=np):
 def mask(m, B, T, layer, xp=np):
     if m is None:
         return None
-    m = xp.asarray(m)
+    m = check_real(xp.asarray(m), f"the mask of layer '{layer.name}'",
+                   "Pass a bool mask (or 0/1 numbers), True where a timestep is used")
     expected = (T, B) if layer.time_major else (B, T)
     if tuple(m.shape) != expected:
         raise ValueError(
@@ -99,7 +102,12 @@ def states(values, B, layer, arg, xp=np):
         )
     out = []
     for name, v in zip("hc", values):
-        arr = xp.asarray(v)
+        try:
+            arr = xp.asarray(v)
+        except (TypeError, ValueError):
+            arr = np.asarray(v, dtype=object)  # ragged: refused just below
+        check_real(arr, f"`{arg}[{'hc'.index(name)}]` of layer '{layer.name}'",
+                   f"Pass float arrays of shape (batch, {layer.units})")
         want = (B if B is not None else arr.shape[0], layer.units)
         if arr.ndim != 2 or tuple(arr.shape) != want:
             raise ValueError(

@@ -5,6 +5,8 @@ from collections import defaultdict
 
 import numpy as np
 
+from gpulstm.layers._arrays import WEIGHTS_FIX, as_real_array, readonly, weight_copy
+
 _name_lock = threading.Lock()
 _name_counts = defaultdict(int)
 
@@ -73,11 +75,12 @@ class Layer:
     # -- weights ---------------------------------------------------------------
     @property
     def weights(self):
-        """The layer's weight arrays, in Keras's order."""
-        return list(self._weights)
+        """The layer's weight arrays, in Keras's order, read-only (edit copies from
+        ``get_weights()`` and call ``set_weights``)."""
+        return [readonly(w) for w in self._weights]
 
     def get_weights(self):
-        """Copies of the weights, in Keras's order."""
+        """Writable copies of the weights, in Keras's order."""
         return [w.copy() for w in self._weights]
 
     def count_params(self):
@@ -90,7 +93,11 @@ class Layer:
             )
         return int(sum(w.size for w in self._weights))
 
-    def _check_weights(self, weights, expected_shapes):
+    def _check_weights(self, weights, expected_shapes, names=None):
+        """Copies of ``weights`` in the layer's dtype, after checking count, shapes and
+        dtypes (bool, integer or float); nothing of the layer changes."""
+        names = self._weight_names if names is None else names
+        weights = list(weights)
         if len(weights) != len(expected_shapes):
             raise ValueError(
                 f"Layer '{self.name}' expected {len(expected_shapes)} weights "
@@ -99,19 +106,15 @@ class Layer:
             )
         out = []
         for i, (w, shape) in enumerate(zip(weights, expected_shapes)):
-            arr = np.asarray(w)
+            arr = as_real_array(w, f"weight {i} ({names[i]}) of layer '{self.name}'",
+                                WEIGHTS_FIX)
             if arr.shape != tuple(shape):
                 raise ValueError(
-                    f"Layer '{self.name}' weight {i} ({self._weight_names[i]}) "
+                    f"Layer '{self.name}' weight {i} ({names[i]}) "
                     f"expected shape {tuple(shape)}. Received: weight with shape "
                     f"{arr.shape}"
                 )
-            if not np.issubdtype(arr.dtype, np.number):
-                raise ValueError(
-                    f"Layer '{self.name}' weight {i} must be numeric. "
-                    f"Received: dtype={arr.dtype}"
-                )
-            out.append(np.ascontiguousarray(arr, dtype=self.dtype))
+            out.append(weight_copy(arr, self.dtype))
         return out
 
     def set_weights(self, weights):

@@ -162,10 +162,10 @@ class Dense(KerasLayer):
     def set_weights(self, weights):
         """``[kernel (D, units), bias (units,)]``; an unbuilt layer is built from the kernel."""
         if not self.built and len(weights) and np.ndim(weights[0]) == 2:
-            self._weight_names = ["kernel", "bias"]
+            names = ["kernel", "bias"][:1 + self.use_bias]
             shapes = [np.shape(weights[0]), (self.units,)][:1 + self.use_bias]
-            new = self._check_weights(weights, shapes)
-            self._weights = new
+            new = self._check_weights(weights, shapes, names)  # nothing changes before
+            self._weights, self._weight_names = new, names
             super().build((None, shapes[0][0]))
             return
         super().set_weights(weights)

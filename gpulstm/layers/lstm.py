@@ -7,6 +7,7 @@ from gpulstm import _xp
 from gpulstm import activations as _acts
 from gpulstm import initializers
 from gpulstm.dispatch import get_backend, requested_backend
+from gpulstm.layers._arrays import readonly
 from gpulstm.layers._common import dtype_policy
 from gpulstm.layers.base import Layer
 from gpulstm.layers import _lstm_checks as checks
@@ -114,17 +115,18 @@ class LSTM(Layer):
         self.last_backend = None
 
     # -- weights ------------------------------------------------------------------
+    # Read-only views (see gpulstm.layers._arrays): edit get_weights(), then set_weights.
     @property
     def kernel(self):
-        return self._weights[0] if self.built else None
+        return readonly(self._weights[0]) if self.built else None
 
     @property
     def recurrent_kernel(self):
-        return self._weights[1] if self.built else None
+        return readonly(self._weights[1]) if self.built else None
 
     @property
     def bias(self):
-        return self._weights[2] if self.built and self.use_bias else None
+        return readonly(self._weights[2]) if self.built and self.use_bias else None
 
     def build(self, input_shape):
         """Create the weights for an input of ``input_shape`` (B, T, D), or (T, B, D)."""
@@ -171,10 +173,10 @@ class LSTM(Layer):
             )
         D = np.shape(weights[0])[0]
         U = self.units
-        self._weight_names = ["kernel", "recurrent_kernel", "bias"][:n]
+        names = ["kernel", "recurrent_kernel", "bias"][:n]
         shapes = [(D, 4 * U), (U, 4 * U), (4 * U,)][:n]
-        new = self._check_weights(weights, shapes)  # raises before any state changes
-        self._weights = new
+        new = self._check_weights(weights, shapes, names)  # raises before any state changes
+        self._weights, self._weight_names = new, names
         self._build_input_shape = (None, None, D)
         self._prepared = {}
         self.built = True
@@ -258,7 +260,8 @@ class LSTM(Layer):
             )
         with self._lock:
             h0, c0 = self._initial_states(initial_state, B, xp)
-            kernel, rk, bias = self._weights[0], self._weights[1], self.bias
+            kernel, rk = self._weights[0], self._weights[1]
+            bias = self._weights[2] if self.use_bias else None
             x_proj, rec_masks = None, None
             if training and (self.dropout > 0 or self.recurrent_dropout > 0):
                 x_proj, rec_masks = self._dropout_inputs(x, B, D, xp)
@@ -283,6 +286,8 @@ class LSTM(Layer):
         if self.return_sequences and self.time_major:
             out = xp.swapaxes(out, 0, 1)
         if self.return_state:
+            if self.stateful:  # h and c are the kept states: hand out copies
+                h, c = h.copy(), c.copy()
             return [out, h, c]
         return out
 
@@ -291,8 +296,8 @@ class LSTM(Layer):
             return initial_state  # checked in call()
         if self.stateful:
             if self._states is None:
-                self._states = self._zero_states(B)
-            elif self._states[0].shape[0] != B:
+                return self._zero_states(B)  # kept only once the call succeeds
+            if self._states[0].shape[0] != B:
                 raise ValueError(
                     f"Layer '{self.name}' is stateful and was built for batch size "
                     f"{self._states[0].shape[0]}. Received: input with batch size {B}. "
@@ -314,7 +319,7 @@ class LSTM(Layer):
             return (rng.random(shape) >= rate).astype(self.dtype) / (1.0 - rate)
 
         kernel = self._weights[0]
-        bias = self.bias if self.bias is not None else 0
+        bias = self._weights[2] if self.use_bias else 0
         if self.recurrent_dropout > 0:
             # Per-gate input masks (implementation 1): project each gate on its own.
             masks = keep(self.dropout, (4, B, 1, D))

@@ -2,6 +2,7 @@
 import numpy as np
 
 from gpulstm import _xp
+from gpulstm.layers._arrays import restore_on_error
 from gpulstm.layers._common import KerasLayer, shape_str
 from gpulstm.layers.base import Layer
 
@@ -201,14 +202,9 @@ class Bidirectional(KerasLayer):
         natural = [None] * len(weights)
         for i, w in zip(order, weights):
             natural[i] = w
-        old = self.forward_layer.get_weights() if self.forward_layer.built else None
-        self.forward_layer.set_weights(natural[:nf])
-        try:
+        with restore_on_error(self.forward_layer, self.backward_layer):  # all or nothing
+            self.forward_layer.set_weights(natural[:nf])
             self.backward_layer.set_weights(natural[nf:])
-        except ValueError:
-            if old is not None:
-                self.forward_layer.set_weights(old)  # leave the layer unchanged
-            raise
         self.built = True
 
     def count_params(self):

@@ -6,9 +6,11 @@ import numpy as np
 
 from gpulstm import _xp
 from gpulstm.dispatch import requested_backend, resolve_backend
+from gpulstm.layers._arrays import check_real
+from gpulstm.layers._lstm_checks import positive_int
 from gpulstm.layers.base import unique_name
 from gpulstm.layers.core import InputLayer
-from gpulstm.models import nested
+from gpulstm.models import atomic, nested
 from gpulstm.models.graph import map_graph, run_graph
 from gpulstm.models.symbolic import KerasTensor
 
@@ -129,31 +131,9 @@ class Model:
         return [w for layer in self.layers for w in layer.get_weights()]
 
     def set_weights(self, weights):
-        """Set all weights; counts and shapes are checked before anything changes."""
-        weights = list(weights)
-        current = [layer.get_weights() for layer in self.layers]
-        flat = [w for ws in current for w in ws]
-        if len(weights) != len(flat):
-            raise ValueError(f"Model '{self.name}' expects {len(flat)} weight arrays. "
-                             f"Received: {len(weights)} arrays")
-        for i, (w, ref) in enumerate(zip(weights, flat)):
-            if np.shape(w) != ref.shape:
-                owner = self._weight_owner(i)
-                raise ValueError(f"Weight {i} (layer '{owner}') expected shape {ref.shape}. "
-                                 f"Received: weight with shape {np.shape(w)}")
-        pos = 0
-        for layer, ws in zip(self.layers, current):
-            if ws:
-                layer.set_weights(weights[pos:pos + len(ws)])
-                pos += len(ws)
-
-    def _weight_owner(self, i):
-        for layer in self.layers:
-            n = len(layer.get_weights())
-            if i < n:
-                return layer.name
-            i -= n
-        return "?"
+        """Set all weights; counts, shapes and dtypes are checked before anything
+        changes (bool, integer and float arrays are cast to each layer's dtype)."""
+        atomic.set_weights(self, weights)
 
     def load_weights(self, filepath):
         """Load weights from a ``.weights.h5``, ``.h5`` or ``.keras`` file (see gpulstm.io)."""
@@ -189,8 +169,7 @@ class Model:
         out = []
         for i, (arr, t) in enumerate(zip(xs, self.inputs)):
             arr = _xp.asarray(arr)  # CuPy input stays on its device
-            if arr.dtype.kind not in "biuf":
-                raise ValueError(f"Input {i} must be numeric. Received: dtype={arr.dtype}")
+            check_real(arr, f"input {i} of model '{self.name}'")
             want = t.shape
             ok = arr.ndim == len(want) and all(w is None or w == d
                                                for w, d in zip(want[1:], arr.shape[1:]))
@@ -226,7 +205,8 @@ class Model:
         name = self._resolve(backend, xs[0])
         # The data moves to the backend's device once and stays there between layers.
         dev = _xp.backend_module(name)
-        outs = self._run([_xp.to_module(a, dev) for a in xs], training, name)
+        with atomic.states_kept_on_error(self):
+            outs = self._run([_xp.to_module(a, dev) for a in xs], training, name)
         home = _xp.array_module(xs[0])
         outs = [_xp.to_module(o, home) for o in outs]
         return outs[0] if len(outs) == 1 else outs
@@ -238,16 +218,6 @@ class Model:
                              "on symbolic tensors. Build it with `Model(inputs, outputs)`.")
         return nested.symbolic_call(self, inputs, mask, training)
 
-    def _stateful_batch(self):
-        for t in self.inputs:
-            if t.shape[0] is not None:
-                return t.shape[0]
-        for layer in self.layers:
-            st = getattr(layer, "_states", None)
-            if getattr(layer, "stateful", False) and st is not None:
-                return st[0].shape[0]
-        return None
-
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None,
                 backend=None):
         """Outputs for ``x`` (an array, or a list / dict for several inputs), in batches.
@@ -255,10 +225,14 @@ class Model:
         Parameters
         ----------
         batch_size : int, optional
-            Default 32. Stateful models always use the batch size they were built with.
-        verbose : "auto", 0 or 1
-            1 shows a tqdm progress bar; "auto" shows it only when the work takes over a
-            second; 0 never.
+            Default 32. Stateful models always use the batch size they were built with
+            (or, before their first call, ``batch_size``, which must then divide the
+            number of samples).
+        verbose : "auto", 0, 1 or 2
+            1 and 2 show a tqdm progress bar; "auto" shows it only when the work takes
+            over a second; 0 never.
+        steps : int, optional
+            Predict only the first ``steps`` batches (Keras's meaning); None: all.
         backend : str, optional
             Overrides the model's backend for this call (resolved once).
 
@@ -266,21 +240,28 @@ class Model:
         -------
         numpy.ndarray, or a list of them for several outputs.
         """
+        bs = predict_args(batch_size, steps, verbose)
         xs = self._standardize(x)
         n = xs[0].shape[0]
-        bs = 32 if batch_size is None else int(batch_size)
-        if bs <= 0:
-            raise ValueError(f"Expected a positive `batch_size`. Received: batch_size={batch_size}")
-        if self.stateful:
-            sb = self._stateful_batch()
-            if sb is not None:
-                if n % sb:
-                    raise ValueError(
-                        f"Model '{self.name}' is stateful and was built for batch size {sb}: "
-                        f"the number of samples must be a multiple of {sb}. Received: {n} "
-                        "samples. Feed whole batches, or rebuild the model with "
-                        "`Input(batch_shape=(N, ...))` for your batch size N.")
-                bs = sb
+        sb = atomic.stateful_batch(self) if self.stateful else None
+        bs = bs if sb is None else sb
+        if steps is not None:
+            n = min(n, steps * bs)
+            xs = [a[:n] for a in xs]
+        if sb is not None and n % sb:
+            raise ValueError(
+                f"Model '{self.name}' is stateful and was built for batch size {sb}: "
+                f"the number of samples must be a multiple of {sb}. Received: {n} "
+                "samples. Feed whole batches, or rebuild the model with "
+                "`Input(batch_shape=(N, ...))` for your batch size N.")
+        if self.stateful and sb is None and n > bs and n % bs:
+            # the states take the first batch's size: the last batch could not use them
+            raise ValueError(
+                f"Model '{self.name}' is stateful and its states take the size of its "
+                f"first batch ({bs}), which must then divide the number of samples. "
+                f"Received: {n} samples with batch_size={bs}. Pass a `batch_size` that "
+                "divides the number of samples, or build the model with "
+                "`Input(batch_shape=(N, ...))`.")
         name = self._resolve(backend, xs[0])
         dev = _xp.backend_module(name)
         bar = _progress(len(range(0, max(n, 1), bs)), verbose)
@@ -288,11 +269,12 @@ class Model:
         # _xp.DEVICE_BYTES); the batches in between stay on the device.
         gather = _xp.Gather(len(self.outputs), dev)
         try:
-            for _, block in _xp.windows(xs, n, bs, dev):
-                for s in range(0, max(block[0].shape[0], 1), bs):
-                    gather.add(self._run([a[s:s + bs] for a in block], False, name))
-                    if bar is not None:
-                        bar.update(1)
+            with atomic.states_kept_on_error(self):  # a failing batch undoes the earlier
+                for _, block in _xp.windows(xs, n, bs, dev):
+                    for s in range(0, max(block[0].shape[0], 1), bs):
+                        gather.add(self._run([a[s:s + bs] for a in block], False, name))
+                        if bar is not None:
+                            bar.update(1)
         finally:
             if bar is not None:
                 bar.close()
@@ -344,3 +326,14 @@ def _progress(total, verbose):
         return None
     delay = 1.0 if verbose == "auto" else 0.0
     return tqdm(total=total, unit="batch", desc="predict", delay=delay, leave=False)
+
+
+def predict_args(batch_size, steps, verbose):
+    """The batch size ``predict`` runs with, after checking its arguments as Keras does."""
+    bs = 32 if batch_size is None else positive_int(batch_size, "batch_size")
+    if steps is not None:
+        positive_int(steps, "steps")
+    if not (verbose == "auto" if isinstance(verbose, str) else verbose in (0, 1, 2)):
+        raise ValueError(f'Expected `verbose` to be "auto", 0, 1 or 2. Received: '
+                         f"verbose={verbose!r}")
+    return bs

@@ -1,7 +1,8 @@
 """``gpulstm.Sequential``: a linear stack of layers."""
+from gpulstm.layers._arrays import check_real, restore_on_error
 from gpulstm.layers.base import Layer
 from gpulstm.layers.core import InputLayer
-from gpulstm.models.functional import Model
+from gpulstm.models.functional import Model, predict_args
 from gpulstm.models.symbolic import KerasTensor, input_tensor
 
 
@@ -104,9 +105,11 @@ class Sequential(Model):
         from gpulstm import _xp
 
         arr = _xp.asarray(x[0] if isinstance(x, (list, tuple)) and hasattr(x[0], "shape") else x)
+        check_real(arr, f"the input of model '{self.name}'")
         dtype = "int32" if arr.dtype.kind in "iu" else "float32"
-        self._input_layer = InputLayer(batch_shape=(None,) + arr.shape[1:], dtype=dtype)
-        self.build(None)
+        with restore_on_error(self, *self._stack):  # a failed build changes nothing
+            self._input_layer = InputLayer(batch_shape=(None,) + arr.shape[1:], dtype=dtype)
+            self.build(None)
 
     @property
     def layers(self):
@@ -164,6 +167,7 @@ class Sequential(Model):
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None,
                 backend=None):
+        predict_args(batch_size, steps, verbose)  # refused before the model builds
         self._ensure_built(x)
         return super().predict(x, batch_size, verbose, steps, callbacks, backend)
 
