@@ -7,6 +7,7 @@ therefore caches under a folder named by a fingerprint of gpulstm's version and 
 text of all ``kernels/*.py``: any change to either starts a fresh cache.
 """
 import hashlib
+import importlib.util
 import os
 
 from numba.core import caching, config
@@ -18,6 +19,13 @@ def _fingerprint():
     from gpulstm._version import __version__
 
     digest = hashlib.sha256(__version__.encode())
+    # kernels compiled with SciPy call its BLAS; without it they are built without:
+    # the two never share a cache
+    try:
+        scipy = importlib.util.find_spec("scipy") is not None
+    except (ImportError, ValueError):
+        scipy = False
+    digest.update(b"scipy" if scipy else b"no-scipy")
     for name in sorted(os.listdir(_HERE)):
         if name.endswith(".py"):
             with open(os.path.join(_HERE, name), "rb") as fh:

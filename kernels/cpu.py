@@ -1,12 +1,14 @@
 """The numba ``@njit`` CPU backend.
 
 ``lstm_forward`` runs the whole time loop inside one compiled call (``cpu_fast``:
-register-blocked panel GEMM per step (``cpu_micro``, float32 on AVX2 + FMA),
-register-tiled recurrent product, or a BLAS GEMM per step for large row blocks on
-AVX2; vectorised gates; rows split over threads for large batches; SciPy is needed:
-``np.dot`` inside ``@njit`` calls its BLAS), the input projection either inside it
-(small problems) or as one GEMM over all timesteps.  Each batch row runs its whole
-sequence on its own (no barrier per step).
+register-blocked panel GEMM per step (``cpu_micro``, float32: 16 lanes on AVX-512, 8
+on AVX2 + FMA), register-tiled recurrent product elsewhere (and for float64), with a
+SciPy BLAS GEMM per step for large row blocks on the 4 x 2 tiles where SciPy is
+installed (``cpu_blas.dot``; SciPy is optional); vectorised gates), the input
+projection either inside it (small problems) or up front.  Threads: large batches
+split rows into blocks that threads claim (each row runs its whole sequence on its
+own, no barrier per step); small batches share each step over unit chunks
+(``cpu_split``, one exchange per step).
 
 The activation is picked by an integer code at run time inside one compiled kernel
 (one compile serves every activation pair).  A user callable gets its own kernel,

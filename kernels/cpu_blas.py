@@ -15,8 +15,12 @@ the caller then keeps the register tiles.
 import contextlib
 import ctypes
 import glob
+import importlib.util
 import os
 import threading
+
+import numpy as np
+from numba.extending import overload
 
 _lock = threading.RLock()
 _state = {}
@@ -76,7 +80,36 @@ def _init():
 
 def available():
     """Whether SciPy's BLAS is there and its thread count can be set."""
-    return _init() is not None
+    return scipy_present() and _init() is not None
+
+
+def scipy_present():
+    """Whether SciPy can be imported (looked up without importing it)."""
+    try:
+        return importlib.util.find_spec("scipy") is not None
+    except (ImportError, ValueError):  # sys.modules["scipy"] is None: hidden on purpose
+        return False
+
+
+def dot(a, b, out):
+    """``np.dot(a, b, out)`` inside compiled kernels, where SciPy is installed.
+
+    numba types ``np.dot`` through SciPy's BLAS, so a kernel that merely contains it
+    fails to compile without SciPy.  Kernels call this instead: without SciPy it
+    compiles to nothing (the callers take the BLAS path only when ``available()``).
+    """
+    np.dot(a, b, out)
+
+
+@overload(dot)
+def _dot(a, b, out):
+    if scipy_present():
+        def impl(a, b, out):
+            np.dot(a, b, out)
+    else:
+        def impl(a, b, out):  # never reached: available() is False without SciPy
+            pass
+    return impl
 
 
 @contextlib.contextmanager

@@ -27,7 +27,7 @@ from numba import prange
 
 from gpulstm.activations import CODES
 from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
-from gpulstm.kernels import cpu_micro, cpu_sync
+from gpulstm.kernels import cpu_blas, cpu_micro, cpu_sync
 from gpulstm.kernels.activations import activate
 
 _TANH = CODES["tanh"]
@@ -371,9 +371,9 @@ def run_rows(x, W, WT, x_proj, bias, UT, P, RK, h, c, mask, act, ract, fast, wid
                 for r in range(nb):
                     xh[r, :D] = x[(b0 + r) * T + t]
                     xh[r, D:] = H[r]
-                np.dot(xh, W, z)
+                cpu_blas.dot(xh, W, z)
             else:
-                np.dot(H, RK, z)
+                cpu_blas.dot(H, RK, z)
             _add_inputs(src, bias, z, stacked, has_bias, first, t)
         else:
             _set_inputs(src, bias, z, fused, has_bias, first, t)
