@@ -23,7 +23,7 @@ from numba import prange
 
 from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
 from gpulstm.kernels import cpu_micro, cpu_sync
-from gpulstm.kernels.cpu_fast import _gates
+from gpulstm.kernels.cpu_fast import gates_rows
 
 _JIT = dict(cache=True, error_model="numpy", nogil=True)
 NR = cpu_micro.NR
@@ -96,6 +96,8 @@ def _chunk(k, s, t, xp, bias, P, D, hbuf, c, mask, first, act, ract, fast, wide,
         else:
             zr[:] = src
     cpu_micro.gemm_panels(P[k * npc:(k + 1) * npc, D:], h_prev, z, nb, wide)
+    gates_rows(z, h_next[:, u0:u0 + ul], c[:, u0:u0 + ul], tmp, act, ract, fast, mask, 0, t,
+               has_mask)
     for r in range(nb):
         hn = h_next[r, u0:u0 + ul]
         if has_mask and mask[r, t] == 0:
@@ -105,9 +107,7 @@ def _chunk(k, s, t, xp, bias, P, D, hbuf, c, mask, first, act, ract, fast, wide,
                     out[r, s, u0:u0 + ul] = 0.0
                 else:
                     out[r, s, u0:u0 + ul] = hn
-            continue
-        _gates(z[r, :4 * ul], hn, c[r, u0:u0 + ul], tmp, act, ract, fast)
-        if return_sequences:
+        elif return_sequences:
             out[r, s, u0:u0 + ul] = hn
 
 
