@@ -113,8 +113,8 @@ def _say(text):
     print(text, file=sys.stderr, flush=True)
 
 
-def _progress(name, n, p, rows):
-    _say(f"  {name} threads={n} pass {p + 1}: " + ", ".join(
+def _progress(name, n, p, rows, load=None):
+    _say(f"  {f'[{load}] ' if load else ''}{name} threads={n} pass {p + 1}: " + ", ".join(
         f"{r['case']} {_cell(r)}" for r in rows))
 
 
@@ -163,7 +163,7 @@ def _busy(args, threads, command):
          f"{', '.join(loads)}; {args.calls} single calls per size; {', '.join(contenders)}")
     run = _busy.busy_race(cases, threads, contenders=contenders, calls=args.calls, loads=loads,
                           cpus=args.cpus, load_cpu=args.load_cpu, command=command,
-                          progress=lambda ld, *a: (_say(f" load={ld}:"), _progress(*a)))
+                          progress=lambda ld, *a: _progress(*a, load=ld))
     from gpulstm import _results
 
     print(_busy.busy_table(run["busy"]))
@@ -208,8 +208,9 @@ def cmd_bench(args):
         print("note: " + line)
     env = run["machine"].get("env", {})
     if not args.pythreads:
-        print(f"ms per call; ratio = gpulstm / fastest installed peer, < 1 means gpulstm is faster. "
-              f"Workers: `{run['settings']['worker_command']}`, OPENBLAS_CORETYPE="
+        what = ("gpulstm / onnxruntime under the same load" if args.busy
+                else "gpulstm / fastest installed peer")
+        print(f"ms per call; ratio = {what}, < 1 means gpulstm is faster. Workers: `{run['settings']['worker_command']}`, OPENBLAS_CORETYPE="
               f"{env.get('OPENBLAS_CORETYPE') or 'unset'}, GPULSTM_NUMPY_TIER="
               f"{env.get('GPULSTM_NUMPY_TIER')}")
     if args.json:

@@ -12,6 +12,7 @@ this process itself be killed.
 """
 import contextlib
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -90,7 +91,7 @@ def busy_race(cases, threads, *, contenders=CONTENDERS, calls=CALLS, loads=LOADS
         rows += [dict(r, load=load) for r in sub["results"]]
         run = run or sub
     run["results"] = []
-    run["busy"] = {"loads": list(loads), "load_command": " ".join(load_command("pinned", load_cpu, limit_s)),
+    run["busy"] = {"loads": list(loads), "load_command": shlex.join(load_command("pinned", load_cpu, limit_s)),
                    "load_cpu": load_cpu, "calls": calls, "fates": fates, "results": rows}
     return run
 

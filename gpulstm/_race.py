@@ -48,9 +48,9 @@ def worker_env(contender, threads, base=None):
     return env
 
 
-def worker_command(cpus, module="gpulstm._measure"):
-    """``taskset -c CPUS python -m MODULE`` (unpinned where taskset is missing or cpus is empty)."""
-    cmd = [sys.executable, "-m", module]
+def worker_command(cpus, module="gpulstm._measure", args=()):
+    """``taskset -c CPUS python -m MODULE ARGS`` (unpinned where taskset is missing or cpus is empty)."""
+    cmd = [sys.executable, "-m", module, *args]
     if cpus and shutil.which("taskset"):
         cmd = ["taskset", "-c", cpus] + cmd
     return cmd
@@ -111,16 +111,30 @@ def best_of(rows):
     return best
 
 
-def _settings(threads, repeats, min_sample_s, max_other_load, passes, calls, cpus):
+def settings(threads, repeats, min_sample_s, max_other_load, passes, calls, cpus, command=None):
+    """The ``settings`` of a run; ``command``: the worker's command line (default: ours)."""
     return {"isolation": "process", "passes": passes, "order": "alternating",
             "statistic": (f"median of {calls} single calls (and p90)" if calls else
                           f"best of {passes} per-process medians"),
             "repeats": repeats, "min_sample_s": min_sample_s, "calls": calls,
             "max_other_load": max_other_load, "interleaved": False, "threads": threads,
-            "cpus": cpus, "worker_command": " ".join(worker_command(cpus)) + " < SPEC.json",
+            "cpus": cpus, "worker_command": command or " ".join(worker_command(cpus)) + " < SPEC.json",
             "worker_env": {**WORKER_ENV, **{k: None for k in UNSET_ENV}},
             "dtype": "float32", "io": "NumPy in, NumPy out (last output, B x U)",
             "peers": dict(_peers.DESCRIPTIONS), "tolerance": "1e-5 * max(1, max|ref|) vs float64"}
+
+
+def new_run(contenders, threads, command, run_settings):
+    """An empty run: schema, time, command, the machine as the workers see it, settings."""
+    return {
+        "schema": SCHEMA,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": command or " ".join(sys.argv),
+        "machine": {**machine_info(contenders, env=worker_env(contenders[0], threads[0])),
+                    "env_unset_in_workers": {k: os.environ.get(k) for k in UNSET_ENV}},
+        "settings": run_settings,
+        "results": [],
+    }
 
 
 def race(cases, contenders, threads=(None,), *, repeats=7, min_sample_s=0.03, max_other_load=None,
@@ -151,29 +165,34 @@ def race(cases, contenders, threads=(None,), *, repeats=7, min_sample_s=0.03, ma
     """
     threads = [t or os.cpu_count() for t in threads]
     cpus = default_cpus(threads) if cpus is None else cpus
-    parent = {k: os.environ.get(k) for k in UNSET_ENV}
-    run = {
-        "schema": SCHEMA,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": command or " ".join(sys.argv),
-        "machine": {**machine_info(contenders, env=worker_env(contenders[0], threads[0])),
-                    "env_unset_in_workers": parent},
-        "settings": _settings(threads, repeats, min_sample_s, max_other_load, passes, calls, cpus),
-        "results": [],
-    }
+    run = new_run(contenders, threads, command,
+                  settings(threads, repeats, min_sample_s, max_other_load, passes, calls, cpus))
     spec_common = {"cases": [c.to_dict() for c in cases], "repeats": repeats,
                    "min_sample_s": min_sample_s, "max_other_load": max_other_load, "calls": calls}
+
+    def one(name, n, p):
+        spec = dict(spec_common, contender=name, threads=n)
+        return run_worker(spec, cpus, worker_env(name, n), timeout,
+                          on_rows=progress and (lambda r: progress(name, n, p, r)))
+
+    return run_all(run, cases, contenders, threads, passes, one)
+
+
+def run_all(run, cases, contenders, threads, passes, run_one, absent="failed"):
+    """Fill ``run["results"]``: ``run_one(contender, threads, pass)`` gives ``(rows, error)``.
+
+    Workers run per thread count, pass after pass, the contender order reversed every
+    other pass; a case a worker gave no row for gets an ``absent`` row saying why; each
+    cell keeps the best of its passes (``best_of``).
+    """
     cells = {}  # (case name, threads, contender) -> one row per pass
     for n in threads:
         for p in range(passes):
             for name in contenders if p % 2 == 0 else contenders[::-1]:
-                spec = dict(spec_common, contender=name, threads=n)
-                rows, error = run_worker(spec, cpus, worker_env(name, n), timeout,
-                                         on_rows=progress and (lambda r, a=(name, n, p): progress(*a, r)))
+                rows, error = run_one(name, n, p)
                 done = {r["case"] for r in rows}
-                for case in cases:
-                    if case.name not in done:
-                        rows.append(make_row(case, name, n, status="failed", reason=error or "no result"))
+                rows += [make_row(case, name, n, status=absent, reason=error or "no result")
+                         for case in cases if case.name not in done]
                 for r in rows:
                     cells.setdefault((r["case"], n, name), []).append(r)
     for case in cases:

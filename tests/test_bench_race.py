@@ -242,3 +242,41 @@ def test_schema_1_files_still_read(tmp_path):
     run = _results.load_run(old)
     assert run["schema"] == "gpulstm-bench/1" and _results.ratio_rows(run)
     assert sys.modules["gpulstm._results"].SCHEMA == "gpulstm-bench/2"
+
+
+# ----------------------------------------------------------------------------- report and suite
+def _bench_module(name):
+    here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench")
+    sys.path.insert(0, here)
+    try:
+        return __import__(name)
+    finally:
+        sys.path.remove(here)
+
+
+def test_report_shows_the_issue_13_sections(monkeypatch):
+    report = _bench_module("report")
+    run, _, _ = fake_race(monkeypatch, ["gpulstm-cpu", "peer-a"], threads=(1, 2), repeats=1)
+    rows = [dict(r, load=ld, p90_ms=r["median_ms"] * 2) for ld in ("idle", "pinned") for r in run["results"]]
+    run["busy"] = {"loads": ["idle", "pinned"], "load_command": "taskset -c 1 python -c 'while 1: pass'",
+                   "calls": 5, "results": rows}
+    run["pythreads"] = {"error": "not today"}
+    md = report.markdown(_results.check_run(run))
+    assert "Each contender in its own process" in md and "2 threads vs 1 (gpulstm-cpu, this run)" in md
+    assert "Busy machine: 5 single calls" in md and "| pinned | B=2 T=6 D=3 U=4 | 2 |" in md
+    assert "2 threads vs 1, idle phase" in md and "Python threads: not measured (not today)" in md
+
+
+def test_suite_race_one_process_per_contender(tmp_path):
+    pytest.importorskip("pytest_benchmark")
+    pytest.importorskip("onnxruntime")
+    suite_race = _bench_module("suite_race")
+    out = tmp_path / "run.json"
+    assert suite_race.main(["--quick", "--groups", "smoke", "--contenders", "onnxruntime",
+                            "--threads", "1", "--passes", "1", "--cpus", "", "--raw", str(tmp_path / "raw"),
+                            "--json", str(out)]) == 0
+    run = _results.load_run(out)
+    rows = {r["contender"]: r for r in run["results"]}
+    assert rows["onnxruntime"]["status"] == "ok" and rows["onnxruntime"]["case"] == "B=1 T=100 D=32 U=128"
+    assert os.listdir(tmp_path / "raw") == ["onnxruntime-1-0.json"]
+    assert "--contenders C" in run["settings"]["worker_command"]

@@ -215,7 +215,7 @@ def test_report_targets_checklist():
     lines = report.targets(_results.check_run(run)).splitlines()
     assert lines == [
         "- [x] B=1 T=100 D=32 U=128, 1 thread(s): 0.90 (target <= 1.0, best peer torch)",
-        "- [ ] B=64 T=100 D=32 U=256, 1 thread(s): 1.40 (target <= 1.3, best peer onnxruntime)",
+        "- [ ] B=64 T=100 D=32 U=256, 1 thread(s): 1.40 (target <= 1.0, best peer onnxruntime)",
         "- [x] B=1 T=1 D=32 U=128 stateful, 1 thread(s): torch / gpulstm 6.0x (target >= 5x)",
         "- [x] import gpulstm 200 ms, numba not imported (target <= 300 ms, never compiles)",
         "- [ ] first call in a fresh process, warm cache: 700 ms (target <= 500 ms)",
