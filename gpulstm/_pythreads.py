@@ -73,9 +73,9 @@ def measure(size=SIZE, seconds=SECONDS, threads=THREADS):
     best = {}
     # two rounds in opposite orders, the better of each thread count's two (shared machines)
     for n in list(threads) + list(threads)[::-1]:
-        cpu = os.times()
+        cpu = time.process_time()
         calls, wall, identical = _serve(model, x, first, n, seconds / 2)
-        cpu = sum(os.times()[:2]) - sum(cpu[:2])
+        cpu = time.process_time() - cpu
         # cpu_util: cores this process kept busy (about n if the threads really ran together)
         r = {"threads": n, "calls": calls, "seconds": round(wall, 3), "calls_per_s": calls / wall,
              "cpu_util": round(cpu / wall, 3),
