@@ -18,7 +18,7 @@ def add_parser(sub):
     s = sub.add_parser("bench", help="race gpulstm against torch / onnxruntime / OpenVINO / JAX, "
                                      "each in its own process; print ms and ratios")
     s.add_argument("--quick", action="store_true",
-                   help="three small sizes, 3 samples (about a minute on 2 cores)")
+                   help="three small sizes, 3 samples (1-3 minutes on 2 cores)")
     s.add_argument("--backend", help="gpulstm backend(s), comma separated (default: every available one)")
     s.add_argument("--peers", help="comma separated among torch, onnxruntime, openvino, jax, tf_keras, "
                                    "torch-cuda, or 'all' (default: torch,onnxruntime,openvino,jax)")
@@ -40,8 +40,8 @@ def add_parser(sub):
     s.add_argument("--startup", action="store_true",
                    help="also time `import gpulstm` and a first call in fresh processes")
     s.add_argument("--busy", action="store_true",
-                   help="busy-machine race: gpulstm-cpu and onnxruntime, single calls under a "
-                        "`while 1: pass` hog (median, 90th percentile)")
+                   help="busy-machine race: gpulstm-cpu and onnxruntime (or --backend/--peers), single "
+                        "calls under a `while 1: pass` hog (median, 90th percentile)")
     s.add_argument("--calls", type=int, default=200, help="--busy: single calls per size (default 200)")
     s.add_argument("--loads", default="idle,unpinned,pinned",
                    help="--busy: loads among idle, unpinned, pinned (default: all three)")
@@ -80,14 +80,16 @@ def _threads(text):
     return list(dict.fromkeys(threads))
 
 
-def _contenders(args):
+def _contenders(args, backends=None, peers=None):
+    """gpulstm backends then peers: the command line's, else ``backends``/``peers``, else every
+    available backend and the default peers."""
     from gpulstm import _peers, dispatch
 
-    backends = _split(args.backend) or [n for n in dispatch.BACKENDS
-                                        if dispatch.BACKENDS[n].availability()[0]]
+    backends = _split(args.backend) or backends or [n for n in dispatch.BACKENDS
+                                                    if dispatch.BACKENDS[n].availability()[0]]
     for b in backends:
         _check_backend(b)
-    peers = _split(args.peers) if args.peers is not None else list(_peers.DEFAULT_PEERS)
+    peers = _split(args.peers) if args.peers is not None else list(peers or _peers.DEFAULT_PEERS)
     if peers == ["all"]:
         peers = list(_peers.PEERS)
     unknown = [p for p in peers if p not in _peers.PEERS]
@@ -157,8 +159,7 @@ def _busy(args, threads, command):
         raise CommandError(f"Expected --loads among {list(_busy.LOADS)} and --calls >= 1. "
                            f"Received: --loads={args.loads!r} --calls={args.calls}")
     cases = _cases_of(args)
-    contenders = [c for c in _contenders(args) if c in _busy.CONTENDERS] if (args.peers or args.backend) \
-        else list(_busy.CONTENDERS)
+    contenders = _contenders(args, ["cpu"], ["onnxruntime"])  # busy_table compares these two
     _say(f"gpulstm bench --busy: {len(cases)} cases x {len(threads)} thread count(s) x loads "
          f"{', '.join(loads)}; {args.calls} single calls per size; {', '.join(contenders)}")
     run = _busy.busy_race(cases, threads, contenders=contenders, calls=args.calls, loads=loads,

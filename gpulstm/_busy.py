@@ -82,6 +82,8 @@ def busy_race(cases, threads, *, contenders=CONTENDERS, calls=CALLS, loads=LOADS
     ``busy`` section holds every row with its ``load``.
     """
     rows, fates, run = [], [], None
+    if cpus is None:  # at least cores 0 and 1, so the hog pinned to core 1 shares them with 1 thread too
+        cpus = _race.default_cpus(list(threads) + [2])
     for load in loads:
         with cpu_load(load, load_cpu, limit_s) as fate:
             sub = _race.race(cases, list(contenders), threads, calls=calls, passes=1, cpus=cpus,

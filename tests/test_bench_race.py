@@ -181,8 +181,6 @@ def test_busy_race_tables(monkeypatch):
         return real_load("idle")
 
     monkeypatch.setattr(_busy, "cpu_load", no_hog)
-    # gpulstm-slow sleeps 2 ms per call: slower than peer-a by far at every load
-    monkeypatch.setattr(_busy, "CONTENDERS", ("gpulstm-slow", "peer-a"))
     cases = [CASE, _cases.Case("t", 1, 3, 2, 2)]
     run_calls, real_race = {}, _race.race
 
@@ -194,7 +192,8 @@ def test_busy_race_tables(monkeypatch):
         return run
 
     monkeypatch.setattr(_busy._race, "race", fake)
-    run = _busy.busy_race(cases, [1, 2], contenders=_busy.CONTENDERS, calls=7)
+    # gpulstm-slow sleeps 2 ms per call: slower than peer-a by far at every load
+    run = _busy.busy_race(cases, [1, 2], contenders=("gpulstm-slow", "peer-a"), calls=7)
     assert loads_seen == list(_busy.LOADS) and run["results"] == []
     assert run_calls["kw"]["calls"] == 7 and run_calls["kw"]["passes"] == 1
     busy = run["busy"]

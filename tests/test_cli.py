@@ -116,6 +116,22 @@ def test_bench_quick_races_the_small_sizes(capsys, tmp_path):
     assert run["settings"]["repeats"] == 3 and run["machine"]["env"]["GPULSTM_NUMPY_TIER"] == "0"
 
 
+def test_bench_busy_and_pythreads_modes(capsys, tmp_path):
+    out_json = tmp_path / "busy.json"
+    code, out, err = _run(capsys, "bench", "--busy", "--size", "2,3,4,5", "--threads", "1",
+                          "--loads", "pinned", "--calls", "5", "--json", str(out_json))
+    assert code == 0, err
+    busy = _results.load_run(out_json)["busy"]
+    rows = {r["contender"]: r for r in busy["results"]}
+    assert set(rows) == {"gpulstm-cpu", "onnxruntime"} and busy["fates"][0]["alive_at_end"] is True
+    assert len(rows["gpulstm-cpu"]["times_ms"]) == 5 and rows["gpulstm-cpu"]["p90_ms"] > 0
+    assert "| pinned | B=2 T=3 D=4 U=5 | 1 |" in out and "[pinned] gpulstm-cpu" in err
+    code, out, err = _run(capsys, "bench", "--pythreads", "--seconds", "0.2", "--json", str(out_json))
+    assert code == 0, err
+    section = _results.load_run(out_json)["pythreads"]
+    assert [r["threads"] for r in section["results"]] == [1, 2] and "bit-identical: yes" in out
+
+
 def _io_or_skip():
     try:
         import gpulstm.io  # noqa: F401
