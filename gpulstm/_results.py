@@ -181,11 +181,12 @@ def notes(run):
         out.append("*: too few rounds below max_other_load; the median uses every round")
     busy = {}
     for row in run["results"]:
-        util = row.get("cpu_util")
-        if row["threads"] == 1 and util is not None and util > ONE_THREAD_UTIL:
-            busy[row["contender"]] = max(util, busy.get(row["contender"], 0.0))
-    out += [f"{c}: kept up to {u:.2f} cores busy at 1 thread (its thread setting was not honoured)"
-            for c, u in busy.items()]
+        if row["threads"] == 1 and row.get("cpu_util") is not None:
+            busy[row["contender"]] = max(row["cpu_util"], busy.get(row["contender"], 0.0))
+    if busy:
+        out.append("cores each worker kept busy at 1 thread (most over the sizes): " + ", ".join(
+            f"{c} {u:.2f}" + (" (setting not honoured)" if u > ONE_THREAD_UTIL else "")
+            for c, u in busy.items()))
     return out
 
 

@@ -279,3 +279,10 @@ def test_suite_race_one_process_per_contender(tmp_path):
     assert rows["onnxruntime"]["status"] == "ok" and rows["onnxruntime"]["case"] == "B=1 T=100 D=32 U=128"
     assert os.listdir(tmp_path / "raw") == ["onnxruntime-1-0.json"]
     assert "--contenders C" in run["settings"]["worker_command"]
+
+
+def test_notes_say_whether_one_thread_was_honoured():
+    rows = [_measure.make_row(CASE, name, n, median_ms=1.0, times_ms=[1.0], cpu_util=util)
+            for name, n, util in (("jax", 1, 1.1), ("jax", 1, 1.6), ("torch", 1, 0.98), ("torch", 2, 1.9))]
+    (line,) = [n for n in _results.notes({"results": rows}) if n.startswith("cores")]
+    assert line.endswith("jax 1.60 (setting not honoured), torch 0.98")
