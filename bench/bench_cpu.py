@@ -1,10 +1,18 @@
-"""gpulstm against torch, onnxruntime and tf_keras, one benchmark per (case, contender, threads).
+"""gpulstm against torch, onnxruntime, OpenVINO, JAX and tf_keras, one benchmark per (case, contender, threads).
+
+Race it one contender per pinned process (what ratios need)::
+
+    python bench/suite_race.py --groups issue13 --threads 1,2 --json bench/results/RUN.json
+
+which runs ``pytest bench/bench_cpu.py --benchmark-only --contenders C --threads N`` per
+contender, thread count and pass.  ``pytest bench --benchmark-only`` alone runs every
+contender in one process, one after the other (their thread pools and caches then
+disturb each other's numbers).
 
 Sizes come from ``gpulstm._race.matrix()`` (issue 6's matrix: DeepBench inference
 sizes, Keras-typical models, long sequences, streaming T=1 calls, configurations
-cuDNN cannot run, and the issue-2/7 target sizes).  pytest-benchmark runs one
-benchmark after another; for side-by-side ratios under a noisy neighbour prefer
-the interleaved race (``gpulstm bench --json``), which uses the same runners.
+cuDNN cannot run, and the issue-2/7/13 target sizes), with the same runners as
+``gpulstm bench``.
 """
 import math
 import time

@@ -3,6 +3,8 @@
     pytest bench --benchmark-only                     # the whole matrix (long)
     pytest bench --benchmark-only --quick             # the quick subset (also: -m quick)
     pytest bench --benchmark-only --peers torch --threads 1,all --groups targets,streaming
+    python bench/suite_race.py --groups issue13 --threads 1,2 --json bench/results/RUN.json
+                                                      # one pinned process per contender
     pytest bench --benchmark-only --benchmark-json run.json && python bench/report.py run.json
 
 Every benchmark first checks its output against the float64 reference in
@@ -22,10 +24,13 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests"))  # tests/naive.py, the flo
 def pytest_addoption(parser):
     g = parser.getgroup("gpulstm bench")
     g.addoption("--quick", action="store_true", help="run only the quick subset (same as -m quick)")
-    g.addoption("--peers", default="torch,onnxruntime,tf_keras,torch-cuda",
+    g.addoption("--peers", default="torch,onnxruntime,openvino,jax,tf_keras,torch-cuda",
                 help="peers to race, comma separated (missing ones are skipped)")
     g.addoption("--gpulstm-backends", default=None,
                 help="gpulstm backends, comma separated (default: every available one)")
+    g.addoption("--contenders", default=None,
+                help="exactly these contenders (gpulstm-<backend> or peers), overriding --peers and "
+                     "--gpulstm-backends; bench/suite_race.py runs one per process this way")
     g.addoption("--threads", default="1,all", help="thread counts, e.g. '1,all'")
     g.addoption("--groups", default="all", help="case groups/tags (targets, streaming, nocudnn, "
                                                 "long, deepbench, keras, issue2, issue7, all)")
@@ -49,6 +54,8 @@ def pytest_generate_tests(metafunc):
         backends = cfg.getoption("gpulstm_backends")
         backends = _split(backends) if backends else list(dispatch.BACKENDS)
         names = [f"gpulstm-{b}" for b in backends] + _split(cfg.getoption("peers"))
+        if cfg.getoption("contenders"):
+            names = _split(cfg.getoption("contenders"))
         metafunc.parametrize("contender", names)
     if "threads" in metafunc.fixturenames:
         threads = [os.cpu_count() if t == "all" else int(t) for t in _split(cfg.getoption("threads"))]

@@ -35,21 +35,29 @@ def header(run):
         f"{'interleaved ' if s.get('interleaved') else ''}samples, dtype {s.get('dtype', 'float32')}, "
         f"threads {s.get('threads', '?')}; {blas}",
     ]
+    if s.get("isolation") == "process":
+        unset = ", ".join(f"{k} (was {v})" for k, v in (m.get("env_unset_in_workers") or {}).items() if v)
+        lines.append(f"- Each contender in its own process per thread count, best of {s.get('passes')} "
+                     f"pass(es) in alternating order: `{s.get('worker_command')}`"
+                     + (f"; unset in the workers: {unset}" if unset else "")
+                     + (f"; CPU kind: {m['isa']}" if m.get("isa") else ""))
     if m.get("loadavg_start") is not None:
         lines.append(f"- Load average (1 min) at start / end: {m['loadavg_start'][0]:.2f} / "
                      f"{(m.get('loadavg_end') or [float('nan')])[0]:.2f}")
     return "\n".join(lines)
 
 
-# Issue 7's CPU targets: gpulstm / best peer at most this, per size (B, T, D, U).
+# Issue 13's CPU targets (were issue 7's): gpulstm / best peer at most this, per size (B, T, D, U).
 RATIO_TARGETS = {(1, 100, 32, 128): 1.0, (1, 1000, 16, 64): 1.0, (1, 100, 256, 512): 1.0,
-                 (8, 100, 64, 256): 1.0, (64, 100, 32, 256): 1.3, (256, 50, 128, 512): 1.3}
+                 (8, 100, 64, 256): 1.0, (64, 100, 32, 256): 1.0, (256, 50, 128, 512): 1.0,
+                 (8, 20, 16, 16): 1.0, (32, 50, 16, 16): 1.0}
 STREAM_VS_TORCH = 5.0  # stateful T=1, B=1 calls: torch / gpulstm at least this
 IMPORT_S, FIRST_CALL_S = 0.3, 0.5
 
 
 def targets(run, contender="gpulstm-cpu"):
-    """Markdown checklist of issue 7's targets met or missed by ``contender`` in ``run``."""
+    """Markdown checklist of the targets (issue 13's ratios, issue 7's streaming and start-up)
+    met or missed by ``contender`` in ``run``."""
     lines = []
     for e in _results.ratio_rows(run):
         me = e["cells"].get(contender)
@@ -85,16 +93,39 @@ def targets(run, contender="gpulstm-cpu"):
     return "\n".join(lines)
 
 
+def sections(run):
+    """Issue 13's extra tables, where the run has them: 2 threads vs 1, busy machine, Python threads."""
+    from gpulstm import _busy, _pythreads
+
+    parts = []
+    scaling = _results.thread_scaling_table(run)
+    if scaling:
+        parts += ["2 threads vs 1 (gpulstm-cpu, this run):", "", scaling, ""]
+    busy = run.get("busy")
+    if busy:
+        parts += [f"Busy machine: {busy['calls']} single calls per cell; hog `{busy['load_command']}` "
+                  f"(unpinned: without taskset):", "", _busy.busy_table(busy), ""]
+        scaling = _results.thread_scaling_table(_busy.idle_rows(busy))
+        if scaling:
+            parts += ["2 threads vs 1, idle phase (single calls):", "", scaling, ""]
+    if run.get("pythreads"):
+        parts += _pythreads.lines(run["pythreads"]) + [""]
+    return parts
+
+
 def markdown(run, title=None):
     """Header, ratio table and notes as one Markdown string."""
     parts = []
     if title:
         parts.append(f"### {title}\n")
-    parts += [header(run), "", _results.format_table(run, markdown=True), ""]
+    parts.append(header(run))
+    if run["results"]:
+        parts += ["", _results.format_table(run, markdown=True)]
+    parts += [""] + sections(run)
     parts += _results.startup_lines(run)
     goals = targets(run)
     if goals:
-        parts += ["", "Issue 7 targets:", "", goals, ""]
+        parts += ["", "Targets (ratios: issue 13; streaming and start-up: issue 7):", "", goals, ""]
     notes = _results.notes(run)
     if notes:
         parts += ["Empty cells:", ""] + [f"- {n}" for n in notes] + [""]

@@ -15,38 +15,24 @@ import os
 
 import numpy as np
 
-PEERS = ("torch", "onnxruntime", "tf_keras", "torch-cuda")
-DEFAULT_PEERS = ("torch", "onnxruntime")
+from gpulstm._peers_base import Runner, Unavailable, Unsupported  # noqa: F401
+from gpulstm._peers_jax import jax_runner
+from gpulstm._peers_onnx import onnx_lstm_model, onnxruntime_runner, openvino_runner  # noqa: F401
 
-
-class Unavailable(Exception):
-    """The contender's library is not installed or cannot run here."""
-
-
-class Unsupported(Exception):
-    """The contender cannot express this configuration."""
-
-
-class Runner:
-    """One contender ready to run one case.
-
-    ``call(x)`` runs one forward pass and returns the last output (B, U) as NumPy;
-    stateful runners carry h and c from call to call until ``reset()``.
-    """
-
-    def __init__(self, name, call, *, kind="peer", device="cpu", version=None, reset=None, notes=None):
-        self.name = name
-        self.call = call
-        self.kind = kind
-        self.device = device
-        self.version = version
-        self.reset = reset or (lambda: None)
-        self.notes = notes
-
-
-def _gate_blocks(a, U):
-    # Keras gate blocks along the last axis: i, f, c, o.
-    return [a[..., k * U:(k + 1) * U] for k in range(4)]
+PEERS = ("torch", "onnxruntime", "openvino", "jax", "tf_keras", "torch-cuda")
+DEFAULT_PEERS = ("torch", "onnxruntime", "openvino", "jax")
+# How each peer is run (recorded in every results file).
+DESCRIPTIONS = {
+    "torch": "nn.LSTM batch_first, inference_mode, set_num_threads(threads)",
+    "onnxruntime": "one LSTM node, intra_op_num_threads=threads, inter_op 1, allow_spinning=0",
+    "openvino": "compile_model(same ONNX graph, 'CPU', INFERENCE_NUM_THREADS=threads, "
+                "INFERENCE_PRECISION_HINT=f32, PERFORMANCE_HINT=LATENCY)",
+    "jax": "jax.jit(x @ W + b, then lax.scan over steps with h @ U); 1 thread: XLA_FLAGS="
+           "'--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1' (cpu_util says "
+           "whether honoured)",
+    "tf_keras": "tf_keras.layers.LSTM in tf.function, all cores only",
+    "torch-cuda": "nn.LSTM on CUDA (cuDNN), NumPy in and out",
+}
 
 
 # ----------------------------------------------------------------------------- gpulstm
@@ -149,99 +135,6 @@ def torch_cuda_runner(case, kernel, recurrent_kernel, bias, threads):
     return _torch_runner(case, kernel, recurrent_kernel, bias, threads, "cuda")
 
 
-# ----------------------------------------------------------------------------- onnxruntime
-_ONNX_ACT = {"sigmoid": ("Sigmoid", None, None), "tanh": ("Tanh", None, None),
-             "hard_sigmoid": ("HardSigmoid", 1.0 / 6.0, 0.5)}  # Keras 3 hard_sigmoid
-
-
-def onnx_lstm_model(case, kernel, recurrent_kernel, bias):
-    """An ONNX graph ``Transpose -> LSTM(layout 0) -> Squeeze`` with Keras's weights.
-
-    ONNX orders gates i, o, f, c; the CPU kernel rejects ``layout=1`` so the
-    batch-major input is transposed to (T, B, D) first.
-    """
-    from onnx import TensorProto, helper, numpy_helper
-
-    U = case.U
-    i, f, c, o = _gate_blocks(kernel, U)
-    W = np.concatenate([i, o, f, c], axis=-1).T[None]  # W is (1, 4U, D)
-    i, f, c, o = _gate_blocks(recurrent_kernel, U)
-    R = np.concatenate([i, o, f, c], axis=-1).T[None]  # R is (1, 4U, U)
-    inits = [numpy_helper.from_array(np.ascontiguousarray(W, np.float32), "W"),
-             numpy_helper.from_array(np.ascontiguousarray(R, np.float32), "R")]
-    lstm_inputs = ["X_tbd", "W", "R"]
-    if case.use_bias:
-        i, f, c, o = _gate_blocks(bias, U)
-        Bv = np.concatenate([i, o, f, c, np.zeros(4 * U, np.float32)])[None]  # B is (1, 8U)
-        inits.append(numpy_helper.from_array(Bv.astype(np.float32), "B"))
-        lstm_inputs.append("B")
-    else:
-        lstm_inputs.append("")
-    graph_inputs = [helper.make_tensor_value_info("X", TensorProto.FLOAT, [case.B, case.T, case.D])]
-    if case.stateful:
-        lstm_inputs += ["", "h0", "c0"]
-        graph_inputs += [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, case.B, U])
-                         for n in ("h0", "c0")]
-    acts, alphas, betas = [], [], []
-    for name in (case.recurrent_activation, case.activation, case.activation):
-        if name not in _ONNX_ACT:
-            raise Unsupported(f"onnxruntime's LSTM has no {name!r} activation")
-        op, alpha, beta = _ONNX_ACT[name]
-        acts.append(op)
-        if alpha is not None:
-            alphas.append(alpha)
-            betas.append(beta)
-    attrs = {"hidden_size": U, "activations": acts, "layout": 0}
-    if alphas:
-        # onnxruntime consumes alphas/betas in order, only for functions that take them.
-        attrs.update(activation_alpha=alphas, activation_beta=betas)
-    nodes = [
-        helper.make_node("Transpose", ["X"], ["X_tbd"], perm=[1, 0, 2]),
-        helper.make_node("LSTM", lstm_inputs, ["", "Y_h", "Y_c"], **attrs),
-        helper.make_node("Squeeze", ["Y_h", "axes0"], ["h_T"]),
-    ]
-    inits.append(numpy_helper.from_array(np.array([0], np.int64), "axes0"))
-    outputs = [helper.make_tensor_value_info("h_T", TensorProto.FLOAT, [case.B, U])]
-    if case.stateful:
-        outputs += [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, case.B, U]) for n in ("Y_h", "Y_c")]
-    graph = helper.make_graph(nodes, "keras_lstm", graph_inputs, outputs, inits)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-
-
-def onnxruntime_runner(case, kernel, recurrent_kernel, bias, threads):
-    """onnxruntime's LSTM op, intra-op threads = ``threads``, spinning off."""
-    try:
-        import onnxruntime as ort
-        import onnx  # noqa: F401
-    except ImportError as exc:
-        raise Unavailable(f"onnxruntime/onnx not installed ({exc}); pip install onnxruntime onnx") from None
-    if case.mask is not None:
-        raise Unsupported("onnxruntime's LSTM has no left-padding mask (sequence_lens pads on the right)")
-    model = onnx_lstm_model(case, kernel, recurrent_kernel, bias)
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = int(threads)
-    so.inter_op_num_threads = 1
-    # Spinning threads would steal the core from the next contender of an interleaved race.
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    state = {}
-
-    def reset():
-        state["h0"] = np.zeros((1, case.B, case.U), np.float32)
-        state["c0"] = np.zeros((1, case.B, case.U), np.float32)
-
-    reset()
-
-    def call(x, mask=None):
-        if not case.stateful:
-            return sess.run(["h_T"], {"X": x})[0]
-        out, state["h0"], state["c0"] = sess.run(["h_T", "Y_h", "Y_c"], {"X": x, **state})
-        return out
-
-    return Runner("onnxruntime", call, version=ort.__version__, reset=reset,
-                  notes="intra_op spinning off")
-
-
 # ----------------------------------------------------------------------------- tf_keras
 def tf_keras_runner(case, kernel, recurrent_kernel, bias, threads):
     """tf_keras.layers.LSTM in a ``tf.function`` (TensorFlow's own thread pools)."""
@@ -282,9 +175,24 @@ def tf_keras_runner(case, kernel, recurrent_kernel, bias, threads):
 FACTORIES = {
     "torch": torch_runner,
     "onnxruntime": onnxruntime_runner,
+    "openvino": openvino_runner,
+    "jax": jax_runner,
     "tf_keras": tf_keras_runner,
     "torch-cuda": torch_cuda_runner,
 }
+
+
+JAX_ONE_THREAD_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+
+
+def worker_env(name, threads):
+    """Environment a contender's worker process needs before its library is imported."""
+    if name != "jax":
+        return {}
+    env = {"JAX_PLATFORMS": "cpu"}
+    if int(threads) == 1:  # XLA reads its thread settings once, at start-up
+        env["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + JAX_ONE_THREAD_FLAGS).strip()
+    return env
 
 
 def make_runner(name, case, kernel, recurrent_kernel, bias, threads):

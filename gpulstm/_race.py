@@ -1,248 +1,144 @@
-"""The benchmark race behind ``gpulstm bench`` and ``bench/``: sizes, reference, timing.
+"""The benchmark race behind ``gpulstm bench``: every contender in its own process.
 
-One race takes cases (sizes and flags), contenders (gpulstm backends and peers)
-and thread counts.  For every case and thread count it builds each contender with
-the same weights, checks its output against a float64 reference, warms it up, then
-times it in *interleaved* samples (contender order rotated each round) so that a
-neighbour's load hits everyone alike; the median sample is the result.
+For every thread count, each contender runs in a fresh worker process
+(``python -m gpulstm._measure``, see there) pinned with ``taskset -c CPUS`` to the
+same cores, with the same seeded weights, the NumPy first-call tier off and
+OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset in the worker only.  The whole round
+runs ``passes`` times (2 by default) with the contender order reversed on every
+other pass; a cell is the best of the passes' medians.  Interleaving contenders in
+one process distorts ratios by up to 2x (spinning thread pools, evicted caches),
+hence one process each.
 
-Saved runs follow the JSON schema of ``gpulstm._results``.
+Saved runs follow the JSON schema of ``gpulstm._results``.  The sizes and the
+reference live in ``gpulstm._cases`` (re-exported here).
 """
 import datetime
-import math
+import json
 import os
-import platform
+import shutil
+import subprocess
 import sys
-import time
-from dataclasses import dataclass, field
-
-import numpy as np
+import threading
 
 from gpulstm import _peers
+from gpulstm._cases import (GROUPS, STREAM_STEPS, TAGS, Case, expected_outputs, matrix,  # noqa: F401
+                            reference_lstm, select, tolerance, validate)
+from gpulstm._machine import machine_info
+from gpulstm._measure import make_row
 from gpulstm._results import SCHEMA
 
-STREAM_STEPS = 16  # stateful cases check this many T=1 calls against the reference
+UNSET_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")  # they slow NumPy's BLAS on these machines
+WORKER_ENV = {"GPULSTM_NUMPY_TIER": "0"}  # time the numba kernels, not the first-call tier
+TIMEOUT_S = 3600.0  # one worker (one contender, one thread count, every case)
 
 
-@dataclass(frozen=True)
-class Case:
-    """One benchmark size: x is (B, T, D), U units; ``stateful`` means streaming T=1 calls."""
-
-    group: str
-    B: int
-    T: int
-    D: int
-    U: int
-    recurrent_activation: str = "sigmoid"
-    activation: str = "tanh"
-    use_bias: bool = True
-    mask: str = None  # "left": left-padded sequences of random lengths
-    stateful: bool = False
-    tags: frozenset = field(default_factory=frozenset)
-
-    @property
-    def flags(self):
-        out = {}
-        if self.recurrent_activation != "sigmoid":
-            out["recurrent_activation"] = self.recurrent_activation
-        if self.activation != "tanh":
-            out["activation"] = self.activation
-        if not self.use_bias:
-            out["use_bias"] = False
-        if self.mask:
-            out["mask"] = self.mask
-        if self.stateful:
-            out["stateful"] = True
-        return out
-
-    @property
-    def name(self):
-        base = f"B={self.B} T={self.T} D={self.D} U={self.U}"
-        extra = " ".join(f"{k}={v}" if v is not True else k for k, v in self.flags.items())
-        return f"{base} {extra}".strip()
-
-    def key(self):
-        return (self.B, self.T, self.D, self.U, tuple(sorted(self.flags.items())))
-
-    def weights(self, seed=0):
-        """Keras-layout float32 weights: kernel (D, 4U), recurrent_kernel (U, 4U), bias (4U,)."""
-        rng = np.random.default_rng(seed)
-        U, G = self.U, 4 * self.U
-        kernel = rng.uniform(-1, 1, (self.D, G)) * math.sqrt(6.0 / (self.D + G))
-        recurrent_kernel = rng.uniform(-1, 1, (U, G)) * math.sqrt(3.0 / U)
-        bias = rng.uniform(-0.1, 0.1, G)
-        bias[U:2 * U] += 1.0  # unit_forget_bias
-        return [np.ascontiguousarray(a, dtype=np.float32) for a in (kernel, recurrent_kernel, bias)]
-
-    def inputs(self, seed=1):
-        """``(x, mask)``: x is (B, T, D) float32 (T = STREAM_STEPS when stateful); mask (B, T) or None."""
-        rng = np.random.default_rng(seed)
-        T = STREAM_STEPS if self.stateful else self.T
-        x = rng.standard_normal((self.B, T, self.D)).astype(np.float32)
-        mask = None
-        if self.mask == "left":
-            lengths = rng.integers(T // 2, T + 1, self.B)
-            mask = np.arange(T)[None, :] >= (T - lengths)[:, None]  # mask is (B, T)
-            x[~mask] = 0.0
-        return x, mask
+def default_cpus(threads):
+    """The cores every worker is pinned to: the first max(threads) of the machine ("0,1")."""
+    n = min(max(threads), os.cpu_count() or 1)
+    return ",".join(str(i) for i in range(n))
 
 
-def _c(group, B, T, D, U, tags=(), **kw):
-    return Case(group, B, T, D, U, tags=frozenset(tags), **kw)
+def worker_env(contender, threads, base=None):
+    """The environment of a worker: ``base`` (os.environ) with the race's settings."""
+    env = dict(os.environ if base is None else base)
+    for key in UNSET_ENV:
+        env.pop(key, None)
+    env.update(WORKER_ENV)
+    env.update(_peers.worker_env(contender, threads))
+    return env
 
 
-def matrix():
-    """Every case of the suites (issue 6's matrix plus the issue-2/7 target sizes)."""
-    cases = [
-        _c("targets", 1, 100, 32, 128, ("issue2", "issue7", "quick")),
-        _c("targets", 8, 100, 64, 256, ("issue2", "issue7", "quick")),
-        _c("targets", 64, 100, 32, 256, ("issue2", "issue7", "quick")),
-        _c("targets", 1, 1000, 16, 64, ("issue7", "quick")),
-        _c("targets", 1, 100, 256, 512, ("issue7",)),
-        _c("targets", 256, 50, 128, 512, ("issue7",)),
-        _c("streaming", 1, 1, 32, 128, ("issue7", "quick"), stateful=True),
-        _c("streaming", 1, 1, 256, 512, ("issue7",), stateful=True),
-        _c("nocudnn", 8, 100, 64, 256, ("quick",), recurrent_activation="hard_sigmoid"),
-        _c("nocudnn", 8, 100, 64, 256, ("quick",), mask="left"),
-        _c("nocudnn", 8, 100, 64, 256, (), use_bias=False),
-        _c("long", 1, 5000, 16, 64),
-    ]
-    # DeepBench inference LSTM sizes, input width = units.
-    for U, T in ((256, 150), (512, 25), (1024, 25), (2048, 25), (1536, 50)):
-        cases += [_c("deepbench", B, T, U, U) for B in (1, 2, 4)]
-    # Keras-typical models: few input features (D = 32).
-    for U in (32, 64, 128, 256):
-        for B in (1, 8, 32, 256):
-            cases += [_c("keras", B, T, 32, U) for T in (10, 50, 200)]
-    return cases
+def worker_command(cpus, module="gpulstm._measure", args=()):
+    """``taskset -c CPUS python -m MODULE ARGS`` (unpinned where taskset is missing or cpus is empty)."""
+    cmd = [sys.executable, "-m", module, *args]
+    if cpus and shutil.which("taskset"):
+        cmd = ["taskset", "-c", cpus] + cmd
+    return cmd
 
 
-GROUPS = ("targets", "streaming", "nocudnn", "long", "deepbench", "keras")
+def run_worker(spec, cpus, env, timeout=TIMEOUT_S, on_rows=None):
+    """Start one worker on ``spec`` (JSON on its stdin); return ``(rows, error)``.
 
-
-def select(names, cases=None):
-    """Cases whose group or tag is in ``names`` (or all for "all"), duplicates dropped."""
-    names = set(names)
-    out, seen = [], set()
-    for case in cases if cases is not None else matrix():
-        if "all" in names or case.group in names or names & case.tags:
-            if case.key() not in seen:
-                seen.add(case.key())
-                out.append(case)
-    return out
-
-
-# ----------------------------------------------------------------------------- reference
-def _sigmoid(z):
-    return 0.5 * np.tanh(0.5 * z) + 0.5
-
-
-_REF_ACT = {"tanh": np.tanh, "sigmoid": _sigmoid,
-            "hard_sigmoid": lambda z: np.clip(z / 6.0 + 0.5, 0.0, 1.0)}
-
-
-def reference_lstm(x, kernel, recurrent_kernel, bias=None, mask=None,
-                   activation="tanh", recurrent_activation="sigmoid"):
-    """Float64 NumPy LSTM from Keras's equations; returns the output at every step (B, T, U).
-
-    Masked steps carry h and c and repeat the previous output (Keras's CPU rule).
+    ``rows`` are the result rows it wrote; ``error`` is None, or why it stopped early
+    (exit code and the last stderr line, or the timeout).  ``on_rows`` is called
+    with each case's rows as they arrive.
     """
-    x = np.asarray(x, np.float64)
-    W, R = np.asarray(kernel, np.float64), np.asarray(recurrent_kernel, np.float64)
-    B, T, _ = x.shape
-    U = R.shape[0]
-    b = np.zeros(4 * U) if bias is None else np.asarray(bias, np.float64)
-    act, ract = _REF_ACT[activation], _REF_ACT[recurrent_activation]
-    h, c, out = np.zeros((B, U)), np.zeros((B, U)), np.zeros((B, U))
-    seq = np.empty((B, T, U))
-    x_proj = x @ W + b  # x_proj is (B, T, 4U)
-    for t in range(T):
-        z = x_proj[:, t] + h @ R
-        c_new = ract(z[:, U:2 * U]) * c + ract(z[:, :U]) * act(z[:, 2 * U:3 * U])
-        h_new = ract(z[:, 3 * U:]) * act(c_new)
-        keep = np.ones((B, 1), bool) if mask is None else mask[:, t:t + 1]
-        h, c, out = np.where(keep, h_new, h), np.where(keep, c_new, c), np.where(keep, h_new, out)
-        seq[:, t] = out
-    return seq
+    proc = subprocess.Popen(worker_command(cpus, spec.get("module", "gpulstm._measure")),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    rows, err_lines = [], []
 
+    def read_out():
+        for line in proc.stdout:
+            if line.strip():
+                got = json.loads(line)
+                rows.extend(got)
+                if on_rows:
+                    on_rows(got)
 
-def expected_outputs(case, x, mask, weights, reference=None):
-    """What each call must return: [(B, U)] once, or one (B, U) per streaming step."""
-    kernel, recurrent_kernel, bias = weights
-    ref = reference or reference_lstm
-    seq = ref(x, kernel, recurrent_kernel, bias if case.use_bias else None, mask=mask,
-              activation=case.activation, recurrent_activation=case.recurrent_activation)
-    return [seq[:, t] for t in range(x.shape[1])] if case.stateful else [seq[:, -1]]
+    def read_err():
+        for line in proc.stderr:
+            err_lines.append(line.rstrip())
+            del err_lines[:-20]
 
-
-def validate(runner, case, x, mask, expected):
-    """Max abs error of the runner's outputs (streaming: every step from a reset state)."""
-    runner.reset()
-    if case.stateful:
-        outs = [runner.call(np.ascontiguousarray(x[:, t:t + 1])) for t in range(x.shape[1])]
-    else:
-        outs = [runner.call(x, mask)]
-    err = max(float(np.max(np.abs(np.asarray(o, np.float64) - e))) for o, e in zip(outs, expected))
-    return err if all(np.all(np.isfinite(o)) for o in outs) else float("inf")
-
-
-def tolerance(expected):
-    """The float32 tolerance: 1e-5 * max(1, max|ref|)."""
-    return 1e-5 * max(1.0, max(float(np.max(np.abs(e))) for e in expected))
-
-
-# ----------------------------------------------------------------------------- timing
-def _time_calls(fn, n):
-    t0 = time.perf_counter()
-    for _ in range(n):
-        fn()
-    return (time.perf_counter() - t0) / n
-
-
-def machine_info(contenders=()):
-    """Platform, CPU, GPU, library versions and the env settings a timing depends on."""
-    from gpulstm._info import info
-
-    inf = info()
-    cpu = platform.processor() or platform.machine()
+    readers = [threading.Thread(target=f, daemon=True) for f in (read_out, read_err)]
+    for t in readers:
+        t.start()
+    error = None
     try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
-    except OSError:
-        pass
-    keys = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
-            "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER", "GPULSTM_BACKEND")
+        proc.stdin.write(json.dumps(spec))
+        proc.stdin.close()
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        error = f"worker timed out after {timeout:g} s"
+    finally:
+        if proc.poll() is None:  # timed out or interrupted: never leave a worker behind
+            proc.kill()
+            proc.wait()
+        for t in readers:
+            t.join(timeout=10)
+    if error is None and proc.returncode != 0:
+        last = next((ln for ln in reversed(err_lines) if ln.strip()), "no message")
+        error = f"worker exited with code {proc.returncode}: {last}"
+    return rows, error
+
+
+def best_of(rows):
+    """One row from a cell's passes: the ok pass with the lowest median, and every median."""
+    ok = [r for r in rows if r["status"] == "ok"]
+    best = dict(min(ok, key=lambda r: r["median_ms"]) if ok else rows[0])
+    best["pass_medians_ms"] = [r["median_ms"] for r in rows]
+    return best
+
+
+def settings(threads, repeats, min_sample_s, max_other_load, passes, calls, cpus, command=None):
+    """The ``settings`` of a run; ``command``: the worker's command line (default: ours)."""
+    return {"isolation": "process", "passes": passes, "order": "alternating",
+            "statistic": (f"median of {calls} single calls (and p90)" if calls else
+                          f"best of {passes} per-process medians"),
+            "repeats": repeats, "min_sample_s": min_sample_s, "calls": calls,
+            "max_other_load": max_other_load, "interleaved": False, "threads": threads,
+            "cpus": cpus, "worker_command": command or " ".join(worker_command(cpus)) + " < SPEC.json",
+            "worker_env": {**WORKER_ENV, **{k: None for k in UNSET_ENV}},
+            "dtype": "float32", "io": "NumPy in, NumPy out (last output, B x U)",
+            "peers": dict(_peers.DESCRIPTIONS), "tolerance": "1e-5 * max(1, max|ref|) vs float64"}
+
+
+def new_run(contenders, threads, command, run_settings):
+    """An empty run: schema, time, command, the machine as the workers see it, settings."""
     return {
-        "platform": platform.platform(), "python": platform.python_version(), "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "gpu": inf.get("devices", {}).get("cuda") or None,
-        "versions": inf["versions"],
-        "numba_threading": inf["threading"],
-        "env": {k: os.environ.get(k) for k in keys},
-        "loadavg_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        # which kernel source ran: the numba cache fingerprint, and the git commit if any
-        "kernels_fingerprint": inf.get("cache", {}).get("fingerprint"),
-        "git": _git_describe(),
+        "schema": SCHEMA,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": command or " ".join(sys.argv),
+        "machine": {**machine_info(contenders, env=worker_env(contenders[0], threads[0])),
+                    "env_unset_in_workers": {k: os.environ.get(k) for k in UNSET_ENV}},
+        "settings": run_settings,
+        "results": [],
     }
 
 
-def _git_describe():
-    """``<commit>[-dirty]`` of the source tree gpulstm runs from, or None."""
-    import subprocess
-
-    here = os.path.dirname(os.path.abspath(__file__))
-    try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=here,
-                             capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if out.returncode != 0:
-        return None
-    return out.stdout.strip() or None
-
-
-def race(cases, contenders, threads=(None,), *, repeats=7, min_sample_s=0.03,
-         max_other_load=None, reference=None, progress=None, command=None):
+def race(cases, contenders, threads=(None,), *, repeats=7, min_sample_s=0.03, max_other_load=None,
+         passes=2, calls=None, cpus=None, progress=None, command=None, timeout=TIMEOUT_S):
     """Run the race; return a run dict in the ``SCHEMA`` format.
 
     Parameters
@@ -252,137 +148,55 @@ def race(cases, contenders, threads=(None,), *, repeats=7, min_sample_s=0.03,
         "gpulstm-<backend>" names and peer names (``_peers.PEERS``).
     threads : sequence of int or None
         Thread counts to run every contender at; None means all cores.
-    repeats : int
-        Interleaved samples per contender; the median is reported.
-    min_sample_s : float
-        Each sample repeats the call until it lasts at least this long.
+    repeats, min_sample_s : int, float
+        Samples per worker (each repeating the call for at least ``min_sample_s``); the
+        median is the worker's result.
     max_other_load : float, optional
-        Drop a round (one sample of every contender) when other processes used more
-        than this many cores meanwhile (from /proc/stat), and run another, up to
-        3 x ``repeats`` rounds; None keeps every round.
-    reference : callable, optional
-        Float64 reference with ``reference_lstm``'s signature.
+        Drop and redo a sample during which other processes used more than this many
+        cores (from /proc/stat), up to 3 x ``repeats`` samples.
+    passes : int
+        Workers per contender and thread count; the order is reversed every other pass.
+    calls : int, optional
+        Time this many single calls instead (median and 90th percentile): the busy race.
+    cpus : str, optional
+        ``taskset -c`` list for every worker (default: the first max(threads) cores).
     progress : callable, optional
-        Called with each finished list of result rows (one case, one thread count).
+        Called as ``progress(contender, threads, pass_index, rows)`` per finished case.
     """
     threads = [t or os.cpu_count() for t in threads]
-    run = {
-        "schema": SCHEMA,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": command or " ".join(sys.argv),
-        "machine": machine_info(contenders),
-        "settings": {"repeats": repeats, "min_sample_s": min_sample_s, "statistic": "median",
-                     "max_other_load": max_other_load,
-                     "interleaved": True, "threads": threads, "dtype": "float32",
-                     "io": "NumPy in, NumPy out (last output, B x U)",
-                     "onnxruntime": "intra_op_num_threads=threads, allow_spinning=0",
-                     "torch": "nn.LSTM batch_first, inference_mode, set_num_threads(threads)",
-                     "tolerance": "1e-5 * max(1, max|ref|) vs float64"},
-        "results": [],
-    }
+    cpus = default_cpus(threads) if cpus is None else cpus
+    run = new_run(contenders, threads, command,
+                  settings(threads, repeats, min_sample_s, max_other_load, passes, calls, cpus))
+    spec_common = {"cases": [c.to_dict() for c in cases], "repeats": repeats,
+                   "min_sample_s": min_sample_s, "max_other_load": max_other_load, "calls": calls}
+
+    def one(name, n, p):
+        spec = dict(spec_common, contender=name, threads=n)
+        return run_worker(spec, cpus, worker_env(name, n), timeout,
+                          on_rows=progress and (lambda r: progress(name, n, p, r)))
+
+    return run_all(run, cases, contenders, threads, passes, one)
+
+
+def run_all(run, cases, contenders, threads, passes, run_one, absent="failed"):
+    """Fill ``run["results"]``: ``run_one(contender, threads, pass)`` gives ``(rows, error)``.
+
+    Workers run per thread count, pass after pass, the contender order reversed every
+    other pass; a case a worker gave no row for gets an ``absent`` row saying why; each
+    cell keeps the best of its passes (``best_of``).
+    """
+    cells = {}  # (case name, threads, contender) -> one row per pass
+    for n in threads:
+        for p in range(passes):
+            for name in contenders if p % 2 == 0 else contenders[::-1]:
+                rows, error = run_one(name, n, p)
+                done = {r["case"] for r in rows}
+                rows += [make_row(case, name, n, status=absent, reason=error or "no result")
+                         for case in cases if case.name not in done]
+                for r in rows:
+                    cells.setdefault((r["case"], n, name), []).append(r)
     for case in cases:
-        weights = case.weights()
-        x, mask = case.inputs()
-        expected = expected_outputs(case, x, mask, weights, reference)
-        tol = tolerance(expected)
         for n in threads:
-            rows = _race_one(case, contenders, n, weights, x, mask, expected, tol, repeats,
-                             min_sample_s, max_other_load)
-            run["results"].extend(rows)
-            if progress:
-                progress(rows)
+            run["results"] += [best_of(cells[(case.name, n, name)]) for name in contenders]
     run["machine"]["loadavg_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     return run
-
-
-def _row(case, name, n, **kw):
-    row = {"case": case.name, "group": case.group, "B": case.B, "T": case.T, "D": case.D,
-           "U": case.U, "flags": case.flags, "threads": n, "contender": name,
-           "kind": "gpulstm" if name.startswith("gpulstm-") else "peer",
-           "device": "cuda" if "cuda" in name else "cpu", "dtype": "float32",
-           "status": "ok", "reason": None, "version": None, "median_ms": None, "times_ms": [],
-           "first_call_ms": None, "max_abs_err": None, "tolerance": None,
-           "discarded_ms": [], "other_load": [], "noisy": False}
-    row.update(kw)
-    return row
-
-
-def _busy_seconds():
-    """CPU seconds used by everyone (/proc/stat) and by this process, or None off Linux."""
-    try:
-        with open("/proc/stat") as fh:
-            v = [int(p) for p in fh.readline().split()[1:9]]
-    except (OSError, ValueError):
-        return None
-    t = os.times()
-    # user nice system idle iowait irq softirq steal: steal is time a neighbour VM took.
-    busy = (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / os.sysconf("SC_CLK_TCK")
-    return busy, t.user + t.system
-
-
-def _other_load(before, after, wall):
-    """Cores used by other processes between two ``_busy_seconds`` readings."""
-    if before is None or after is None or wall <= 0:
-        return None
-    return max(0.0, ((after[0] - before[0]) - (after[1] - before[1])) / wall)
-
-
-def _race_one(case, contenders, n, weights, x, mask, expected, tol, repeats, min_sample_s,
-              max_other_load=None):
-    rows, live = {}, []
-    with _peers.set_threads(n):
-        for name in contenders:
-            try:
-                t0 = time.perf_counter()
-                runner = _peers.make_runner(name, case, *weights, n)
-                err = validate(runner, case, x, mask, expected)
-                first = (time.perf_counter() - t0) * 1e3
-            except _peers.Unavailable as exc:
-                rows[name] = _row(case, name, n, status="missing", reason=str(exc))
-                continue
-            except _peers.Unsupported as exc:
-                rows[name] = _row(case, name, n, status="unsupported", reason=str(exc))
-                continue
-            except Exception as exc:  # a contender that crashes must not end the race
-                rows[name] = _row(case, name, n, status="failed", reason=f"{type(exc).__name__}: {exc}")
-                continue
-            row = _row(case, name, n, device=runner.device, version=runner.version,
-                       max_abs_err=err, tolerance=tol, first_call_ms=first)
-            # gpulstm must meet the float32 tolerance; peers get 10x (their own math).
-            limit = tol if row["kind"] == "gpulstm" else 10 * tol
-            if not err <= limit:
-                row.update(status="invalid", reason=f"max abs error {err:.3g} > {limit:.3g}")
-            else:
-                live.append(runner)
-            rows[name] = row
-        calls = {}
-        x_call = np.ascontiguousarray(x[:, :1]) if case.stateful else x
-        for runner in live:
-            fn = (lambda r=runner: r.call(x_call)) if mask is None else (lambda r=runner: r.call(x_call, mask))
-            runner.reset()
-            per = _time_calls(fn, 2)  # warm-up; also sizes the sample
-            calls[runner.name] = (fn, max(1, int(math.ceil(min_sample_s / max(per, 1e-7)))))
-        names = list(calls)
-        kept = rounds = 0
-        max_rounds = repeats if max_other_load is None else 3 * repeats
-        while kept < repeats and rounds < max_rounds:
-            k = rounds % max(1, len(names))
-            before, t0, sample = _busy_seconds(), time.perf_counter(), {}
-            for name in names[k:] + names[:k]:  # rotate who goes first
-                fn, n_calls = calls[name]
-                sample[name] = _time_calls(fn, n_calls) * 1e3
-            load = _other_load(before, _busy_seconds(), time.perf_counter() - t0)
-            rounds += 1
-            noisy = max_other_load is not None and load is not None and load > max_other_load
-            kept += not noisy
-            for name, ms in sample.items():
-                rows[name]["discarded_ms" if noisy else "times_ms"].append(ms)
-                if not noisy:
-                    rows[name]["other_load"].append(None if load is None else round(load, 3))
-    for name in names:
-        row = rows[name]
-        if len(row["times_ms"]) < max(1, min(3, repeats)):  # too few quiet rounds: use them all
-            row["noisy"] = True
-            row["times_ms"] += row["discarded_ms"]
-        row["median_ms"] = float(np.median(row["times_ms"]))
-    return [rows[name] for name in contenders]

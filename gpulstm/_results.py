@@ -1,11 +1,17 @@
 """Saved benchmark runs: the JSON schema, its check, and the ratio table.
 
-Saved runs follow one JSON schema, ``SCHEMA`` (checked by ``check_run``)::
+Saved runs follow one JSON schema, ``SCHEMA`` (checked by ``check_run``); files of
+the previous version, ``gpulstm-bench/1`` (one process, interleaved contenders),
+read the same way, without the fields marked /2::
 
-    {"schema": "gpulstm-bench/1", "created": ISO-8601 str, "command": str,
+    {"schema": "gpulstm-bench/2", "created": ISO-8601 str, "command": str,
      "machine": {...},   # platform, cpu, cores, gpu, library versions, env (OPENBLAS_*, ...)
-     "settings": {"repeats": int, "min_sample_s": float, "statistic": "median",
-                  "interleaved": bool, "threads": [int, ...], ...},
+     "settings": {"repeats": int, "min_sample_s": float, "statistic": str,
+                  "interleaved": bool, "threads": [int, ...],
+                  # /2: "isolation": "process", "passes": int, "order": "alternating",
+                  # "cpus": taskset list, "worker_command": str, "worker_env": {...},
+                  # "calls": int | null (single-call timing), "peers": {name: how run}
+                  ...},
      "results": [{"case": str, "group": str, "B": int, "T": int, "D": int, "U": int,
                   "flags": {...}, "threads": int, "contender": str,
                   "kind": "gpulstm" | "peer", "device": "cpu" | "cuda", "dtype": "float32",
@@ -17,7 +23,13 @@ Saved runs follow one JSON schema, ``SCHEMA`` (checked by ``check_run``)::
                   # optional: samples dropped for neighbour load, the load (cores) of each
                   # kept sample, and whether too few quiet rounds forced using all of them
                   "discarded_ms": [float, ...], "other_load": [float | null, ...],
-                  "noisy": bool}, ...],
+                  "noisy": bool,
+                  # /2, optional: the median of every pass (best one reported), the
+                  # cores the worker kept busy while timed (> 1 at 1 thread: the
+                  # setting was not honoured), the 90th percentile (single-call timing),
+                  # the runner's notes
+                  "pass_medians_ms": [float | null, ...], "cpu_util": float | null,
+                  "p90_ms": float, "notes": str | null}, ...],
      # optional: fresh-process costs (``gpulstm._startup.startup``)
      "startup": {"import_s": float, "first_call_s": float, "cold_first_call_s": float,
                  "numba_on_import": bool, "samples": [...],
@@ -25,13 +37,22 @@ Saved runs follow one JSON schema, ``SCHEMA`` (checked by ``check_run``)::
                  # call with the tier off (numba kernels, warm cache)
                  "first_call_tier": "numpy" | "numba" | "numba/numpy" (processes
                  differed), "first_call_numba_s": float}
-                | {"error": str}}
+                | {"error": str},
+     # /2, optional: the busy-machine race (``gpulstm._busy``) and Python threads
+     # sharing one model (``gpulstm._pythreads``)
+     "busy": {"loads": [str, ...], "load_command": str, "calls": int,
+              "results": [row + {"load": str, "p90_ms": float}, ...]},
+     "pythreads": {"size": [B, T, D, U], "seconds": float, "env": {...},
+                   "results": [{"threads": int, "calls": int, "calls_per_s": float,
+                                "identical": bool, "cpu_util": float}, ...],
+                   "speedup": float, ...} | {"error": str}}
 
 The ratio of a (case, threads) row is gpulstm's median over the best ``ok`` peer's.
 """
 import json
 
-SCHEMA = "gpulstm-bench/1"
+SCHEMA = "gpulstm-bench/2"
+SCHEMAS = ("gpulstm-bench/1", SCHEMA)  # every version ``check_run`` reads
 STATUSES = ("ok", "missing", "unsupported", "invalid", "failed")
 
 
@@ -41,8 +62,8 @@ def check_run(run):
         if key not in obj or not isinstance(obj[key], types):
             raise ValueError(f"Expected {where}[{key!r}] of type {types}. Received: {obj.get(key)!r}")
 
-    if not isinstance(run, dict) or run.get("schema") != SCHEMA:
-        raise ValueError(f"Expected a run with schema {SCHEMA!r}. Received: "
+    if not isinstance(run, dict) or run.get("schema") not in SCHEMAS:
+        raise ValueError(f"Expected a run with schema among {SCHEMAS}. Received: "
                          f"schema={run.get('schema') if isinstance(run, dict) else type(run).__name__!r}")
     for key, types in (("created", str), ("machine", dict), ("settings", dict), ("results", list)):
         need(run, key, types, "run")
@@ -158,7 +179,52 @@ def notes(run):
     out = [f"{c}: {s} ({reason}) e.g. {case}" for (c, s, reason), case in seen.items()]
     if any(row.get("noisy") for row in run["results"]):
         out.append("*: too few rounds below max_other_load; the median uses every round")
+    busy = {}
+    for row in run["results"]:
+        if row["threads"] == 1 and row.get("cpu_util") is not None:
+            busy[row["contender"]] = max(row["cpu_util"], busy.get(row["contender"], 0.0))
+    if busy:
+        out.append("cores each worker kept busy at 1 thread (most over the sizes): " + ", ".join(
+            f"{c} {u:.2f}" + (" (setting not honoured)" if u > ONE_THREAD_UTIL else "")
+            for c, u in busy.items()))
     return out
+
+
+ONE_THREAD_UTIL = 1.3  # cores a 1-thread worker may keep busy before its setting counts as ignored
+TWO_VS_ONE = 1.05  # issue 13: where 2 threads are not faster than 1, t(2) / t(1) at most this
+
+
+def thread_scaling(run, contender="gpulstm-cpu", lo=1, hi=2):
+    """Per case: ``contender``'s time at ``hi`` threads over ``lo`` threads, from an idle race.
+
+    Returns dicts with case, t_lo, t_hi, ratio (t_hi / t_lo), faster (t_hi < t_lo) and
+    ok (faster, or ratio <= ``TWO_VS_ONE``); cases missing either thread count are left out.
+    """
+    ms = {}
+    for row in run["results"]:
+        if row["contender"] == contender and row["status"] == "ok" and row["threads"] in (lo, hi):
+            ms.setdefault(row["case"], {})[row["threads"]] = row["median_ms"]
+    out = []
+    for case, t in ms.items():
+        if lo in t and hi in t:
+            ratio = t[hi] / t[lo]
+            out.append({"case": case, "t_lo": t[lo], "t_hi": t[hi], "ratio": ratio,
+                        "faster": ratio < 1.0, "ok": ratio <= TWO_VS_ONE})
+    return out
+
+
+def thread_scaling_table(run, contender="gpulstm-cpu", lo=1, hi=2):
+    """Markdown: is ``hi`` threads faster than ``lo`` per case, else t(hi) / t(lo) vs the target."""
+    rows = thread_scaling(run, contender, lo, hi)
+    if not rows:
+        return ""
+    lines = [f"| case | {contender} {lo} thread ms | {hi} threads ms | {hi} faster? | "
+             f"t({hi}) / t({lo}) (target <= {TWO_VS_ONE} where not faster) |", "|---|---|---|---|---|"]
+    for r in rows:
+        verdict = "-" if r["faster"] else f"{r['ratio']:.2f} {'ok' if r['ok'] else 'MISSED'}"
+        lines.append(f"| {r['case']} | {r['t_lo']:.3f} | {r['t_hi']:.3f} | "
+                     f"{'yes' if r['faster'] else 'no'} | {verdict} |")
+    return "\n".join(lines)
 
 
 def startup_lines(run):

@@ -3,8 +3,9 @@
 Subcommands::
 
     gpulstm info [--json]
-    gpulstm bench [--quick] [--backend B] [--peers torch,onnxruntime] [--threads 1,2]
-                  [--groups targets,streaming] [--repeats N] [--json OUT.json]
+    gpulstm bench [--quick] [--backend B] [--peers torch,onnxruntime,openvino,jax] [--threads 1,2]
+                  [--groups issue13] [--repeats N] [--passes N] [--cpus 0,1] [--json OUT.json]
+    gpulstm bench --busy [--calls 200] | --pythreads      (gpulstm/_bench_cmd.py)
     gpulstm predict MODEL INPUT.npy -o OUT.npy [--batch-size N] [--backend B]
     gpulstm summary FILE
 
@@ -48,83 +49,9 @@ def cmd_info(args):
     return 0
 
 
-# ----------------------------------------------------------------------------- bench
+# ----------------------------------------------------------------------------- bench (_bench_cmd)
 def _split(text):
     return [t.strip() for t in text.split(",") if t.strip()] if text else []
-
-
-def _parse_size(text):
-    from gpulstm import _race
-
-    try:
-        B, T, D, U = (int(v) for v in text.split(","))
-        if min(B, T, D, U) < 1:
-            raise ValueError
-    except ValueError:
-        raise CommandError(f"Expected --size as four positive integers B,T,D,U. "
-                           f"Received: --size={text!r}") from None
-    return _race.Case("custom", B, T, D, U)
-
-
-def cmd_bench(args):
-    from gpulstm import _peers, _race, _results, _startup, dispatch
-
-    backends = _split(args.backend) or [n for n in dispatch.BACKENDS
-                                        if dispatch.BACKENDS[n].availability()[0]]
-    for b in backends:
-        _check_backend(b)
-    peers = _split(args.peers) if args.peers is not None else list(_peers.DEFAULT_PEERS)
-    if peers == ["all"]:
-        peers = list(_peers.PEERS)
-    unknown = [p for p in peers if p not in _peers.PEERS]
-    if unknown:
-        raise CommandError(f"Unknown peer. Expected some of {list(_peers.PEERS)}. "
-                           f"Received: --peers={args.peers!r}")
-    try:
-        threads = [None if t == "all" else int(t) for t in _split(args.threads)] or [None]
-        if any(t is not None and t < 1 for t in threads):
-            raise ValueError
-    except ValueError:
-        raise CommandError(f"Expected --threads as positive integers or 'all', comma separated. "
-                           f"Received: --threads={args.threads!r}") from None
-    groups = _split(args.groups) or ([] if args.size else ["quick"] if args.quick else ["issue7"])
-    cases = _race.select(groups) + [_parse_size(s) for s in args.size or []]
-    if not cases:
-        raise CommandError(f"No benchmark case matches the groups. Expected names among "
-                           f"{list(_race.GROUPS) + ['quick', 'issue2', 'issue7', 'all']}. "
-                           f"Received: --groups={args.groups!r}")
-    contenders = [f"gpulstm-{b}" for b in backends] + peers
-    repeats = args.repeats or (5 if args.quick else 7)
-    min_sample = 0.01 if args.quick else 0.03
-    print(f"gpulstm bench: {len(cases)} cases x {len(threads)} thread setting(s); "
-          f"contenders {', '.join(contenders)}; median of {repeats} interleaved samples",
-          file=sys.stderr, flush=True)
-    done = []
-
-    def progress(rows):
-        done.extend(rows)
-        print(f"  {rows[0]['case']} threads={rows[0]['threads']}: "
-              + ", ".join(f"{r['contender']} {_results.cell_text(r)}" for r in rows),
-              file=sys.stderr, flush=True)
-
-    run = _race.race(cases, contenders, threads, repeats=repeats, min_sample_s=min_sample,
-                     max_other_load=args.max_load, progress=progress, command="gpulstm " + " ".join(args.argv))
-    if args.startup:
-        print("measuring fresh-process start-up ...", file=sys.stderr, flush=True)
-        run["startup"] = _startup.startup()
-    print(_results.format_table(run, contenders=contenders))
-    for line in _results.startup_lines(run):
-        print(line)
-    for line in _results.notes(run):
-        print("note: " + line)
-    env = run["machine"]["env"]
-    print(f"ms per call (median); ratio = gpulstm / fastest installed peer, < 1 means gpulstm is "
-          f"faster. OPENBLAS_CORETYPE={env.get('OPENBLAS_CORETYPE') or 'unset'}")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(run, fh, indent=1)
-        print(f"saved {args.json}")
-    return 0
 
 
 # ----------------------------------------------------------------------------- predict / summary
@@ -209,6 +136,7 @@ def cmd_summary(args):
 
 # ----------------------------------------------------------------------------- main
 def build_parser():
+    from gpulstm import _bench_cmd
     from gpulstm._version import __version__
 
     p = _Parser(prog="gpulstm", description="Keras-exact LSTM inference without TensorFlow.")
@@ -220,24 +148,7 @@ def build_parser():
     s.add_argument("--json", action="store_true", help="print JSON")
     s.set_defaults(func=cmd_info)
 
-    s = sub.add_parser("bench", help="race gpulstm against torch / onnxruntime; print ms and ratios")
-    s.add_argument("--quick", action="store_true", help="a small set of sizes (a few minutes on 2 cores)")
-    s.add_argument("--backend", help="gpulstm backend(s), comma separated (default: every available one)")
-    s.add_argument("--peers", help="comma separated among torch, onnxruntime, tf_keras, torch-cuda, "
-                                   "or 'all' (default: torch,onnxruntime)")
-    s.add_argument("--threads", default="all", help="thread counts, e.g. '1,all' (default: all)")
-    s.add_argument("--groups", help="case groups or tags: targets, streaming, nocudnn, long, deepbench, "
-                                    "keras, quick, issue2, issue7, all (default: issue7, or quick)")
-    s.add_argument("--size", action="append", metavar="B,T,D,U",
-                   help="an extra size to race (repeatable); alone, only these sizes run")
-    s.add_argument("--repeats", type=int, help="interleaved samples per contender (default 7, quick 5)")
-    s.add_argument("--max-load", type=float, metavar="CORES",
-                   help="drop and redo rounds during which other processes used more than "
-                        "CORES cores (up to 3x the repeats); default: keep every round")
-    s.add_argument("--startup", action="store_true",
-                   help="also time `import gpulstm` and a first call in fresh processes")
-    s.add_argument("--json", metavar="OUT", help="save the run (gpulstm-bench/1 JSON)")
-    s.set_defaults(func=cmd_bench)
+    _bench_cmd.add_parser(sub)  # gpulstm/_bench_cmd.py
 
     s = sub.add_parser("predict", help="run a saved model on a .npy input")
     s.add_argument("model")

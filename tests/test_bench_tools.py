@@ -7,12 +7,12 @@ import copy
 import json
 import os
 import sys
-import time
 
 import numpy as np
 import pytest
 
 import naive
+from bench_fakes import fake_race
 from gpulstm import _peers, _race, _results, _startup
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -80,101 +80,10 @@ def test_reference_matches_naive(flags):
                                rtol=0, atol=1e-12)
 
 
-# ----------------------------------------------------------------------------- race engine
-class _Fake:
-    """Fake contenders: exact, slow, wrong, crashing, missing or unsupported."""
-
-    def __init__(self):
-        self.order = []
-
-    def __call__(self, name, case, kernel, recurrent_kernel, bias, threads):
-        if name == "missing":
-            raise _peers.Unavailable("pip install missing")
-        if name == "nope":
-            raise _peers.Unsupported("cannot express it")
-        if name == "crash":
-            raise RuntimeError("boom")
-        state = {}
-
-        def reset():
-            state["h"] = None
-
-        def call(x, mask=None):
-            self.order.append(name)
-            if name == "gpulstm-slow":
-                time.sleep(0.002)
-            seq = _race.reference_lstm(x, kernel, recurrent_kernel, bias, mask=mask)
-            out = seq[:, -1].astype(np.float32)
-            return out + 1.0 if name == "wrong" else out
-
-        reset()
-        return _peers.Runner(name, call, reset=reset, version="0")
-
-
+# ----------------------------------------------------------------------------- results
 def _fake_race(monkeypatch, contenders, threads=(1,), repeats=3):
-    fake = _Fake()
-    monkeypatch.setattr(_peers, "make_runner", fake)
-    samples = []  # (contender, calls) per timed batch, in clock order
-    real_time_calls = _race._time_calls
-
-    def spy(fn, n):
-        before = len(fake.order)
-        dt = real_time_calls(fn, n)
-        samples.append((fake.order[before], n))
-        return dt
-
-    monkeypatch.setattr(_race, "_time_calls", spy)
-    case = _race.Case("t", 2, 6, 3, 4)
-    run = _race.race([case], contenders, threads, repeats=repeats, min_sample_s=0.0005,
-                     reference=_naive_seq, command="test")
+    run, samples, _ = fake_race(monkeypatch, contenders, threads, repeats)
     return run, samples
-
-
-def test_race_statuses_samples_and_interleaving(monkeypatch):
-    names = ["gpulstm-slow", "peer-a", "missing", "nope", "crash", "wrong", "peer-b"]
-    run, samples = _fake_race(monkeypatch, names)
-    _results.check_run(run)
-    rows = {r["contender"]: r for r in run["results"]}
-    assert [r["contender"] for r in run["results"]] == names
-    assert rows["missing"]["status"] == "missing" and "pip install" in rows["missing"]["reason"]
-    assert rows["nope"]["status"] == "unsupported"
-    assert rows["crash"]["status"] == "failed" and "boom" in rows["crash"]["reason"]
-    assert rows["wrong"]["status"] == "invalid" and rows["wrong"]["max_abs_err"] > 0.9
-    for name in ("gpulstm-slow", "peer-a", "peer-b"):
-        r = rows[name]
-        assert r["status"] == "ok" and len(r["times_ms"]) == 3
-        assert r["median_ms"] == pytest.approx(float(np.median(r["times_ms"])))
-        assert r["max_abs_err"] <= r["tolerance"] == 1e-5
-    assert rows["gpulstm-slow"]["kind"] == "gpulstm" and rows["peer-a"]["kind"] == "peer"
-    assert rows["gpulstm-slow"]["median_ms"] > 2.0  # the sleep is inside the clock
-    # Warm-up once each, then rounds whose starting contender rotates; "wrong" is never timed.
-    order = [name for name, _ in samples]
-    ok = ["gpulstm-slow", "peer-a", "peer-b"]
-    assert order[:3] == ok
-    assert order[3:] == ok + ok[1:] + ok[:1] + ok[2:] + ok[:2]
-    assert samples[3][1] == 1  # a 2 ms call fills a 0.5 ms sample alone
-
-
-def test_noisy_rounds_are_dropped_and_retried(monkeypatch):
-    clock = {"all": 0.0, "own": 0.0}
-
-    def busy():  # a neighbour burning 5 cores whenever "loud" is set
-        clock["all"] += 5.0 if clock.get("loud") else 0.0
-        return clock["all"], clock["own"]
-
-    monkeypatch.setattr(_race, "_busy_seconds", busy)
-    monkeypatch.setattr(_peers, "make_runner", _Fake())
-    case = _race.Case("t", 1, 3, 2, 2)
-    quiet = _race.race([case], ["peer-a"], (1,), repeats=2, min_sample_s=0.0, max_other_load=0.5,
-                       reference=_naive_seq)["results"][0]
-    assert len(quiet["times_ms"]) == 2 and quiet["discarded_ms"] == [] and not quiet["noisy"]
-    assert quiet["other_load"] == [0.0, 0.0]
-    clock["loud"] = True
-    loud = _race.race([case], ["peer-a"], (1,), repeats=2, min_sample_s=0.0, max_other_load=0.5,
-                      reference=_naive_seq)["results"][0]
-    assert loud["noisy"] and len(loud["discarded_ms"]) == 6 and len(loud["times_ms"]) == 6
-    off = _race.race([case], ["peer-a"], (1,), repeats=2, min_sample_s=0.0, reference=_naive_seq)
-    assert len(off["results"][0]["times_ms"]) == 2 and not off["results"][0]["noisy"]
 
 
 def test_ratio_table_and_notes(monkeypatch):
@@ -306,7 +215,7 @@ def test_report_targets_checklist():
     lines = report.targets(_results.check_run(run)).splitlines()
     assert lines == [
         "- [x] B=1 T=100 D=32 U=128, 1 thread(s): 0.90 (target <= 1.0, best peer torch)",
-        "- [ ] B=64 T=100 D=32 U=256, 1 thread(s): 1.40 (target <= 1.3, best peer onnxruntime)",
+        "- [ ] B=64 T=100 D=32 U=256, 1 thread(s): 1.40 (target <= 1.0, best peer onnxruntime)",
         "- [x] B=1 T=1 D=32 U=128 stateful, 1 thread(s): torch / gpulstm 6.0x (target >= 5x)",
         "- [x] import gpulstm 200 ms, numba not imported (target <= 300 ms, never compiles)",
         "- [ ] first call in a fresh process, warm cache: 700 ms (target <= 500 ms)",
@@ -339,18 +248,21 @@ def _check_runner(name, case):
     return err
 
 
-@pytest.mark.parametrize("case", PEER_CASES, ids=lambda c: c.name)
-def test_onnxruntime_runner_matches_reference(case):
-    pytest.importorskip("onnxruntime")
-    pytest.importorskip("onnx")
-    assert _check_runner("onnxruntime", case) is not None  # every case is expressible in ONNX
+# peer -> (modules it needs, the cases it cannot express: None = every case runs)
+PEER_LIMITS = {"onnxruntime": (("onnxruntime", "onnx"), ()),
+               "openvino": (("openvino", "onnx"), ("hard_sigmoid",)),
+               "jax": (("jax",), ()),
+               "torch": (("torch",), ("hard_sigmoid",))}
 
 
 @pytest.mark.parametrize("case", PEER_CASES, ids=lambda c: c.name)
-def test_torch_runner_matches_reference(case):
-    pytest.importorskip("torch")
-    err = _check_runner("torch", case)
-    assert (err is None) == (case.recurrent_activation != "sigmoid")
+@pytest.mark.parametrize("name", list(PEER_LIMITS))
+def test_peer_runners_match_reference(name, case):
+    needs, refused = PEER_LIMITS[name]
+    for module in needs:
+        pytest.importorskip(module)
+    err = _check_runner(name, case)
+    assert (err is None) == (case.recurrent_activation in refused), (name, case.name)
 
 
 def test_runners_set_their_thread_count():
@@ -371,7 +283,7 @@ def test_runners_set_their_thread_count():
 def test_peers_refuse_masks_and_report_missing(monkeypatch):
     case = _race.Case("t", 2, 5, 3, 4, mask="left")
     w = case.weights()
-    for name in ("torch", "onnxruntime"):
+    for name in ("torch", "onnxruntime", "openvino", "jax"):
         try:
             with pytest.raises(_peers.Unsupported, match="mask"):
                 _peers.make_runner(name, case, *w, 1)

@@ -50,7 +50,9 @@ def test_python_dash_m_and_version():
     ([], 2, "COMMAND"),
     (["frobnicate"], 2, "frobnicate"),
     (["bench", "--backend", "cdua"], 1, "cdua"),
-    (["bench", "--peers", "torch,jax"], 1, "jax"),
+    (["bench", "--peers", "torch,tensorflowjs"], 1, "tensorflowjs"),
+    (["bench", "--passes", "0"], 1, "--passes"),
+    (["bench", "--busy", "--loads", "idle,stormy"], 1, "--loads"),
     (["bench", "--threads", "0"], 1, "--threads"),
     (["bench", "--size", "1,2,3"], 1, "--size"),
     (["bench", "--groups", "nothing"], 1, "nothing"),
@@ -84,7 +86,7 @@ def test_bench_quick_size_runs_and_saves(capsys, tmp_path):
     out_json = tmp_path / "run.json"
     # torch-cuda never runs on a CPU machine: it must show as such and the run still succeed.
     code, out, err = _run(capsys, "bench", "--size", "2,5,3,4", "--peers", "onnxruntime,torch-cuda",
-                          "--repeats", "2", "--threads", "1", "--json", str(out_json))
+                          "--repeats", "2", "--threads", "1", "--passes", "1", "--json", str(out_json))
     assert code == 0, err
     run = _results.load_run(out_json)
     rows = {r["contender"]: r for r in run["results"]}
@@ -98,7 +100,36 @@ def test_bench_quick_size_runs_and_saves(capsys, tmp_path):
     if rows["onnxruntime"]["status"] == "ok":
         ratio = rows["gpulstm-cpu"]["median_ms"] / rows["onnxruntime"]["median_ms"]
         assert f"{ratio:.2f} (onnxruntime)" in table[1]
-    assert "OPENBLAS_CORETYPE=" in out and run["settings"]["threads"] == [1]
+    assert "OPENBLAS_CORETYPE=unset" in out and run["settings"]["threads"] == [1]
+    assert run["settings"]["isolation"] == "process" and "gpulstm._measure" in run["settings"]["worker_command"]
+
+
+def test_bench_quick_races_the_small_sizes(capsys, tmp_path):
+    out_json = tmp_path / "run.json"
+    code, out, err = _run(capsys, "bench", "--quick", "--peers", "onnxruntime", "--threads", "1",
+                          "--passes", "1", "--json", str(out_json))
+    assert code == 0, err
+    run = _results.load_run(out_json)
+    sizes = {(r["B"], r["T"], r["D"], r["U"]) for r in run["results"]}
+    assert sizes == {(1, 100, 32, 128), (8, 20, 16, 16), (32, 50, 16, 16)}
+    assert all(r["status"] == "ok" for r in run["results"] if r["contender"] == "gpulstm-cpu")
+    assert run["settings"]["repeats"] == 3 and run["machine"]["env"]["GPULSTM_NUMPY_TIER"] == "0"
+
+
+def test_bench_busy_and_pythreads_modes(capsys, tmp_path):
+    out_json = tmp_path / "busy.json"
+    code, out, err = _run(capsys, "bench", "--busy", "--size", "2,3,4,5", "--threads", "1",
+                          "--loads", "pinned", "--calls", "5", "--json", str(out_json))
+    assert code == 0, err
+    busy = _results.load_run(out_json)["busy"]
+    rows = {r["contender"]: r for r in busy["results"]}
+    assert set(rows) == {"gpulstm-cpu", "onnxruntime"} and busy["fates"][0]["alive_at_end"] is True
+    assert len(rows["gpulstm-cpu"]["times_ms"]) == 5 and rows["gpulstm-cpu"]["p90_ms"] > 0
+    assert "| pinned | B=2 T=3 D=4 U=5 | 1 |" in out and "[pinned] gpulstm-cpu" in err
+    code, out, err = _run(capsys, "bench", "--pythreads", "--seconds", "0.2", "--json", str(out_json))
+    assert code == 0, err
+    section = _results.load_run(out_json)["pythreads"]
+    assert [r["threads"] for r in section["results"]] == [1, 2] and "bit-identical: yes" in out
 
 
 def _io_or_skip():
