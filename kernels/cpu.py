@@ -231,6 +231,11 @@ def _use_blas(B, n, U):
 
 
 def _threads():
+    """numba's thread count for this thread (numba.get_num_threads without its ~3 us
+    lock once the pool runs)."""
+    par = numba.np.ufunc.parallel
+    if getattr(par, "_is_initialized", False) and hasattr(par, "_get_num_threads"):
+        return par._get_num_threads()
     return numba.get_num_threads()
 
 
@@ -413,14 +418,11 @@ def _split_threads(B, x, x_proj, U):
     """Threads that share each step of this call (1: the serial path)."""
     if B >= PARALLEL_MIN_B:
         return 1
-    n = _threads()
-    if n < 2:
-        return 1
     T = x.shape[1] if x_proj is None else x_proj.shape[1]
     D = x.shape[2] if x_proj is None else 0
     if T < 2 or B * U * (D + U) < SPLIT_MIN_WORK:
         return 1
-    return n
+    return _threads()
 
 
 def _split_units(U, n):
