@@ -133,3 +133,41 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
                             go_backwards=go_backwards, return_sequences=return_sequences,
                             zero_output_for_mask=zero_output_for_mask, x_proj=x_proj,
                             rec_masks=rec_masks, prepared=prepared)
+
+
+# Two independent recurrences (a Bidirectional's directions) run side by side, one
+# numba thread each, once each would take long enough to pay for the hand-over
+# (~20-50 us): B * T * 4U * (D + U) multiply-adds per direction.
+PAIR_MIN_WORK = 1 << 22
+_pool = None
+_pool_lock = threading.Lock()
+
+
+def run_pair(work, first, second):
+    """``(first(), second())``; on two cores at once when numba has >= 2 threads here
+    and ``work`` (multiply-adds each) is large enough, each call on one numba thread
+    (so together they use the cores the threads would have; no nested pools)."""
+    global _pool
+    cpu = _cpu
+    if cpu is None or work < PAIR_MIN_WORK:
+        return first(), second()
+    import numba
+
+    n = cpu._threads()
+    if n < 2:
+        return first(), second()
+    if _pool is None:
+        with _pool_lock:
+            if _pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                _pool = ThreadPoolExecutor(1, thread_name_prefix="gpulstm-pair",
+                                           initializer=numba.set_num_threads, initargs=(1,))
+    future = _pool.submit(second)
+    numba.set_num_threads(1)  # this thread's count only
+    try:
+        a = first()
+    finally:
+        numba.set_num_threads(n)
+        b = future.result()  # raises second()'s error, if any, after first() is done
+    return a, b

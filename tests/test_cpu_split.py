@@ -89,3 +89,32 @@ def test_chunk_columns_cover_every_gate_column_once():
             nch, CW, cols = cpu_split.chunk_columns(U, uc)
             assert CW % 16 == 0 and cols.shape == (nch * CW,)
             assert sorted(cols[cols >= 0]) == list(range(4 * U))
+
+
+def test_bidirectional_directions_side_by_side(monkeypatch):
+    # the CPU backend runs a Bidirectional's two directions on two threads at once
+    # (one numba thread each); results are those of the one-after-the-other run
+    import numba
+
+    import gpulstm
+    from gpulstm.kernels import cpu_entry
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs two numba threads")
+    monkeypatch.setenv("GPULSTM_NUMPY_TIER", "0")
+    cpu_entry.load_numba()
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3, 7, 5)).astype(np.float32)
+    mask = rng.random((3, 7)) < 0.8
+    layer = gpulstm.Bidirectional(gpulstm.LSTM(6, return_sequences=True, backend="cpu"))
+    layer(x)
+    monkeypatch.setattr(cpu_entry, "PAIR_MIN_WORK", 1 << 60)
+    want = np.asarray(layer(x, mask=mask))
+    used = []
+    real = cpu_entry.run_pair
+    monkeypatch.setattr(cpu_entry, "PAIR_MIN_WORK", 0)
+    monkeypatch.setattr(cpu_entry, "run_pair", lambda *a: used.append(1) or real(*a))
+    threads_before = numba.get_num_threads()
+    got = np.asarray(layer(x, mask=mask))
+    assert used and numba.get_num_threads() == threads_before
+    np.testing.assert_array_equal(got, want)

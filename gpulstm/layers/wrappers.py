@@ -2,6 +2,7 @@
 import numpy as np
 
 from gpulstm import _xp
+from gpulstm.dispatch import get_backend
 from gpulstm.layers._arrays import restore_on_error
 from gpulstm.layers._common import KerasLayer, shape_str
 from gpulstm.layers.base import Layer
@@ -257,8 +258,7 @@ class Bidirectional(KerasLayer):
         if initial_state is not None:
             half = len(initial_state) // 2
             fs, bs = list(initial_state[:half]), list(initial_state[half:])
-        y = _call_inner(self.forward_layer, inputs, mask, training, backend, fs)
-        y_rev = _call_inner(self.backward_layer, inputs, mask, training, backend, bs)
+        y, y_rev = self._both(inputs, mask, training, backend, fs, bs)
         states = []
         if self.return_state:
             states = list(y[1:]) + list(y_rev[1:])
@@ -280,6 +280,27 @@ class Bidirectional(KerasLayer):
         if self.return_state:
             return out + states
         return out[0] if self.merge_mode is not None else out
+
+    def _both(self, inputs, mask, training, backend, fs, bs):
+        """Both directions' outputs; the backend may run them side by side."""
+        f, b = self.forward_layer, self.backward_layer
+
+        def forward():
+            return _call_inner(f, inputs, mask, training, backend, fs)
+
+        def backward():
+            return _call_inner(b, inputs, mask, training, backend, bs)
+
+        shape = getattr(inputs, "shape", ())
+        if not (f.built and b.built) or len(shape) != 3 or f.stateful:
+            return forward(), backward()
+        be, _, _ = get_backend(backend if backend is not None else f.backend, inputs)
+        pair = getattr(be, "run_pair", None)
+        if pair is None:
+            return forward(), backward()
+        B, T, D = shape
+        U = max(getattr(f, "units", 0), getattr(b, "units", 0))
+        return pair(B * T * 4 * U * (D + U), forward, backward)
 
     def get_config(self):
         from gpulstm.models.serialization import serialize_layer
