@@ -285,6 +285,7 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
     dtype = recurrent_kernel.dtype
     act, ract = activation, recurrent_activation
     if rec_masks is not None or callable(act) or callable(ract):
+        _last.path = "reference loop (custom activation or recurrent dropout)"
         return _forward_plain(x, kernel, recurrent_kernel, bias, h0, c0, mask, act, ract,
                               go_backwards, return_sequences, zero_output_for_mask,
                               x_proj, rec_masks)
@@ -314,6 +315,7 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
                                      prepared.kernel.shape == np.shape(kernel)):
             get = prepared.split_panels
         with _parallel_region():
+            _last.path = f"{kind}: {nsplit} threads share each step ({-(-U // uc)} chunks)"
             return cpu_split.forward(
                 x, None if kernel is None else np.asarray(kernel, dtype), rk, bias, h0, c0, mask,
                 act, ract, go_backwards, return_sequences, zero_output_for_mask, x_proj,
@@ -380,13 +382,27 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
             out, T)
     with cpu_blas.limit(1) if blas else _NO_LIMIT:
         # each row block calls a 1-thread BLAS (BLAS threads would fight the numba ones)
+        product = kind if panel or not blas else "tiles4x2 + BLAS"
+        proj = ("stacked [x|h] per step" if P.shape[1] > U and not pfirst else
+                "x projected up front" if pfirst or x_proj.shape[0] or WT.shape[0] else
+                "x projected per step")
         if n > 1:
             bounds = _row_bounds(B, min(B // 4, n * ROW_BLOCKS_PER_THREAD))
+            _last.path = f"{product}, {proj}: {len(bounds) - 1} row blocks on {n} threads"
             with _parallel_region():
                 cpu_fast.run_parallel(*args, bounds, n, np.zeros(1, np.int64))
         else:
+            _last.path = f"{product}, {proj}: one thread"
             cpu_fast.run_rows(*args, 0, B)
     return (out if return_sequences else out[:, 0]), h, c
+
+
+_last = threading.local()
+
+
+def last_path():
+    """The kernel path this thread's last ``lstm_forward`` call took, in words (or None)."""
+    return getattr(_last, "path", None)
 
 
 # Project inside the loop for single steps and for small problems whose kernel (D, G)
