@@ -303,7 +303,7 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
             "Call prepare() again after changing weights.")
     WT = _NO_PACK[char]
     B = x.shape[0] if x_proj is None else x_proj.shape[0]
-    n = _threads() if B >= PARALLEL_MIN_B else 1
+    n = _threads() if B >= PARALLEL_MIN_B and _work(x, x_proj, U) >= ROW_SPLIT_MIN_WORK else 1
     kind = product_kernel()
     wide = kind in _WIDE
     panel = kind in _PANELS and char == "f" and (B >= 2 or PANELS_B1)
@@ -420,6 +420,19 @@ PROJECT_ON_TILES = False
 FUSE_MAX_ROWS = 16
 FUSE_MAX_MACS = 1 << 23
 PARALLEL_MIN_B = 8
+# ... and the call does at least ROW_SPLIT_MIN_WORK multiply-adds (B * T * 4U * (D + U)):
+# below that a second thread gains less than waking it costs, and on a busy machine
+# it may wait a whole time slice for a descheduled thread.
+ROW_SPLIT_MIN_WORK = 1 << 23
+
+
+def _work(x, x_proj, U):
+    """Multiply-adds of one call: B * T * 4U * (D + U)."""
+    B, T = (x.shape[:2] if x_proj is None else x_proj.shape[:2])
+    D = x.shape[2] if x_proj is None else 0
+    return B * T * 4 * U * (D + U)
+
+
 # Row blocks per thread on that path (claimed dynamically: a busy core delays at most
 # one block).  Fewer, larger blocks read the weights fewer times per step.
 ROW_BLOCKS_PER_THREAD = 2

@@ -93,6 +93,7 @@ def fuse(request, monkeypatch):
 @pytest.fixture
 def one_thread(monkeypatch):
     monkeypatch.setattr(cpu, "_threads", lambda: 1)
+    monkeypatch.setattr(cpu, "ROW_SPLIT_MIN_WORK", 0)  # tiny sizes on the threaded paths
 
 
 # U=17: G=68 (one 64-column block + 4); U=35: G=140 (two blocks + 12); U=16: G=64
@@ -118,6 +119,7 @@ def test_wide_units_smaller_column_blocks(U, wide, one_thread):
 @pytest.mark.parametrize("B,threads", [(8, 2), (9, 2), (13, 3), (16, 2), (10, 8)])
 def test_parallel_path(B, threads, wide, fuse, monkeypatch):
     monkeypatch.setattr(cpu, "_threads", lambda: threads)
+    monkeypatch.setattr(cpu, "ROW_SPLIT_MIN_WORK", 0)  # tiny sizes on the threaded paths
     calls = []
     real = cpu.cpu_fast.run_parallel
     monkeypatch.setattr(cpu.cpu_fast, "run_parallel",
@@ -135,6 +137,7 @@ def test_parallel_path_projection(wide_d, wide, monkeypatch):
     # tile path with threads: BLAS is never called; the kernel projects per step when it fits
     # L2 (D * G <= 128 Ki), else up front on its tiles (here D * G = 1000 * 140)
     monkeypatch.setattr(cpu, "_threads", lambda: 2)
+    monkeypatch.setattr(cpu, "ROW_SPLIT_MIN_WORK", 0)  # tiny sizes on the threaded paths
     monkeypatch.setattr(cpu, "FUSE_MAX_ROWS", 0)
     monkeypatch.setattr(cpu, "FUSE_MAX_MACS", 0)
     D = 1000 if wide_d else 20
@@ -228,6 +231,7 @@ def test_x_proj_and_no_bias(B, fuse, wide, one_thread):
 @pytest.mark.parametrize("B,threads", [(1, 1), (6, 1), (8, 2)])
 def test_nan_inf_semantics_on_every_path(B, threads, fuse, wide, monkeypatch):
     monkeypatch.setattr(cpu, "_threads", lambda: threads)
+    monkeypatch.setattr(cpu, "ROW_SPLIT_MIN_WORK", 0)  # tiny sizes on the threaded paths
     x, kernel, rk, bias, h0, c0, _ = _case(B, 6, 3, 9, seed=13)
     mask = np.ones((B, 6), bool)
     mask[:, 2] = False
@@ -292,6 +296,7 @@ def test_blas_path_around_threshold(B, U, blas_at_32, one_thread):
 def test_blas_path_threads(B, threads, blas_at_32, monkeypatch):
     # 2 threads: BLAS once every row block holds >= 32 rows (B // threads)
     monkeypatch.setattr(cpu, "_threads", lambda: threads)
+    monkeypatch.setattr(cpu, "ROW_SPLIT_MIN_WORK", 0)  # tiny sizes on the threaded paths
     x, kernel, rk, bias, h0, c0, mask = _case(B, 4, 5, 9, seed=B, scale=0.4)
     got = _both(x, kernel, rk, bias, h0, c0, mask, go_backwards=True)
     ref = naive.lstm(x, kernel, rk, bias, h0, c0, mask, go_backwards=True)
@@ -345,6 +350,7 @@ def test_wide_inputs_project_first_on_panels(B, kind, monkeypatch):
     # then h @ U per step; 2 threads from B = 8
     monkeypatch.setenv(cpu.KERNEL_ENV, kind)
     monkeypatch.setattr(cpu, "_threads", lambda: 2)
+    monkeypatch.setattr(cpu, "ROW_SPLIT_MIN_WORK", 0)  # tiny sizes on the threaded paths
     x, kernel, rk, bias, h0, c0, mask = _case(B, 7, 2000, 5, seed=B, scale=0.02)
     seen = []  # the pfirst argument of each compiled call
     for entry in ("run_rows", "run_parallel"):

@@ -20,9 +20,10 @@ _SCRIPT = textwrap.dedent("""
     import gpulstm
     rng = np.random.default_rng(0)
     layers, inputs = [], []
-    for B, U in ((16, 24), (1, 256)):  # row blocks; threads sharing each step
+    # row blocks on threads (>= cpu.ROW_SPLIT_MIN_WORK); threads sharing each step
+    for B, T, D, U in ((16, 40, 32, 64), (1, 12, 8, 256)):
         layer = gpulstm.LSTM(U, backend="cpu")
-        x = rng.normal(size=(B, 12, 8)).astype(np.float32)
+        x = rng.normal(size=(B, T, D)).astype(np.float32)
         layer(x)
         layers.append(layer)
         inputs.append(x)
@@ -31,7 +32,7 @@ _SCRIPT = textwrap.dedent("""
 
     def work(i):
         try:
-            for _ in range(40):
+            for _ in range(20):
                 got = np.asarray(layers[i](inputs[i]))
                 if not np.array_equal(got, want[i]):
                     errors.append(f"layer {i} differs")
