@@ -1,6 +1,7 @@
 """``gpulstm.Model``: the Keras functional model, for inference."""
 import json
 import logging
+import warnings
 
 import numpy as np
 
@@ -317,15 +318,24 @@ class Model:
         return f"<{type(self).__name__} name={self.name}, layers={len(self.layers)}>"
 
 
+_warned_no_tqdm = []
+
+
 def _progress(total, verbose):
+    """A tqdm bar that stays on screen when done (as Keras's does), or None."""
     if verbose == 0 or total <= 1 and verbose == "auto":
         return None
     try:
         from tqdm.auto import tqdm
     except ImportError:
+        if verbose != "auto" and not _warned_no_tqdm:
+            _warned_no_tqdm.append(True)
+            warnings.warn("predict(verbose=1) shows a progress bar with tqdm, which is not "
+                          "installed: `pip install tqdm` (a gpulstm dependency) to see it.",
+                          stacklevel=3)
         return None
     delay = 1.0 if verbose == "auto" else 0.0
-    return tqdm(total=total, unit="batch", desc="predict", delay=delay, leave=False)
+    return tqdm(total=total, unit="batch", desc="predict", delay=delay, leave=True)
 
 
 def predict_args(batch_size, steps, verbose):
