@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 
 from gpulstm import _xp
-from gpulstm.dispatch import requested_backend, resolve_backend
+from gpulstm.dispatch import require_backend, resolve_backend
 from gpulstm.layers._arrays import check_real
 from gpulstm.layers._lstm_checks import positive_int
 from gpulstm.layers.base import unique_name
@@ -50,7 +50,7 @@ class Model:
         if kwargs:
             raise TypeError(f"Unrecognized keyword arguments passed to Model: {kwargs}")
         if backend is not None:
-            requested_backend(backend)  # an unknown name fails now
+            require_backend(backend)  # an unknown or unavailable backend fails now
         self.backend = backend
         self.name = name or unique_name(self._default_name)
         self.trainable = trainable
