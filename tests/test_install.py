@@ -32,7 +32,7 @@ def test_core_dependencies_are_lean_and_cover_model_files():
     project = _pyproject()
     core = _names(project["dependencies"])
     extras = project["optional-dependencies"]
-    assert {"numpy", "numba", "h5py", "tqdm"} <= core
+    assert {"numpy", "numba", "h5py", "tqdm", "rich"} <= core
     assert "scipy" not in core  # SciPy only serves one BLAS path: the "blas" extra
     assert _names(extras["blas"]) == {"scipy"}
     assert "scipy" in _names(extras["test"])

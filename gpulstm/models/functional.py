@@ -290,10 +290,25 @@ class Model:
         return _xp.to_host(outs)
 
     # -- text and config ----------------------------------------------------------
-    def summary(self, line_length=None, positions=None, print_fn=None, **kwargs):
-        """Print the tf.keras plain-text summary (layers, output shapes, parameters)."""
-        from gpulstm.models.summary import summary_lines
+    def summary(self, line_length=None, positions=None, print_fn=None, style=None, **kwargs):
+        """Print the model's layers, output shapes and parameter counts, as Keras does.
 
+        Parameters
+        ----------
+        line_length, positions :
+            As in Keras (the table's width; the columns' right edges, as fractions).
+        print_fn : callable, optional
+            Instead of printing: Keras 3's layout calls it once with the whole table,
+            tf_keras's once per line, as each Keras does.
+        style : {"keras3", "tf_keras"}, optional
+            The layout. None: tf_keras's for a model read from a file or JSON whose
+            ``keras_version`` is below 3 (2.x), Keras 3's otherwise. "tf_keras" is the
+            seed notebook's plain-text layout.
+        """
+        from gpulstm.models.summary import pick_style, print_keras3, summary_lines
+
+        if pick_style(self, style) == "keras3":
+            return print_keras3(self, line_length, positions, print_fn)
         for line in summary_lines(self, line_length, positions):
             (print_fn or print)(line)
 
