@@ -75,3 +75,19 @@ def test_style_follows_the_keras_that_wrote_the_model():
 def test_unbuilt_model_refused():
     with pytest.raises(ValueError, match="has not been built"):
         gpulstm.Sequential([gpulstm.LSTM(4)]).summary()
+
+
+def test_summary_command_prints_the_files_keras_layout(monkeypatch):
+    import gpulstm.io as gio
+
+    fix = os.path.join(TESTS, "fixtures_io")
+    k3 = gio.summary_text(os.path.join(fix, "seq_emb.k3.keras"))
+    assert "keras_version=3" in k3 and "┏" in k3 and " Total params: 280 (" in k3
+    tfk = gio.summary_text(os.path.join(fix, "seq_emb.tfk.h5"))
+    assert "=" * 65 in tfk and "Total params: 280" in tfk
+
+    def unbuildable(*args):
+        raise NotImplementedError("GRU is not supported")
+    monkeypatch.setattr(gio, "_model_from_json", unbuildable)  # the config-only table
+    text = gio.summary_text(os.path.join(fix, "seq_emb.k3.keras"))
+    assert "Details" in text and "units=4" in text and "Total params: 280" in text
