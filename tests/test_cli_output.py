@@ -107,29 +107,31 @@ def test_failed_write_leaves_previous_file(capsys, tmp_path, one_input, monkeypa
     assert sorted(os.listdir(tmp_path)) == ["x.npy", "y.npy"]  # no temporary file left
 
 
+_FSIZE_DRIVER = """
+import resource, sys
+import numpy as np
+from gpulstm import _arrayfiles
+resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+try:
+    _arrayfiles.write_outputs(sys.argv[1], [np.ones(100_000, np.float32)])  # 400 KB
+except _arrayfiles.ArrayFileError as exc:
+    print(exc)
+    sys.exit(3)
+"""
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="RLIMIT_FSIZE needs POSIX")
-def test_file_size_limit_leaves_previous_file(tmp_path, one_input):
-    import resource
-
-    x, _ = one_input
+def test_file_size_limit_leaves_previous_file(tmp_path):
+    # A real failing write: the file-size limit stops it midway (EFBIG; Python ignores SIGXFSZ).
     out = tmp_path / "y.npy"
-    big = np.tile(np.load(x), (1000, 1))  # (4000, 6) ids -> (4000, 6, 2) float32 = 192 KB out
-    np.save(tmp_path / "big.npy", big)
-    env = dict(os.environ, GPULSTM_NUMPY_TIER="1")  # no numba cache writes under the limit
-    cmd = [sys.executable, "-m", "gpulstm", "predict", ONE_OUT]
-    ok = subprocess.run(cmd + [str(x), "-o", str(out)], env=env, capture_output=True, text=True,
-                        timeout=300)
-    assert ok.returncode == 0, ok.stderr
+    _arrayfiles.write_outputs(out, [np.arange(10.0)])
     before = out.read_bytes()
-
-    def limit():
-        resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
-    bad = subprocess.run(cmd + [str(tmp_path / "big.npy"), "-o", str(out), "--no-progress"],
-                         env=env, capture_output=True, text=True, timeout=300, preexec_fn=limit)
-    assert bad.returncode == 1, bad.stderr
-    assert str(out) in _one_error_line(bad.stderr)
+    res = subprocess.run([sys.executable, "-c", _FSIZE_DRIVER, str(out)], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 3, res.stderr
+    assert str(out) in res.stdout and "unchanged" in res.stdout
     assert out.read_bytes() == before
-    assert sorted(os.listdir(tmp_path)) == ["big.npy", "x.npy", "y.npy"]
+    assert os.listdir(tmp_path) == ["y.npy"]  # the partial temporary file is gone
 
 
 def test_npz_inputs(capsys, tmp_path, one_input):
