@@ -127,7 +127,10 @@ def test_unavailable_backend_fails_at_construction(fake_cuda, monkeypatch):
                   lambda: gpulstm.Sequential([gpulstm.Input((5, 3)), gpulstm.LSTM(4)],
                                              backend="cuda"),
                   lambda: gpulstm.model_from_json(js, backend="cuda"),
-                  lambda: gpulstm.load_model(model_file, backend="cuda")):
+                  lambda: gpulstm.load_model(model_file, backend="cuda"),
+                  lambda: gpulstm.from_torch({"weight_ih_l0": np.zeros((16, 3), np.float32),
+                                              "weight_hh_l0": np.zeros((16, 4), np.float32)},
+                                             backend="cuda")):
         with pytest.raises(dispatch.BackendUnavailableError,
                            match=r"Received: backend='cuda'.*no CUDA driver.*gpulstm\[cuda12\]"
                                  r".*gpulstm.dask.predict"):
