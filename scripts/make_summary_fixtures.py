@@ -6,7 +6,8 @@ Needs Keras 3 (any backend; JAX is enough: ``pip install "keras>=3" "jax[cpu]"``
 
 For each model NAME it writes ``NAME.json`` (``model.to_json()``, which gpulstm
 rebuilds with ``model_from_json``) and ``NAME.txt`` (what ``summary(print_fn=...)``
-captured, at the terminal width below and, for ``*.w70``, at ``line_length=70``).
+captured, at the terminal width below and, for ``*.w70``, at ``line_length=70``; the
+other suffixes are the arguments in ``EXTRA``).
 The tests compare gpulstm's ``summary(style="keras3")`` with the text; they never
 run Keras.
 """
@@ -49,12 +50,21 @@ def models():
     return out
 
 
+# Keras 3's other summary arguments, on the models where they show something.
+EXTRA = {
+    "seq_td_emb": ((".trainable", {"show_trainable": True}),
+                   (".range", {"layer_range": ["bidir.*", "time_dist.*"]})),
+    "nested_seq": ((".nested", {"expand_nested": True, "show_trainable": True}),),
+    "func_two_io": ((".nested", {"expand_nested": True, "show_trainable": True}),),
+}
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     for name, model in models().items():
         with open(os.path.join(OUT, name + ".json"), "w") as fh:
             fh.write(model.to_json(indent=1) + "\n")
-        for suffix, kwargs in (("", {}), (".w70", {"line_length": 70})):
+        for suffix, kwargs in (("", {}), (".w70", {"line_length": 70})) + EXTRA.get(name, ()):
             text = []
             model.summary(print_fn=text.append, **kwargs)
             assert len(text) == 1  # Keras 3 hands print_fn the whole table at once

@@ -33,17 +33,23 @@ def _captured(model, **kwargs):
     return out
 
 
+# The summary() arguments of each fixture suffix (scripts/make_summary_fixtures.py).
+ARGS = {"w70": {"line_length": 70}, "trainable": {"show_trainable": True},
+        "range": {"layer_range": ["bidir.*", "time_dist.*"]},
+        "nested": {"expand_nested": True, "show_trainable": True}}
+
+
 @pytest.mark.parametrize("text_file", TEXTS)
 def test_keras3_table_matches_keras(text_file):
-    name = text_file.split(".")[0]
-    kwargs = {"line_length": 70} if ".w70." in text_file else {}
+    name, *suffix = text_file[:-len(".txt")].split(".")
+    kwargs = ARGS[suffix[0]] if suffix else {}
     with open(os.path.join(FIXTURES, text_file), encoding="utf-8") as fh:
         want = fh.read()
     assert _captured(_model(name), **kwargs) == [want]  # one call with the whole table
 
 
 def test_printed_to_stdout_as_plain_text(capsys):
-    assert len(TEXTS) >= 12
+    assert len(TEXTS) >= 16
     _model("func_two_io").summary()
     with open(os.path.join(FIXTURES, "func_two_io.txt"), encoding="utf-8") as fh:
         assert capsys.readouterr().out == fh.read()
@@ -70,6 +76,14 @@ def test_style_follows_the_keras_that_wrote_the_model():
     with pytest.raises(ValueError, match=r"Expected `style` to be one of \['keras3', "
                                          r"'tf_keras'\].*Received: style='keras2'"):
         built.summary(style="keras2")
+
+
+def test_layer_range_errors_as_keras():
+    model = _model("seq_td_emb")
+    for bad, match in ((["bidir.*"], "length 2"), ([1, 2], "string type only"),
+                       (["nothing", "dense.*"], "do not match")):
+        with pytest.raises(ValueError, match=match):
+            model.summary(print_fn=print, layer_range=bad)
 
 
 def test_unbuilt_model_refused():

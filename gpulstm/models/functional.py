@@ -290,7 +290,8 @@ class Model:
         return _xp.to_host(outs)
 
     # -- text and config ----------------------------------------------------------
-    def summary(self, line_length=None, positions=None, print_fn=None, style=None, **kwargs):
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
+                show_trainable=False, layer_range=None, style=None, **kwargs):
         """Print the model's layers, output shapes and parameter counts, as Keras does.
 
         Parameters
@@ -300,6 +301,10 @@ class Model:
         print_fn : callable, optional
             Instead of printing: Keras 3's layout calls it once with the whole table,
             tf_keras's once per line, as each Keras does.
+        expand_nested, show_trainable, layer_range :
+            As in Keras 3 (nested models' layers; a "Trainable" column; the rows from the
+            first layer whose name matches ``layer_range[0]`` to the last matching
+            ``layer_range[1]``). Keras 3's layout only.
         style : {"keras3", "tf_keras"}, optional
             The layout. None: tf_keras's for a model read from a file or JSON whose
             ``keras_version`` is below 3 (2.x), Keras 3's otherwise. "tf_keras" is the
@@ -308,7 +313,8 @@ class Model:
         from gpulstm.models.summary import pick_style, print_keras3, summary_lines
 
         if pick_style(self, style) == "keras3":
-            return print_keras3(self, line_length, positions, print_fn)
+            return print_keras3(self, line_length, positions, print_fn, expand_nested,
+                                show_trainable, layer_range)
         for line in summary_lines(self, line_length, positions):
             (print_fn or print)(line)
 

@@ -172,7 +172,54 @@ def _k3_totals(model):
             (" Non-trainable params: ", (counts[False], sizes[False] / 8))]
 
 
-def print_keras3(model, line_length=None, positions=None, print_fn=None):
+def _layer_range(layers, layer_range):
+    """Keras 3's ``get_layer_index_bound_by_layer_name``: ``[first, last + 1]``."""
+    import re
+
+    if layer_range is None:
+        return [0, len(layers)]
+    if len(layer_range) != 2:
+        raise ValueError("layer_range must be a list or tuple of length 2. Received: "
+                         f"layer_range = {layer_range} of length {len(layer_range)}")
+    if not isinstance(layer_range[0], str) or not isinstance(layer_range[1], str):
+        raise ValueError(f"layer_range should contain string type only. Received: {layer_range}")
+    lower = [i for i, layer in enumerate(layers) if re.match(layer_range[0], layer.name)]
+    upper = [i for i, layer in enumerate(layers) if re.match(layer_range[1], layer.name)]
+    if not lower or not upper:
+        raise ValueError("Passed layer_names do not match the layer names in the model. "
+                         f"Received: {layer_range}")
+    if min(lower) > max(upper):
+        return [min(upper), max(lower) + 1]
+    return [min(lower), max(upper) + 1]
+
+
+def _k3_rows(model, layer, seq, show_trainable, expand_nested, level=0):
+    import rich.markup
+
+    prefix = "   " * level + "└ " if level else ""
+    name = rich.markup.escape(prefix + layer.name)
+    name += f" ([color(33)]{rich.markup.escape(class_name(layer))}[/])"
+    if not getattr(layer, "built", True):
+        params = f"{_num(0)} (unbuilt)"
+    else:
+        params = _num(f"{layer.count_params():,}")
+    row = [name, _k3_output_shape(layer), params]
+    if not seq:
+        row.append(_k3_connections(model, layer))
+    if show_trainable:
+        if getattr(layer, "weights", None):
+            row.append("[bold][color(34)]Y[/][/]" if layer.trainable else "[bold][color(9)]N[/][/]")
+        else:
+            row.append(_bold("-"))
+    rows = [row]
+    if expand_nested and getattr(layer, "layers", None):
+        for inner in layer.layers:
+            rows += _k3_rows(model, inner, seq, show_trainable, expand_nested, level + 1)
+    return rows
+
+
+def print_keras3(model, line_length=None, positions=None, print_fn=None, expand_nested=False,
+                 show_trainable=False, layer_range=None):
     """Print Keras 3's summary table of ``model`` (to stdout, or once to ``print_fn``)."""
     import rich.console
     import rich.markup
@@ -188,6 +235,11 @@ def print_keras3(model, line_length=None, positions=None, print_fn=None):
         default, header = 108, ["Layer (type)", "Output Shape", "Param #", "Connected to"]
         positions = positions or [0.3, 0.56, 0.74, 1.0]
         alignment = ["left", "left", "right", "left"]
+    if show_trainable:
+        default += 12
+        positions = [p * 0.90 for p in positions] + [1.0]
+        header.append("Trainable")
+        alignment.append("center")
     line_length = line_length or min(default, shutil.get_terminal_size().columns - 4)
     widths, current = [], 0
     for pos in positions:
@@ -199,17 +251,10 @@ def print_keras3(model, line_length=None, positions=None, print_fn=None):
     columns = [rich.table.Column(name, justify=a, width=w)
                for name, a, w in zip(header, alignment, widths)]
     table = rich.table.Table(*columns, width=line_length, show_lines=True)
-    for layer in model.layers:
-        name = rich.markup.escape(layer.name)
-        name += f" ([color(33)]{rich.markup.escape(class_name(layer))}[/])"
-        if not getattr(layer, "built", True):
-            params = f"{_num(0)} (unbuilt)"
-        else:
-            params = _num(f"{layer.count_params():,}")
-        row = [name, _k3_output_shape(layer), params]
-        if not seq:
-            row.append(_k3_connections(model, layer))
-        table.add_row(*row)
+    first, stop = _layer_range(model.layers, layer_range)
+    for layer in model.layers[first:stop]:
+        for row in _k3_rows(model, layer, seq, show_trainable, expand_nested):
+            table.add_row(*row)
     if print_fn:
         console = rich.console.Console(highlight=False, force_terminal=False, color_system=None)
         console.begin_capture()
