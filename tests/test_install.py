@@ -105,3 +105,11 @@ def test_cpu_backend_runs_without_scipy(tmp_path):
     out = subprocess.run([sys.executable, "-c", _NO_SCIPY.format(tests=TESTS_DIR)],
                          capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-3000:]
+
+
+def test_info_reports_the_core_dependencies():
+    from importlib import metadata
+
+    versions = gpulstm.info()["versions"]
+    for name in ("h5py", "tqdm", "rich"):
+        assert versions[name] == metadata.version(name)
