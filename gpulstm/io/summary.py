@@ -47,8 +47,8 @@ def _model_summary(mf):
         lines = []
         model.summary(print_fn=lines.append)
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, NotImplementedError,
-            RecursionError):
-        return None
+            RecursionError, OverflowError, MemoryError):
+        return None  # builds as load_model does: whatever load_model refuses, this describes
     return "\n".join(lines)
 
 
