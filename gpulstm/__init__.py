@@ -35,6 +35,7 @@ __all__ += ["Input", "InputLayer", "Dense", "Dropout", "Embedding", "Masking",
             "Model", "Sequential", "model_from_json", "utils"]
 
 # -- loading saved models (issue 5) -----------------------------------------------------
-from gpulstm.io import from_torch, load_model, load_onnx  # noqa: E402
+from gpulstm.io import (ModelFileError, UnsupportedModelError, from_torch, load_model,  # noqa: E402
+                        load_onnx)
 
-__all__ += ["load_model", "from_torch", "load_onnx"]
+__all__ += ["load_model", "from_torch", "load_onnx", "ModelFileError", "UnsupportedModelError"]

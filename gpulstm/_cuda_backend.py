@@ -8,8 +8,8 @@ import sys
 
 from gpulstm import _xp, dispatch
 
-FIX = ("pip install 'gpulstm[cuda12]' (CUDA 12 driver) or 'gpulstm[cuda13]' "
-       "(CUDA 13 driver) on a machine with an NVIDIA GPU")
+FIX = ("pip install -e '.[cuda12]' (CUDA 12 driver) or -e '.[cuda13]' (CUDA 13 driver) "
+       "in the gpulstm clone, on a machine with an NVIDIA GPU")
 
 
 def _sim_requested():

@@ -25,7 +25,7 @@ _DISTS = {  # name shown -> distributions that provide it (first installed wins)
     "numpy": ("numpy",), "numba": ("numba",), "llvmlite": ("llvmlite",),
     "scipy": ("scipy",), "numba-cuda": ("numba-cuda",),
     "cupy": ("cupy-cuda13x", "cupy-cuda12x", "cupy-cuda11x", "cupy"),
-    "h5py": ("h5py",), "tqdm": ("tqdm",),
+    "h5py": ("h5py",), "tqdm": ("tqdm",), "rich": ("rich",),
 }
 
 

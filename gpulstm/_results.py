@@ -109,11 +109,15 @@ def from_pytest_benchmark(data):
                    median_ms=stats["median"] * 1e3, times_ms=[t * 1e3 for t in stats.get("data", [])]
                    or [stats["median"] * 1e3], first_call_ms=None,
                    max_abs_err=e.get("max_abs_err"), tolerance=e.get("tolerance"))
+        row["rounds"] = stats.get("rounds") or len(row["times_ms"])
         results.append(row)
+    rounds = sorted({r.pop("rounds") for r in results})
     return {"schema": SCHEMA, "created": data.get("datetime", ""), "command": "pytest bench",
             "machine": {**data.get("machine_info", {}).get("gpulstm", data.get("machine_info", {})),
                         "pytest_benchmark": True},
-            "settings": {"statistic": "median", "interleaved": False, "source": "pytest-benchmark"},
+            "settings": {"statistic": "median", "interleaved": False, "source": "pytest-benchmark",
+                         "repeats": rounds[0] if len(rounds) == 1 else rounds or "?",
+                         "threads": sorted({r["threads"] for r in results}, key=str)},
             "results": results}
 
 

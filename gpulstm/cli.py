@@ -6,8 +6,12 @@ Subcommands::
     gpulstm bench [--quick] [--backend B] [--peers torch,onnxruntime,openvino,jax] [--threads 1,2]
                   [--groups issue13] [--repeats N] [--passes N] [--cpus 0,1] [--json OUT.json]
     gpulstm bench --busy [--calls 200] | --pythreads      (gpulstm/_bench_cmd.py)
-    gpulstm predict MODEL INPUT.npy -o OUT.npy [--batch-size N] [--backend B]
+    gpulstm predict MODEL INPUT.npy|INPUT.npz -o OUT [--batch-size N] [--backend B]
     gpulstm summary FILE
+
+``predict`` writes exactly ``OUT`` (through a temporary file renamed over it):
+one output as ``.npy`` content, several as an ``.npz`` archive (see
+:mod:`gpulstm._arrayfiles`).
 
 Every error is one line on stderr (``gpulstm: error: ...``) and a non-zero exit
 code: 1 for a failed command, 2 for a wrong command line.
@@ -77,11 +81,17 @@ def _progress(total, enabled):
         from tqdm import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, unit="sample", file=sys.stderr, leave=False)
+    return tqdm(total=total, unit="sample", file=sys.stderr, leave=True)
+
+
+def _rows(x, start, stop):
+    return {k: v[start:stop] for k, v in x.items()} if isinstance(x, dict) else x[start:stop]
 
 
 def cmd_predict(args):
     import numpy as np
+
+    from gpulstm import _arrayfiles
 
     _need_file(args.model, "model file")
     _need_file(args.input, "input file")
@@ -89,36 +99,37 @@ def cmd_predict(args):
         raise CommandError(f"Expected --batch-size >= 1. Received: --batch-size={args.batch_size}")
     if args.backend:
         _check_backend(args.backend)
+    _arrayfiles.check_destination(args.output)  # before any work: a bad -o costs nothing
     load_model = _loader("load_model")
-    try:
-        x = np.load(args.input, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise CommandError(f"cannot read {args.input!r} as a .npy array ({exc})") from None
     model = load_model(args.model)
+    n_outputs = len(getattr(model, "outputs", None) or ())
+    if n_outputs:
+        _arrayfiles.check_name(args.output, n_outputs)
+    x = _arrayfiles.read_inputs(args.input, getattr(model, "input_names", None) or [])
+    first = next(iter(x.values())) if isinstance(x, dict) else x
     batch = args.batch_size or 32
-    n = x.shape[0] if x.ndim else 0
+    n = first.shape[0] if first.ndim else 0
     if n == 0:
         raise CommandError(f"Expected an input with a batch axis and at least one sample. "
-                           f"Received: shape={x.shape}")
+                           f"Received: shape={first.shape}")
     bar = _progress(n, not args.no_progress and n > batch)
     outs = []
     for start in range(0, n, batch):
-        outs.append(model.predict(x[start:start + batch], backend=args.backend or None))
+        outs.append(model.predict(_rows(x, start, start + batch), backend=args.backend or None))
         if bar is not None:
             bar.update(min(batch, n - start))
     if bar is not None:
         bar.close()
     if isinstance(outs[0], (list, tuple)):
         result = [np.concatenate([o[k] for o in outs]) for k in range(len(outs[0]))]
-        if len(result) > 1:
-            np.savez(args.output, *result)
-            print(f"wrote {len(result)} outputs to {args.output}")
-            return 0
-        result = result[0]
     else:
-        result = np.concatenate(outs)
-    np.save(args.output, result)
-    print(f"wrote {args.output}: shape {result.shape}, dtype {result.dtype}")
+        result = [np.concatenate(outs)]
+    written = _arrayfiles.write_outputs(args.output, result)
+    if len(result) > 1:
+        print(f"wrote {written}: {len(result)} outputs, "
+              + ", ".join(f"arr_{k} shape {r.shape} {r.dtype}" for k, r in enumerate(result)))
+    else:
+        print(f"wrote {written}: shape {result[0].shape}, dtype {result[0].dtype}")
     return 0
 
 
@@ -150,10 +161,15 @@ def build_parser():
 
     _bench_cmd.add_parser(sub)  # gpulstm/_bench_cmd.py
 
-    s = sub.add_parser("predict", help="run a saved model on a .npy input")
+    s = sub.add_parser("predict", help="run a saved model on a .npy (or .npz) input",
+                       description="Run a saved model on a .npy input (or an .npz archive: one "
+                                   "array, or one per model input by input name).")
     s.add_argument("model")
     s.add_argument("input")
-    s.add_argument("-o", "--output", required=True)
+    s.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help="exactly the file written: one output as .npy content, several as one "
+                        ".npz archive (arr_0, arr_1, ... in output order); a .npz name for one "
+                        "output or a .npy name for several is refused; a folder is refused")
     s.add_argument("--batch-size", type=int)
     s.add_argument("--backend")
     s.add_argument("--no-progress", action="store_true")

@@ -12,7 +12,7 @@ the payload, for every later chunk and computation.  Each worker resolves its
 own backend: CuPy chunks run on the CUDA backend, NumPy chunks wherever the
 worker's dispatcher (``backend=`` > ``GPULSTM_BACKEND`` > "auto") says.
 
-Dask is an optional extra: ``pip install "gpulstm[dask]"``.
+Dask is an optional extra: ``pip install -e ".[dask]"`` in the gpulstm clone.
 """
 import numbers
 import operator
@@ -28,7 +28,8 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
     raise ImportError(
         "gpulstm.dask needs Dask, an optional extra of gpulstm. Install it with "
-        "`pip install \"gpulstm[dask]\"` (or `pip install \"dask[array,distributed]\"`). "
+        "`pip install -e \".[dask]\"` in the gpulstm clone (or `pip install "
+        "\"dask[array,distributed]\" zarr`). "
         f"Cause: {exc}") from exc
 
 import numpy as np

@@ -165,6 +165,31 @@ def resolve_backend(backend=None, data=None):
     return name, reason
 
 
+def require_backend(backend):
+    """Check a ``backend=`` given to a layer or model constructor, at construction.
+
+    None and "auto" pass; an unknown name raises ``ValueError``; a named backend
+    that cannot run here raises ``BackendUnavailableError`` now rather than at the
+    first call. (``GPULSTM_BACKEND`` is read at every call, so it is not checked
+    here.) A model meant for GPU Dask workers is built without ``backend=`` on a
+    machine without a GPU, and ``gpulstm.dask.predict(model, x, backend="cuda")``
+    resolves the backend on each worker.
+    """
+    if backend is None:
+        return None
+    name, _ = requested_backend(backend)
+    if name != "auto":
+        ok, why = BACKENDS[name].availability()
+        if not ok:
+            raise BackendUnavailableError(
+                f"Expected a backend that can run here. Received: backend={backend!r}, but "
+                f"it cannot run: {why}. To fix it: {BACKENDS[name].fix}; or pass "
+                "backend='auto' (or leave it unset) to fall back. Building a model for GPU "
+                "Dask workers on a machine without one? Leave backend unset here and pass "
+                "backend= to gpulstm.dask.predict.")
+    return name
+
+
 def get_backend(backend=None, data=None):
     """The kernel module for one call plus ``(name, reason)``."""
     name, reason = resolve_backend(backend, data)

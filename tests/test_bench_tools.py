@@ -140,6 +140,22 @@ def test_pytest_benchmark_json_converts():
     assert entry["ratios"]["gpulstm-cpu"] == pytest.approx(0.5)
 
 
+def test_pytest_benchmark_report_names_rounds_and_threads():
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    try:
+        import report
+    finally:
+        sys.path.pop(0)
+    extra = dict(case="B=1 T=2 D=3 U=4", group="t", B=1, T=2, D=3, U=4, flags={}, kind="gpulstm",
+                 device="cpu", dtype="float32", contender="gpulstm-cpu")
+    data = {"machine_info": {"gpulstm": {"cpu": "X"}}, "benchmarks": [
+        {"extra_info": dict(extra, threads=t), "stats": {"median": 0.002, "rounds": 7,
+                                                         "data": [0.002] * 7}} for t in (2, 1)]}
+    head = report.header(_results.check_run(_results.from_pytest_benchmark(data)))
+    assert "median of 7 samples" in head and "threads [1, 2]" in head and "?" not in head.split(
+        "Settings:")[1], head
+
+
 def test_report_markdown_and_png(monkeypatch, tmp_path):
     sys.path.insert(0, os.path.join(ROOT, "bench"))
     try:

@@ -112,3 +112,35 @@ def test_cupy_without_a_device_answers_before_numba_cuda(monkeypatch):
     monkeypatch.delitem(sys.modules, "numba.cuda", raising=False)
     assert _cuda_backend._check() == (False, "CuPy finds no CUDA driver or device")
     assert "numba.cuda" not in sys.modules
+
+
+def test_unavailable_backend_fails_at_construction(fake_cuda, monkeypatch):
+    import os
+
+    import gpulstm
+
+    fake_cuda(False, "no CUDA driver")
+    model_file = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures_io",
+                              "seq_emb.k3.keras")
+    js = gpulstm.Sequential([gpulstm.Input((5, 3)), gpulstm.LSTM(4)]).to_json()
+    for build in (lambda: gpulstm.LSTM(4, backend="cuda"),
+                  lambda: gpulstm.Sequential([gpulstm.Input((5, 3)), gpulstm.LSTM(4)],
+                                             backend="cuda"),
+                  lambda: gpulstm.model_from_json(js, backend="cuda"),
+                  lambda: gpulstm.load_model(model_file, backend="cuda"),
+                  lambda: gpulstm.from_torch({"weight_ih_l0": np.zeros((16, 3), np.float32),
+                                              "weight_hh_l0": np.zeros((16, 4), np.float32)},
+                                             backend="cuda")):
+        with pytest.raises(dispatch.BackendUnavailableError,
+                           match=r"Received: backend='cuda'.*no CUDA driver.*gpulstm\[cuda12\]"
+                                 r".*gpulstm.dask.predict"):
+            build()
+    for ok in (None, "auto", "cpu", "CPU"):
+        gpulstm.LSTM(4, backend=ok)
+    with pytest.raises(ValueError, match="Unknown backend"):
+        gpulstm.LSTM(4, backend="cdua")
+    # GPULSTM_BACKEND is read at every call, not at construction.
+    monkeypatch.setenv("GPULSTM_BACKEND", "cuda")
+    layer = gpulstm.LSTM(4)
+    with pytest.raises(dispatch.BackendUnavailableError):
+        layer(np.zeros((1, 2, 3), np.float32))

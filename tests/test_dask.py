@@ -267,7 +267,7 @@ def test_import_does_not_need_dask():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
     assert res.returncode == 0, res.stderr
-    assert "gpulstm[dask]" in res.stdout
+    assert 'pip install -e ".[dask]"' in res.stdout
 
 
 # -- on a GPU (skipped without one) ------------------------------------------------------
@@ -310,3 +310,27 @@ def test_cupy_chunks_run_on_cuda(client, cases):
     ran = [b for per_worker in client.run(_lstm_backends).values() for bs in per_worker.values()
            for b in bs]
     assert "cuda" in ran, ran
+
+
+def test_model_for_gpu_workers_is_built_on_a_cpu_client(cases, monkeypatch):
+    """A client without a GPU builds the model without backend= (backend="cuda" fails at
+    construction there) and asks gpulstm.dask.predict for "cuda": each worker rebuilds
+    the model from its JSON and weights and resolves "cuda" on its own GPU."""
+    from gpulstm import BackendUnavailableError, dispatch
+
+    model, xs, ref = cases["seq"]
+    no_gpu = dispatch.Backend("cuda", "gpulstm.kernels.cuda", lambda: (False, "no GPU here"),
+                              "pip install -e '.[cuda12]'")
+    monkeypatch.setitem(dispatch.BACKENDS, "cuda", no_gpu)
+    with pytest.raises(BackendUnavailableError, match="gpulstm.dask.predict"):
+        Sequential([Input((5, 3)), LSTM(4), Dense(2)], backend="cuda")
+    y = gdask.predict(model, _lazy(xs)[0], backend="cuda")  # lazy: nothing resolved here
+    with pytest.raises(BackendUnavailableError, match="no GPU here"):
+        y.compute(scheduler="sync")  # a worker without a GPU refuses at predict
+    # A worker whose "cuda" works (simulated: the CPU kernels behind the name).
+    gpu = dispatch.Backend("cuda", "gpulstm.kernels.cpu_entry", lambda: (True, "simulated GPU"),
+                           "")
+    monkeypatch.setitem(dispatch.BACKENDS, "cuda", gpu)
+    monkeypatch.setattr(gdask, "_MODELS", type(gdask._MODELS)())  # as on a fresh worker
+    _close(y.compute(scheduler="sync"), ref)
+    assert [b for bs in _lstm_backends().values() for b in bs] == ["cuda"]

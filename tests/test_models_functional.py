@@ -17,8 +17,9 @@ def tol(ref):
 
 
 def lines(model):
+    """The seed notebook's (tf_keras's) summary lines; Keras 3's table: test_summary.py."""
     out = []
-    model.summary(print_fn=out.append)
+    model.summary(print_fn=out.append, style="tf_keras")
     return out
 
 

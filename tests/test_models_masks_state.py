@@ -108,8 +108,11 @@ def test_frozen_layers_get_weights_order_and_summary(tag):
     _same_weights(model, ws)
     _close(model.predict(x, verbose=0), [y])
     lines = []
-    model.summary(print_fn=lines.append)
+    model.summary(print_fn=lines.append, style="tf_keras")
     assert f"Trainable params: {trainable:,}" in lines
+    lines = []
+    model.summary(print_fn=lines.append, style="keras3")
+    assert f" Trainable params: {trainable:,} (" in lines[0]
     bi = model.get_layer("bi")  # forward frozen: tf_keras lists the backward layer first
     n_fwd_first = [w.ndim for w in bi.get_weights()] == [2, 2, 1, 2, 2]
     assert n_fwd_first == (tag == "k3")

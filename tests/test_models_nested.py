@@ -72,18 +72,26 @@ def test_summary_matches_tf_keras(name):
     assert _rows(lines) == _rows(summary.split("\n"))
 
 
+def _first_cells(text):
+    return {s.split("│")[1].strip() for s in text.splitlines() if s.startswith("│")} - {""}
+
+
 @pytest.mark.parametrize("name", ["nest_seq", "nest_func"])
-def test_summary_rows_name_keras3_classes(name):
+def test_summary_matches_keras3(name, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")  # the terminal width the fixture was captured at
     cfg, summary, *_ = _npz(name, "k3")
-    lines = []
+    out = []
     model = model_from_json(cfg)
-    model.summary(print_fn=lines.append)
-    for layer in model.layers:  # "inner (Functional)", "proj (Sequential)", ... as Keras 3
-        row = next(s for s in lines if s.startswith(f" {layer.name} ("))
-        cls = row.split("(")[1].split(")")[0]
-        assert f"{layer.name} ({cls})" in summary or f"({cls})" in summary
-    assert f"Total params: {model.count_params():,}" in lines
-    assert f"Total params: {model.count_params():,}" in summary
+    model.summary(print_fn=out.append)
+    assert len(out) == 1  # Keras 3 hands print_fn the whole table
+    if name == "nest_seq":
+        assert out[0].rstrip("\n") == summary.rstrip("\n")
+    else:
+        # Keras 3 also lists the mask ops it traced (NotEqual, Any, ...): gpulstm's rows
+        # name the same layers and classes ("inner (Functional)", "proj (Sequential)").
+        assert _first_cells(out[0]) <= _first_cells(summary)
+        assert f"Total params: {model.count_params():,} (" in out[0]
+        assert f"Total params: {model.count_params():,} (" in summary
 
 
 # -- the same models through gpulstm's API ------------------------------------------

@@ -33,8 +33,29 @@ def _layer_rows(config, sizes):
     return rows
 
 
+def _model_summary(mf):
+    """The model's own ``summary()`` (the layout of the Keras that wrote the file), or
+    None when the config does not build (the table below then describes it)."""
+    import json
+
+    from . import _model_from_json
+
+    if mf.config is None:
+        return None
+    try:
+        model = _model_from_json(json.dumps(mf.config), mf.keras_version, None)
+        lines = []
+        model.summary(print_fn=lines.append)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, NotImplementedError,
+            RecursionError, OverflowError, MemoryError):
+        return None  # builds as load_model does: whatever load_model refuses, this describes
+    return "\n".join(lines)
+
+
 def summary_text(path):
-    """The summary of a saved ``.keras`` / ``.h5`` model file as text.
+    """The summary of a saved ``.keras`` / ``.h5`` model file as text: the file's format and
+    Keras version, then the model's ``summary()`` (Keras 3's table, or tf_keras's layout for
+    a tf_keras file), or for a config gpulstm cannot build, its layers as the config names them.
 
     Parameters
     ----------
@@ -54,6 +75,9 @@ def summary_text(path):
         i += n
     total = int(sum(np.size(w) for w in mf.weights))
     lines = [f"File: {mf.path}", f"Format: {mf.format}, keras_version={mf.keras_version}"]
+    table = _model_summary(mf)
+    if table is not None:
+        return "\n".join(lines + [table.rstrip("\n")])
     if mf.config is not None:
         name = (mf.config.get("config") or {}).get("name", "?")
         lines.append(f'Model: "{name}" ({mf.config.get("class_name")})')

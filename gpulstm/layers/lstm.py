@@ -6,7 +6,7 @@ import numpy as np
 from gpulstm import _xp
 from gpulstm import activations as _acts
 from gpulstm import initializers
-from gpulstm.dispatch import get_backend, requested_backend
+from gpulstm.dispatch import get_backend, require_backend
 from gpulstm.layers._arrays import readonly
 from gpulstm.layers._common import dtype_policy
 from gpulstm.layers.base import Layer
@@ -106,7 +106,7 @@ class LSTM(Layer):
         self.zero_output_for_mask = bool(zero_output_for_mask)
         self.seed = seed
         if backend is not None:
-            requested_backend(backend)  # an unknown name fails now, not at call time
+            require_backend(backend)  # an unknown or unavailable backend fails now, not at call time
         self.backend = backend
         self._rng = np.random.default_rng(seed)
         self._states = None

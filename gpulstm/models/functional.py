@@ -1,11 +1,12 @@
 """``gpulstm.Model``: the Keras functional model, for inference."""
 import json
 import logging
+import warnings
 
 import numpy as np
 
 from gpulstm import _xp
-from gpulstm.dispatch import requested_backend, resolve_backend
+from gpulstm.dispatch import require_backend, resolve_backend
 from gpulstm.layers._arrays import check_real
 from gpulstm.layers._lstm_checks import positive_int
 from gpulstm.layers.base import unique_name
@@ -49,7 +50,7 @@ class Model:
         if kwargs:
             raise TypeError(f"Unrecognized keyword arguments passed to Model: {kwargs}")
         if backend is not None:
-            requested_backend(backend)  # an unknown name fails now
+            require_backend(backend)  # an unknown or unavailable backend fails now
         self.backend = backend
         self.name = name or unique_name(self._default_name)
         self.trainable = trainable
@@ -289,10 +290,31 @@ class Model:
         return _xp.to_host(outs)
 
     # -- text and config ----------------------------------------------------------
-    def summary(self, line_length=None, positions=None, print_fn=None, **kwargs):
-        """Print the tf.keras plain-text summary (layers, output shapes, parameters)."""
-        from gpulstm.models.summary import summary_lines
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
+                show_trainable=False, layer_range=None, style=None, **kwargs):
+        """Print the model's layers, output shapes and parameter counts, as Keras does.
 
+        Parameters
+        ----------
+        line_length, positions :
+            As in Keras (the table's width; the columns' right edges, as fractions).
+        print_fn : callable, optional
+            Instead of printing: Keras 3's layout calls it once with the whole table,
+            tf_keras's once per line, as each Keras does.
+        expand_nested, show_trainable, layer_range :
+            As in Keras 3 (nested models' layers; a "Trainable" column; the rows from the
+            first layer whose name matches ``layer_range[0]`` to the last matching
+            ``layer_range[1]``). Keras 3's layout only.
+        style : {"keras3", "tf_keras"}, optional
+            The layout. None: tf_keras's for a model read from a file or JSON whose
+            ``keras_version`` is below 3 (2.x), Keras 3's otherwise. "tf_keras" is the
+            seed notebook's plain-text layout.
+        """
+        from gpulstm.models.summary import pick_style, print_keras3, summary_lines
+
+        if pick_style(self, style) == "keras3":
+            return print_keras3(self, line_length, positions, print_fn, expand_nested,
+                                show_trainable, layer_range)
         for line in summary_lines(self, line_length, positions):
             (print_fn or print)(line)
 
@@ -317,15 +339,24 @@ class Model:
         return f"<{type(self).__name__} name={self.name}, layers={len(self.layers)}>"
 
 
+_warned_no_tqdm = []
+
+
 def _progress(total, verbose):
+    """A tqdm bar that stays on screen when done (as Keras's does), or None."""
     if verbose == 0 or total <= 1 and verbose == "auto":
         return None
     try:
         from tqdm.auto import tqdm
     except ImportError:
+        if verbose != "auto" and not _warned_no_tqdm:
+            _warned_no_tqdm.append(True)
+            warnings.warn("predict(verbose=1) shows a progress bar with tqdm, which is not "
+                          "installed: `pip install tqdm` (a gpulstm dependency) to see it.",
+                          stacklevel=3)
         return None
     delay = 1.0 if verbose == "auto" else 0.0
-    return tqdm(total=total, unit="batch", desc="predict", delay=delay, leave=False)
+    return tqdm(total=total, unit="batch", desc="predict", delay=delay, leave=True)
 
 
 def predict_args(batch_size, steps, verbose):

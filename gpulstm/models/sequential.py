@@ -167,6 +167,28 @@ class Sequential(Model):
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None,
                 backend=None):
+        """Outputs for ``x``, in batches; builds the model on first use if needed.
+
+        Parameters
+        ----------
+        x : array_like
+            (B, T, ...) samples (a list / dict for several inputs).
+        batch_size : int, optional
+            Default 32. Stateful models always use the batch size they were built with.
+        verbose : "auto", 0, 1 or 2
+            1 and 2 show a tqdm progress bar (left on screen when done, as Keras's is);
+            "auto" shows it only when the work takes over a second; 0 never.
+        steps : int, optional
+            Predict only the first ``steps`` batches (Keras's meaning); None: all.
+        callbacks :
+            Accepted for Keras compatibility and ignored.
+        backend : str, optional
+            Overrides the model's backend for this call.
+
+        Returns
+        -------
+        numpy.ndarray, or a list of them for several outputs.
+        """
         predict_args(batch_size, steps, verbose)  # refused before the model builds
         self._ensure_built(x)
         return super().predict(x, batch_size, verbose, steps, callbacks, backend)

@@ -116,14 +116,17 @@ def to_get_weights_order(model, weights, legacy_h5):
     return [natural[i] for i in want]
 
 
-def trainable_count(model):
-    """The number of trainable parameters, as Keras's summary counts them."""
-    sizes = []
+def weights_with_flags(model):
+    """``(array, trainable)`` for each weight of the model's built layers."""
+    out = []
     for layer in model.layers:
         if not getattr(layer, "built", True):
             continue
-        ws = layer.get_weights()
-        order = get_weights_order(layer)
         flags = trainable_flags(layer, getattr(model, "trainable", True))
-        sizes += [int(np.size(w)) for w, i in zip(ws, order) if flags[i]]
-    return sum(sizes)
+        out += [(w, flags[i]) for w, i in zip(layer.get_weights(), get_weights_order(layer))]
+    return out
+
+
+def trainable_count(model):
+    """The number of trainable parameters, as Keras's summary counts them."""
+    return sum(int(np.size(w)) for w, trainable in weights_with_flags(model) if trainable)
