@@ -37,7 +37,6 @@ def _same(weights, ref):
 
 def _model_api():
     try:
-        gio._model_from_json  # noqa: B018
         from gpulstm.models import model_from_json  # noqa: F401
     except ImportError:
         pytest.skip("gpulstm.models.model_from_json not available yet")

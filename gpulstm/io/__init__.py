@@ -32,18 +32,51 @@ def _sniff(path):
     return None
 
 
-def read_model_file(path):
-    """Read any supported Keras model file into a :class:`ModelFile` (no model built).
+def _expecter(path, model=None, backend=None):
+    """The ``expect`` callback a reader calls before reading weights, and the model it used.
+
+    With ``model``, the weights must fit it; otherwise the file's config is built
+    (the model is kept in ``built["model"]`` for :func:`load_model`).
+    """
+    from . import expected
+
+    built = {}
+
+    def expect(config, keras_version, legacy_h5):
+        if model is not None:
+            exp = expected.from_model(model, legacy_h5)
+        elif config is None:
+            return None  # a weights-only file read on its own: nothing to compare with
+        else:
+            exp = expected.from_config(path, config, keras_version, legacy_h5, backend)
+        built["model"] = exp.model
+        return exp
+
+    return expect, built
+
+
+def read_model_file(path, model=None):
+    """Read any supported Keras model file into a :class:`ModelFile`.
+
+    Before any weight is read, the declared shapes are compared with what the
+    model needs (``model``, else the model the file's config builds), and a
+    ``.keras`` weights member is capped by the model's size.
 
     Parameters
     ----------
     path : str or os.PathLike
         A ``.keras`` zip or a legacy ``.h5`` file.
+    model : gpulstm Model, optional
+        The model the weights are for (``load_weights``).
 
     Returns
     -------
     ModelFile
     """
+    return _read(path, model)[0]
+
+
+def _read(path, model=None, backend=None):
     path = os.fspath(path)
     if os.path.isdir(path):
         if os.path.exists(os.path.join(path, "saved_model.pb")):
@@ -62,8 +95,9 @@ def read_model_file(path):
         from .legacy_h5 import read_legacy_h5
 
         reader = read_keras_zip if kind == "zip" else read_legacy_h5
+        expect, built = _expecter(path, model, backend)
         try:
-            return reader(path)
+            return reader(path, expect), built.get("model")
         except (ModelFileError, ImportError, MemoryError):
             raise
         except (AttributeError, TypeError, KeyError, IndexError, ValueError, RecursionError) as e:
@@ -74,21 +108,6 @@ def read_model_file(path):
     if str(path).endswith((".pt", ".pth", ".safetensors")):
         raise ModelFileError(path, None, "PyTorch weights are loaded with gpulstm.from_torch(...)")
     raise ModelFileError(path, None, "not a .keras zip or an HDF5 .h5 file (unrecognised header)")
-
-
-def _model_from_json(json_str, keras_version, backend):
-    try:
-        from gpulstm.models import model_from_json
-    except ImportError:
-        import gpulstm
-
-        model_from_json = getattr(gpulstm, "model_from_json", None)
-        if model_from_json is None:
-            raise ImportError("gpulstm.models.model_from_json is not available in this build") from None
-    kwargs = {"keras_version": keras_version}
-    if backend is not None:
-        kwargs["backend"] = backend
-    return model_from_json(json_str, **kwargs)
 
 
 def apply_weights(model, mf):
@@ -140,18 +159,11 @@ def load_model(path, backend=None):
     ModelFileError
         The file is unreadable, inconsistent or uses an unsupported feature.
     """
-    mf = read_model_file(path)
-    if mf.config is None:
+    mf, model = _read(path, backend=backend)  # the model is built from the config before reading
+    if mf.config is None or model is None:
         raise ModelFileError(mf.path, None, "a weights-only file holds no architecture; build the "
                              "model and call model.load_weights(path)")
     log.info("loading %s (%s, keras_version=%s)", mf.path, mf.format, mf.keras_version)
-    try:
-        model = _model_from_json(json.dumps(mf.config), mf.keras_version, backend)
-    except ModelFileError:
-        raise
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError, NotImplementedError,
-            RecursionError) as e:
-        raise UnsupportedModelError(mf.path, "config", f"{type(e).__name__}: {e}") from e
     return apply_weights(model, mf)
 
 
@@ -167,9 +179,11 @@ def load_weights(model, path):
     if kind == "hdf5" and str(path).endswith(".weights.h5"):
         from .weights_h5 import read_weights_h5
 
-        mf = read_weights_h5(path, json.loads(model.to_json()))
+        from .expected import from_model
+
+        mf = read_weights_h5(path, json.loads(model.to_json()), expected=from_model(model, False))
     else:
-        mf = read_model_file(path)
+        mf = read_model_file(path, model)
     return apply_weights(model, mf)
 
 

@@ -10,6 +10,7 @@ from . import common
 from .common import (ModelFile, ModelFileError, UnsupportedModelError, attr_text, check_config_safe,
                      check_layer_weights,
                      child, open_h5, parse_json, read_chunked_attr, read_dataset)
+from .expected import check_declared
 
 
 def _root_attr_text(path, f, name):
@@ -21,9 +22,11 @@ def _root_attr_text(path, f, name):
         raise ModelFileError(path, f"attribute {name}", f"unreadable ({e})") from None
 
 
-def read_weight_groups(path, group, where):
+def read_weight_groups(path, group, where, expected=None):
     """Weights under an HDF5 group with ``layer_names``/``weight_names``.
 
+    Every dataset is found first; with ``expected`` (see :mod:`gpulstm.io.expected`)
+    their declared shapes are compared with it before any is read.
     Returns (weights, weight_paths, layer_weights) in the file's layer order.
     """
     try:
@@ -32,8 +35,7 @@ def read_weight_groups(path, group, where):
         raise ModelFileError(path, f"{where}attribute layer_names", f"unreadable ({e})") from None
     if layer_names is None:
         raise ModelFileError(path, where or "/", "no layer_names attribute (not a Keras weights file)")
-    budget = [common.MAX_WEIGHT_BYTES]
-    weights, paths, per_layer = [], [], []
+    entries, per_layer = [], []
     for lname in layer_names:
         lpart = f"{where}{lname}"
         g = child(path, group, lname, lpart)
@@ -53,18 +55,24 @@ def read_weight_groups(path, group, where):
                 node = child(path, node, piece, wpart) if node is not None else None
                 if node is None:
                     raise ModelFileError(path, wpart, "weight listed in weight_names is missing")
-            weights.append(read_dataset(path, node, wpart, budget))
-            paths.append(wpart)
+            entries.append((wpart, node))
         per_layer.append((lname, len(wnames)))
-    return weights, paths, per_layer
+    check_declared(path, expected, entries)
+    budget = [common.MAX_WEIGHT_BYTES]
+    weights = [read_dataset(path, node, wpart, budget) for wpart, node in entries]
+    return weights, [wpart for wpart, _ in entries], per_layer
 
 
-def read_legacy_h5(path):
+def read_legacy_h5(path, expect=None):
     """Read a legacy ``.h5`` model or weights-only file.
 
     Parameters
     ----------
     path : str or os.PathLike
+    expect : callable, optional
+        ``expect(config, keras_version, legacy_h5) -> Expected``: what the weights
+        must be (see :mod:`gpulstm.io.expected`), asked before any weight is read
+        (``config`` is None for a weights-only file).  None: no such check.
 
     Returns
     -------
@@ -75,7 +83,7 @@ def read_legacy_h5(path):
     f = open_h5(path, path, None)
     try:
         try:
-            return _read(path, f)
+            return _read(path, f, expect)
         except (OSError, RuntimeError, KeyError) as e:
             raise ModelFileError(path, None, f"corrupted HDF5 file ({e})") from None
     finally:
@@ -85,7 +93,7 @@ def read_legacy_h5(path):
             pass
 
 
-def _read(path, f):
+def _read(path, f, expect):
     version = _root_attr_text(path, f, "keras_version")
     if "layers" in f and "layer_names" not in f.attrs and "model_weights" not in f:
         raise UnsupportedModelError(
@@ -94,7 +102,8 @@ def _read(path, f):
     raw_cfg = _root_attr_text(path, f, "model_config")
     if raw_cfg is None:
         if "layer_names" in f.attrs or "layer_names0" in f.attrs:
-            weights, paths, per_layer = read_weight_groups(path, f, "")
+            exp = expect(None, version, True) if expect is not None else None
+            weights, paths, per_layer = read_weight_groups(path, f, "", exp)
             return ModelFile(path, "legacy_weights_h5", None, version, weights, paths, per_layer)
         raise ModelFileError(path, "attribute model_config",
                              "no model config: not a Keras model file (weights-only files "
@@ -109,12 +118,16 @@ def _read(path, f):
     mw = child(path, f, "model_weights", "model_weights")
     if mw is None:
         raise ModelFileError(path, "model_weights", "group missing: the file holds no weights")
-    weights, paths, per_layer = read_weight_groups(path, mw, "model_weights/")
+    exp = expect(config, version or _mw_version(path, mw), True) if expect is not None else None
+    weights, paths, per_layer = read_weight_groups(path, mw, "model_weights/", exp)
     _check_against_config(path, config, weights, paths, per_layer)
     if version is None:
-        mw_version = _root_attr_text(path, mw, "keras_version") if "keras_version" in mw.attrs else None
-        version = mw_version
+        version = _mw_version(path, mw)
     return ModelFile(path, "legacy_h5", config, version, weights, paths, per_layer)
+
+
+def _mw_version(path, mw):
+    return _root_attr_text(path, mw, "keras_version") if "keras_version" in mw.attrs else None
 
 
 def _check_against_config(path, config, weights, paths, per_layer):

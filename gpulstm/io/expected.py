@@ -1,0 +1,119 @@
+"""What a model config implies about a file's weights, known before any weight is read.
+
+A reader asks for an :class:`Expected` once it has the config (cheap JSON) and
+before it touches the weight data: the shapes and dtypes each stored weight must
+have, in the file's order, and how many bytes the parameters take.  Declared
+HDF5 shapes are compared with it before a dataset is read, and the
+``model.weights.h5`` member of a ``.keras`` zip is capped by what the model can
+need (:func:`member_limit`), so a small hostile file is refused cheaply.
+
+The shapes come from the gpulstm model the config builds (Keras's own shape
+inference: inputs, wrappers, nested models); :func:`gpulstm.io.load_model`
+keeps that model and fills it, so it is built once.
+"""
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import common
+from .common import ModelFileError, UnsupportedModelError
+
+# A saved trained model carries optimizer state (Adam: two slots per weight, plus
+# counters) next to the weights, and HDF5 adds headers: 4 x the parameter bytes
+# + 16 MiB covers it.
+OPTIMIZER_FACTOR = 4
+MEMBER_SLACK = 16 * 2**20
+
+
+@dataclass
+class Expected:
+    """The weights a model needs, in a file's order.
+
+    Attributes
+    ----------
+    shapes : list of tuple
+        One shape per stored weight, in the file's order.
+    nbytes : int
+        Bytes of all the model's parameters.
+    model : object
+        The model the shapes came from (built from the file's config, or given).
+    """
+
+    shapes: list
+    nbytes: int
+    model: object = None
+
+
+def from_model(model, legacy_h5):
+    """The weights ``model`` needs, in the order a file stores them.
+
+    ``legacy_h5``: a legacy ``.h5`` file (each layer's trainable weights first);
+    otherwise the ``.keras`` / ``.weights.h5`` tree order.
+    """
+    from gpulstm.models.weight_order import to_get_weights_order
+
+    shapes = [tuple(w.shape) for w in model.get_weights()]
+    nbytes = int(sum(np.asarray(w).nbytes for w in model.get_weights()))
+    n = len(shapes)
+    slot = to_get_weights_order(model, list(range(n)), legacy_h5)  # slot[j]: file index of weight j
+    in_file = [None] * n
+    for j, k in enumerate(slot):
+        in_file[k] = shapes[j]
+    return Expected(in_file, nbytes, model)
+
+
+def from_config(path, config, keras_version, legacy_h5, backend=None):
+    """Build the model ``config`` describes and return what its weights must be.
+
+    Raises UnsupportedModelError (naming the file) when the config cannot be built,
+    and ModelFileError when its parameters exceed ``GPULSTM_MAX_WEIGHT_BYTES``.
+    """
+    from gpulstm.models.serialization import model_from_json
+
+    try:
+        model = model_from_json(json.dumps(config), keras_version=keras_version, backend=backend)
+    except ModelFileError:
+        raise
+    except MemoryError:
+        raise ModelFileError(path, "config", "the model config needs more memory than is available "
+                             "(corrupted or hostile file?)") from None
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, NotImplementedError,
+            RecursionError, OverflowError) as e:
+        raise UnsupportedModelError(path, "config", f"{type(e).__name__}: {e}") from e
+    exp = from_model(model, legacy_h5)
+    if exp.nbytes > common.MAX_WEIGHT_BYTES:
+        raise ModelFileError(path, "config", f"the model's weights take {exp.nbytes} bytes, more "
+                             f"than GPULSTM_MAX_WEIGHT_BYTES={common.MAX_WEIGHT_BYTES}")
+    return exp
+
+
+def member_limit(expected):
+    """The most bytes a weights member may expand to for ``expected`` (None: the global limit)."""
+    if expected is None:
+        return common.MAX_WEIGHT_BYTES + MEMBER_SLACK
+    return OPTIMIZER_FACTOR * expected.nbytes + MEMBER_SLACK
+
+
+def check_declared(path, expected, entries):
+    """Compare the declared shape and dtype of each ``(part, dataset)`` with ``expected``.
+
+    Reads only HDF5 headers; raises ModelFileError naming the first misfit.
+    """
+    if expected is None:
+        return
+    if len(entries) != len(expected.shapes):
+        raise ModelFileError(path, "weights", f"the model needs {len(expected.shapes)} weight arrays "
+                             f"but the file holds {len(entries)}")
+    for (part, ds), shape in zip(entries, expected.shapes):
+        try:
+            dshape, dtype = ds.shape, ds.dtype
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
+            raise ModelFileError(path, part, f"unreadable dataset header ({e})") from None
+        if dshape is None or tuple(dshape) != tuple(shape):
+            raise ModelFileError(path, part, f"weight declared with shape "
+                                 f"{None if dshape is None else tuple(dshape)}; the model config "
+                                 f"needs {tuple(shape)}")
+        if dtype.kind != "f" or dtype.itemsize > 8:
+            raise ModelFileError(path, part, f"weight declared with dtype {dtype}; the model "
+                                 "needs a floating-point weight")
