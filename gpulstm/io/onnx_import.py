@@ -6,16 +6,45 @@ reordered to Keras's i, f, c, o); the shape plumbing exporters emit around it
 is evaluated with NumPy, and folded to constants at load time wherever its
 inputs are constant; ``Gemm`` / ``MatMul`` + ``Add`` cover a Dense head.  An
 operator outside that list is refused by name when the file is loaded.
+
+A file is data and may be hostile: nodes no graph output depends on are never
+evaluated, and every op's output size is computed from its inputs' shapes and
+checked before anything is allocated (:func:`fold_limit` at load,
+:func:`run_limit` per call).
 """
 import os
 
 import numpy as np
 
 from .common import MAX_WEIGHT_BYTES, ModelFileError, UnsupportedModelError
-from .onnx_ops import OPS, lstm_node_weights
+from .onnx_lstm import RuntimeWeightsLSTM, check_peepholes, lstm_config, lstm_node_weights
+from .onnx_ops import OPS, output_nbytes
 
 _PLUMBING = sorted(OPS)
 SUPPORTED_OPS = sorted(set(_PLUMBING) | {"LSTM"})
+_SLACK = 64 * 2**20
+
+
+def fold_limit(tensor_bytes):
+    """Bytes all constant folding at load may allocate: 64 MiB + 8 x the file's tensors."""
+    return _SLACK + 8 * tensor_bytes
+
+
+def run_limit(tensor_bytes, fed_bytes):
+    """Bytes one op may allocate at run time: 64 MiB + 8 x (the file's tensors + the inputs fed)."""
+    return _SLACK + 8 * (tensor_bytes + fed_bytes)
+
+
+def _needed(graph):
+    """Indices of the nodes some graph output depends on."""
+    want = {o.name for o in graph.output}
+    keep = set()
+    for n in range(len(graph.node) - 1, -1, -1):
+        node = graph.node[n]
+        if any(o and o in want for o in node.output):
+            keep.add(n)
+            want.update(i for i in node.input if i)
+    return keep
 
 
 def _tensor(path, t, part):
@@ -55,6 +84,9 @@ class OnnxModel:
         self.input_names = [i.name for i in graph.input if i.name not in self.consts]
         self.output_names = [o.name for o in graph.output]
         self.nodes, self.layers = [], []
+        self.tensor_bytes = int(sum(v.nbytes for v in self.consts.values()))
+        budget = [fold_limit(self.tensor_bytes)]
+        needed = _needed(graph)
         known = set(self.consts) | set(self.input_names) | {""}
         for n, node in enumerate(graph.node):
             part = f"node {n} ({node.op_type} {node.name!r})"
@@ -64,17 +96,21 @@ class OnnxModel:
                 raise UnsupportedModelError(
                     path, part, f"ONNX operator {node.op_type!r} is not supported. Supported: "
                     f"{', '.join(SUPPORTED_OPS)}")
+            if n not in needed:
+                continue  # no output depends on it: never evaluated
             missing = [i for i in node.input if i not in known]
             if missing:
                 raise ModelFileError(path, part, f"input {missing[0]!r} is not produced before this node")
             attrs = _attrs(path, node, part)
             if node.op_type == "LSTM":
                 runner = self._lstm(node, attrs, part)
-                self.layers.append(runner.stack)
+                if runner.stack is not None:
+                    self.layers.append(runner.stack)
                 self.nodes.append((node, runner, part))
             elif all(i == "" or i in self.consts for i in node.input):
-                # Constant plumbing: fold it now.
-                outs = self._run_op(node, attrs, [self.consts.get(i) if i else None for i in node.input], part)
+                # Constant plumbing: fold it now, within the load-time budget.
+                outs = self._run_op(node, attrs, [self.consts.get(i) if i else None for i in node.input],
+                                    part, budget)
                 for name, v in zip(node.output, outs):
                     if name:
                         self.consts[name] = v
@@ -85,19 +121,34 @@ class OnnxModel:
             if o not in known:
                 raise ModelFileError(path, f"output {o}", "graph output is never produced")
 
-    def _run_op(self, node, attrs, inputs, part):
+    def _run_op(self, node, attrs, inputs, part, budget):
+        """Run a plumbing op once its output fits ``budget`` (a one-element list of bytes, spent)."""
         try:
+            need = output_nbytes(node.op_type, attrs, inputs, self.opset)
+            if need > budget[0]:
+                raise ModelFileError(self.path, part, f"{node.op_type} would allocate {need} bytes, more "
+                                     f"than the {budget[0]} left for this model (corrupted or hostile file?)")
+            budget[0] -= need
             return OPS[node.op_type](attrs, inputs, self.opset)
         except (ValueError, IndexError, TypeError, KeyError) as e:
+            if isinstance(e, ModelFileError):
+                raise
             raise ModelFileError(self.path, part, f"cannot evaluate ({e})") from None
 
     def _lstm(self, node, attrs, part):
         ins = list(node.input) + [""] * (8 - len(node.input))
-        for idx, what in ((1, "W"), (2, "R"), (3, "B"), (7, "P")):
-            if ins[idx] and ins[idx] not in self.consts:
-                raise UnsupportedModelError(self.path, part, f"LSTM input {what} must be a constant "
-                                            "(an initializer), not computed at run time")
         try:
+            if ins[7]:  # peepholes first: nothing else could make such a model run
+                check_peepholes(self.consts.get(ins[7]))
+            runtime = [what for idx, what in ((1, "W"), (2, "R"), (3, "B"))
+                       if ins[idx] and ins[idx] not in self.consts]
+            if runtime:
+                lstm_config(attrs)  # refuse what Keras cannot express now, not at the first call
+                if any(i not in self.input_names for i in (ins[1], ins[2], ins[3]) if i and i not in self.consts):
+                    raise UnsupportedModelError(
+                        None, None, f"LSTM input(s) {', '.join(runtime)} are computed by other nodes; "
+                        "gpulstm takes LSTM weights as initializers or as graph inputs")
+                return RuntimeWeightsLSTM(attrs, self.backend)
             return lstm_node_weights(attrs, [self.consts.get(i) if i else None for i in ins[:4]],
                                      self.consts.get(ins[7]) if ins[7] else None, self.backend)
         except (ValueError, UnsupportedModelError) as e:
@@ -128,12 +179,13 @@ class OnnxModel:
         for k, v in feed.items():
             v = np.asarray(v)
             env[k] = v.astype(np.float32) if v.dtype.kind == "f" else v
+        limit = run_limit(self.tensor_bytes, sum(np.asarray(env[k]).nbytes for k in feed))
         for node, op, part in self.nodes:
             vals = [env[i] if i else None for i in node.input]
             if node.op_type == "LSTM":
                 outs = op.run(vals, backend=backend if backend is not None else self.backend)
             else:
-                outs = self._run_op(node, op, vals, part)
+                outs = self._run_op(node, op, vals, part, [limit])
             for name, v in zip(node.output, outs):
                 if name:
                     env[name] = v
@@ -143,8 +195,9 @@ class OnnxModel:
     __call__ = predict
 
     def summary(self, print_fn=print):
+        lstms = sum(node.op_type == "LSTM" for node, _, _ in self.nodes)
         print_fn(f"ONNX model {self.path} (opset {self.opset}): inputs {self.input_names}, "
-                 f"outputs {self.output_names}, {len(self.layers)} LSTM node(s), "
+                 f"outputs {self.output_names}, {lstms} LSTM node(s), "
                  f"{len(self.nodes)} run-time node(s)")
 
 

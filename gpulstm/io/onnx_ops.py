@@ -1,10 +1,10 @@
-"""NumPy versions of the ONNX shape-plumbing ops, and the LSTM node converter.
+"""NumPy versions of the ONNX shape-plumbing ops, and the bytes each would allocate.
 
-Each op takes ``(attrs, inputs, opset)`` and returns a list of outputs.
+Each op takes ``(attrs, inputs, opset)`` and returns a list of outputs;
+:func:`output_nbytes` says, from the inputs' shapes alone, how many bytes an
+op's output takes, so a caller can refuse it before anything is allocated.
 """
 import numpy as np
-
-from .common import UnsupportedModelError
 
 _MAX_ELEMENTS = 1 << 28  # ConstantOfShape / Expand must not build huge arrays
 
@@ -122,129 +122,77 @@ OPS = {
     "Add": lambda a, i, o: [np.add(i[0], i[1])],
 }
 
-# --- LSTM ----------------------------------------------------------------------
 
-_ONNX_TO_KERAS = [0, 2, 3, 1]  # Keras block j (i, f, c, o) = ONNX block (i, o, f, c)
-_PARAMS = {"HardSigmoid": (0.2, 0.5), "Affine": (1.0, 0.0), "ScaledTanh": (1.0, 1.0), "Elu": (1.0, None),
-           "LeakyRelu": (0.01, None), "ThresholdedRelu": (1.0, None)}
+# --- output sizes, known before running an op ------------------------------------
 
-
-def _activations(attrs, dirs):
-    names = attrs.get("activations") or ["Sigmoid", "Tanh", "Tanh"] * dirs
-    if len(names) != 3 * dirs:
-        raise ValueError(f"LSTM activations: expected {3 * dirs} names, found {len(names)}")
-    alphas, betas = list(attrs.get("activation_alpha", [])), list(attrs.get("activation_beta", []))
-    out = []
-    for name in names:
-        alpha, beta = _PARAMS.get(name, (None, None))
-        # alpha/beta are consumed, in order, by the functions that take them.
-        if alpha is not None and alphas:
-            alpha = alphas.pop(0)
-        if beta is not None and betas:
-            beta = betas.pop(0)
-        out.append(_keras_activation(name, alpha, beta))
-    return out
+def _size(v):
+    return int(np.prod(np.shape(v), dtype=np.float64)) if v is not None else 0
 
 
-def _keras_activation(name, alpha, beta):
-    """(keras name, keras major version or None) for an ONNX activation."""
-    simple = {"Sigmoid": "sigmoid", "Tanh": "tanh", "Relu": "relu", "Softsign": "softsign",
-              "Softplus": "softplus"}
-    if name in simple:
-        return simple[name], None
-    if name == "HardSigmoid" and abs(beta - 0.5) < 1e-7:
-        if abs(alpha - 0.2) < 1e-7:
-            return "hard_sigmoid", "2"
-        if abs(alpha - 1 / 6) < 1e-7:
-            return "hard_sigmoid", "3"
-    if name == "Elu" and abs(alpha - 1.0) < 1e-7:
-        return "elu", None
-    if name == "Affine" and alpha == 1.0 and beta == 0.0:
-        return "linear", None
-    if name == "ScaledTanh" and alpha == 1.0 and beta == 1.0:
-        return "tanh", None
-    raise UnsupportedModelError(None, None, f"LSTM activation {name}(alpha={alpha}, beta={beta}) is not "
-                                "supported (no Keras equivalent)")
+def _nbytes(v):
+    return _size(v) * np.asarray(v).dtype.itemsize if v is not None else 0
 
 
-class _LSTMRunner:
-    def __init__(self, stack, layout, dirs, hidden):
-        self.stack, self.layout, self.dirs, self.hidden = stack, layout, dirs, hidden
-
-    def run(self, vals, backend=None):
-        vals = list(vals) + [None] * (8 - len(vals))
-        x = np.asarray(vals[0], dtype=np.float32)
-        if x.ndim != 3:
-            raise ValueError(f"LSTM input X must be 3-d. Received: shape {x.shape}")
-        xb = np.swapaxes(x, 0, 1) if self.layout == 0 else x  # xb is (B, T, F)
-        B, T = xb.shape[:2]
-        mask = None
-        if vals[4] is not None:
-            lens = np.asarray(vals[4]).reshape(-1)
-            if lens.shape != (B,):
-                raise ValueError(f"sequence_lens must have shape ({B},). Received: {lens.shape}")
-            mask = np.arange(T)[None, :] < lens[:, None]  # mask is (B, T)
-        state = None
-        if vals[5] is not None or vals[6] is not None:
-            z = np.zeros((self.dirs, B, self.hidden), np.float32)
-            h0, c0 = (z if v is None else np.asarray(v, np.float32) for v in (vals[5], vals[6]))
-            if self.layout == 1:
-                h0, c0 = (np.swapaxes(v, 0, 1) if v is not z else v for v in (h0, c0))
-            state = (h0, c0)
-        y, h, c = self.stack.predict(xb, initial_state=state, mask=mask, backend=backend)
-        y = y.reshape(B, T, self.dirs, self.hidden)  # y is (B, T, dirs, H)
-        if self.layout == 0:
-            return [np.ascontiguousarray(y.transpose(1, 2, 0, 3)), h, c]
-        return [y, np.swapaxes(h, 0, 1), np.swapaxes(c, 0, 1)]
+def _elements(shape):
+    return int(np.prod(shape, dtype=np.float64))
 
 
-def lstm_node_weights(attrs, wrb, peepholes, backend):
-    """Convert one ONNX LSTM node to a gpulstm layer stack (a runner with ``.stack``)."""
-    from .stacked import StackedLSTM
+def _matmul_shape(a, b):
+    a2 = a if len(a) >= 2 else (1,) + tuple(a)
+    b2 = b if len(b) >= 2 else tuple(b) + (1,)
+    return tuple(np.broadcast_shapes(a2[:-2], b2[:-2])) + (a2[-2], b2[-1])
 
-    X, W, R, Bias = wrb
-    direction = attrs.get("direction", "forward")
-    dirs = {"forward": 1, "reverse": 1, "bidirectional": 2}.get(direction)
-    if dirs is None:
-        raise ValueError(f"unknown LSTM direction {direction!r}")
-    if "clip" in attrs:
-        raise UnsupportedModelError(None, None, "LSTM 'clip' is not supported (no Keras equivalent)")
-    if attrs.get("input_forget", 0):
-        raise UnsupportedModelError(None, None, "LSTM input_forget=1 is not supported (no Keras equivalent)")
-    if peepholes is not None and np.any(peepholes != 0):
-        raise UnsupportedModelError(None, None, "LSTM peepholes (input P) are not supported")
-    layout = int(attrs.get("layout", 0))
-    if layout not in (0, 1):
-        raise ValueError(f"LSTM layout must be 0 or 1, found {layout}")
-    W, R = np.asarray(W, np.float32), np.asarray(R, np.float32)
-    if W.ndim != 3 or R.ndim != 3 or W.shape[0] != dirs or R.shape[0] != dirs:
-        raise ValueError(f"W/R must be (dirs={dirs}, 4H, .). Received: {W.shape}, {R.shape}")
-    H = R.shape[2]
-    if attrs.get("hidden_size", H) != H or W.shape[1] != 4 * H or R.shape[1] != 4 * H:
-        raise ValueError(f"W {W.shape} / R {R.shape} do not fit hidden_size={attrs.get('hidden_size')}")
-    if Bias is not None and np.shape(Bias) != (dirs, 8 * H):
-        raise ValueError(f"B must be ({dirs}, {8 * H}). Received: {np.shape(Bias)}")
-    acts = _activations(attrs, dirs)
-    if any(acts[3 * d:3 * d + 3] != acts[:3] for d in range(dirs)):
-        raise UnsupportedModelError(None, None, "different activations per direction are not supported")
-    (ract, v1), (act_g, v2), (act_h, v3) = acts[:3]
-    if (act_g, v2) != (act_h, v3):
-        raise UnsupportedModelError(None, None, f"LSTM activations g={act_g} and h={act_h} differ; Keras "
-                                    "uses one activation for both")
-    versions = {v for v in (v1, v2) if v is not None}
-    if len(versions) > 1:
-        raise UnsupportedModelError(None, None, "mixed hard_sigmoid flavours are not supported")
-    order = np.concatenate([np.arange(j * H, (j + 1) * H) for j in _ONNX_TO_KERAS])
-    per_dir = []
-    for d in range(dirs):
-        b = None
-        if Bias is not None:
-            b = (Bias[d, :4 * H].astype(np.float64) + Bias[d, 4 * H:])[order].astype(np.float32)
-        # kernel is (F, 4H), recurrent_kernel (H, 4H), in Keras gate order.
-        per_dir.append([np.ascontiguousarray(W[d][order].T), np.ascontiguousarray(R[d][order].T),
-                        b if b is not None else np.zeros(4 * H, np.float32)])
-    stack = StackedLSTM([per_dir], batch_first=True, return_state=True, activation=act_g,
-                        recurrent_activation=ract, keras_version=(versions.pop() if versions else None),
-                        backend=backend, name="onnx_lstm",
-                        reverse_only=direction == "reverse")
-    return _LSTMRunner(stack, layout, dirs, H)
+
+def _gemm_bytes(a, i, o):
+    A, B = np.shape(i[0]), np.shape(i[1])
+    if len(A) != 2 or len(B) != 2:
+        raise ValueError(f"Gemm needs 2-d A and B, found {A} and {B}")
+    M = A[1] if a.get("transA", 0) else A[0]
+    N = B[0] if a.get("transB", 0) else B[1]
+    shape = (M, N) if len(i) < 3 or i[2] is None else np.broadcast_shapes((M, N), np.shape(i[2]))
+    return _elements(shape) * 4
+
+
+def _gather_bytes(a, i, o):
+    data, idx = np.asarray(i[0]), np.shape(i[1])
+    axis = a.get("axis", 0) % max(data.ndim, 1)
+    per = _size(data) // data.shape[axis] if data.ndim and data.shape[axis] else 0
+    return _elements(idx) * per * data.dtype.itemsize
+
+
+def _cast_bytes(a, i, o):
+    from onnx import helper
+
+    return _size(i[0]) * np.dtype(helper.tensor_dtype_to_np_dtype(a["to"])).itemsize
+
+
+def _constant_of_shape_bytes(a, i, o):
+    v = np.asarray(a.get("value", np.zeros(1, np.float32)))
+    return _elements(_checked_shape(i[0])) * v.dtype.itemsize
+
+
+_SIZES = {
+    "ConstantOfShape": _constant_of_shape_bytes,
+    "Expand": lambda a, i, o: _elements(np.broadcast_shapes(np.shape(i[0]), tuple(_checked_shape(i[1]))))
+    * np.asarray(i[0]).dtype.itemsize,
+    "MatMul": lambda a, i, o: _elements(_matmul_shape(np.shape(i[0]), np.shape(i[1]))) * 4,
+    "Gemm": _gemm_bytes,
+    "Add": lambda a, i, o: _elements(np.broadcast_shapes(np.shape(i[0]), np.shape(i[1])))
+    * max(np.asarray(i[0]).dtype.itemsize, np.asarray(i[1]).dtype.itemsize),
+    "Concat": lambda a, i, o: sum(_nbytes(v) for v in i),
+    "Gather": _gather_bytes,
+    "Cast": _cast_bytes,
+    "Constant": lambda a, i, o: max((_nbytes(a[k]) for k in a if k.startswith("value")), default=0),
+}
+
+
+def output_nbytes(op_type, attrs, inputs, opset):
+    """The bytes ``OPS[op_type]`` would allocate for its output, from the inputs' shapes.
+
+    Ops that reshape, slice or move data are charged the size of their largest input.
+    Raises ValueError when the shapes do not fit the op.
+    """
+    est = _SIZES.get(op_type)
+    if est is not None:
+        return int(est(attrs, inputs, opset))
+    return max((_nbytes(v) for v in inputs if v is not None), default=0)
