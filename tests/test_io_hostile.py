@@ -1,0 +1,123 @@
+"""Small hostile model files are refused cheaply: < 2 s and < 200 MB of peak memory.
+
+Each file is loaded in a fresh child process; the child takes its peak RSS
+(``ru_maxrss``) after the imports as a baseline, loads the file, and reports the
+time the load took, how much the peak grew and what was raised.  The files are
+made here (tests/hostile_files.py) from the small committed fixtures; the
+children run in parallel.
+"""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import hostile_files as hf
+from gpulstm.io import ModelFileError, load_model
+
+h5py = pytest.importorskip("h5py")
+onnx = pytest.importorskip("onnx")
+
+MAX_SECONDS, MAX_GROWTH_MB = 2.0, 200
+
+_CHILD = r"""
+import json, resource, sys, time
+import numpy, h5py, onnx
+import gpulstm, gpulstm.io, gpulstm.models
+from gpulstm.io import expected, keras_zip, legacy_h5, onnx_import
+kind, path = sys.argv[1], sys.argv[2]
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t0 = time.perf_counter()
+err = None
+try:
+    (gpulstm.io.load_onnx if kind == "onnx" else gpulstm.io.load_model)(path)
+except Exception as e:
+    err = [type(e).__name__, str(e), isinstance(e, gpulstm.io.ModelFileError)]
+seconds = time.perf_counter() - t0
+growth = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024
+print(json.dumps({"err": err, "seconds": seconds, "growth_mb": growth}))
+"""
+
+# name: (maker, kind, what the refusal says; None: the file loads)
+CASES = {
+    "keras_weights_bomb": (lambda p: hf.keras_weights_bomb(p, 128), "keras", "expands past"),
+    "keras_lying_header": (lambda p: hf.keras_weights_bomb(p, 64, declared=1024), "keras", "corrupted member"),
+    "keras_unwritten_bias": (lambda p: hf.keras_unwritten_weight(p, (1 << 28,)), "keras", r"\(268435456,\).*\(32,\)"),
+    "h5_unwritten_bias": (lambda p: hf.h5_unwritten_weight(p, (1 << 28,)), "h5", r"\(268435456,\).*\(32,\)"),
+    "h5_unwritten_kernel": (lambda p: hf.h5_unwritten_weight(p, (1 << 23, 32), "kernel"), "h5",
+                            r"\(8388608, 32\).*\(3, 32\)"),
+    "onnx_unused_matmul": (lambda p: hf.onnx_with_big_constants(p, "MatMul", False), "onnx", None),
+    "onnx_used_matmul": (lambda p: hf.onnx_with_big_constants(p, "MatMul", True), "onnx", "MatMul would allocate"),
+    "onnx_unused_constant_of_shape": (lambda p: hf.onnx_with_big_constants(p, "ConstantOfShape", False),
+                                      "onnx", None),
+    "onnx_used_constant_of_shape": (lambda p: hf.onnx_with_big_constants(p, "ConstantOfShape", True),
+                                    "onnx", "ConstantOfShape would allocate"),
+}
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory):
+    """Run every case in its own child process, two at a time."""
+    d = tmp_path_factory.mktemp("hostile")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [os.path.dirname(os.path.dirname(
+        os.path.abspath(hf.__file__))), os.environ.get("PYTHONPATH")])))
+    names, results = list(CASES), {}
+    for k in range(0, len(names), 2):
+        procs = {}
+        for name in names[k:k + 2]:
+            maker, kind, _ = CASES[name]
+            path = maker(str(d / (name + {"keras": ".keras", "h5": ".h5", "onnx": ".onnx"}[kind])))
+            assert os.path.getsize(path) < 4 << 20, "hostile files must stay small"
+            procs[name] = subprocess.Popen([sys.executable, "-c", _CHILD, kind, path], env=env,
+                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for name, p in procs.items():
+            out, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err
+            results[name] = json.loads(out.strip().splitlines()[-1])
+    return results
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_hostile_file_is_cheap(outcomes, name):
+    import re
+
+    res, expect = outcomes[name], CASES[name][2]
+    if expect is None:
+        assert res["err"] is None, res["err"]
+    else:
+        assert res["err"] is not None, "the hostile file was accepted"
+        kind, msg, is_model_file_error = res["err"]
+        assert is_model_file_error, (kind, msg)
+        assert re.search(expect, msg), msg
+    assert res["seconds"] < MAX_SECONDS, res
+    assert res["growth_mb"] < MAX_GROWTH_MB, res
+
+
+@pytest.mark.parametrize("ext", [".keras", ".h5"])
+def test_adam_trained_model_loads(ext):
+    """A model saved after training keeps Adam's state in the file: within the caps."""
+    z = np.load(os.path.join(hf.FIX, "adam.k3.npz"))
+    assert int(z["n_optimizer_vars"]) > 0
+    y = load_model(os.path.join(hf.FIX, "adam.k3" + ext)).predict(z["x"])
+    assert np.max(np.abs(y - z["y"])) <= 1e-5 * max(1.0, float(np.max(np.abs(z["y"]))))
+
+
+def test_weights_member_cap_follows_the_model(tmp_path):
+    """The member may hold 4 x the parameter bytes + 16 MiB (optimizer state), not 8 GiB."""
+    from gpulstm.io import expected
+
+    exp = expected.from_config("m", json.loads(_config_json()), "3.15.1", False)
+    assert exp.nbytes == 4 * (384 + 280 + 12)
+    assert expected.member_limit(exp) == 4 * exp.nbytes + 16 * 2**20
+    p = hf.keras_weights_bomb(str(tmp_path / "b.keras"), 17)  # just past the cap
+    with pytest.raises(ModelFileError, match=r"model.weights.h5.*expands past 16788\d\d\d bytes"):
+        load_model(p)
+
+
+def _config_json():
+    import zipfile
+
+    with zipfile.ZipFile(hf.KERAS) as z:
+        return z.read("config.json").decode()
