@@ -4,6 +4,7 @@ Each maker writes one file to ``path`` from the committed Adam-trained fixture
 (``tests/fixtures_io/adam.k3.*``) or from scratch, and returns ``path``.
 """
 import io
+import json
 import os
 import shutil
 import struct
@@ -66,6 +67,35 @@ def keras_unwritten_weight(path, shape):
     with zipfile.ZipFile(path, "w") as zf:
         for n, data in members.items():
             zf.writestr(n, data)
+    return path
+
+
+def _bigger_lstm(config_json, units):
+    cfg = json.loads(config_json)
+    for layer in cfg["config"]["layers"]:
+        if layer["class_name"] == "LSTM":
+            layer["config"]["units"] = units
+            break
+    return json.dumps(cfg)
+
+
+def keras_huge_config(path, units):
+    """The ``.keras`` whose config declares its first LSTM with ``units`` units (weights unchanged)."""
+    with zipfile.ZipFile(KERAS) as src, zipfile.ZipFile(path, "w") as zf:
+        for n in src.namelist():
+            data = src.read(n)
+            zf.writestr(n, _bigger_lstm(data.decode(), units) if n == "config.json" else data)
+    return path
+
+
+def h5_huge_config(path, units):
+    """The legacy ``.h5`` whose ``model_config`` declares its first LSTM with ``units`` units."""
+    import h5py
+
+    shutil.copyfile(H5, path)
+    with h5py.File(path, "r+") as f:
+        raw = f.attrs["model_config"]
+        f.attrs["model_config"] = _bigger_lstm(raw.decode() if isinstance(raw, bytes) else raw, units)
     return path
 
 

@@ -48,6 +48,9 @@ CASES = {
     "h5_unwritten_bias": (lambda p: hf.h5_unwritten_weight(p, (1 << 28,)), "h5", r"\(268435456,\).*\(32,\)"),
     "h5_unwritten_kernel": (lambda p: hf.h5_unwritten_weight(p, (1 << 23, 32), "kernel"), "h5",
                             r"\(8388608, 32\).*\(3, 32\)"),
+    "keras_huge_config": (lambda p: hf.keras_huge_config(p, 4000), "keras", r"config.json\]: the model config "
+                          "declares at least 64"),
+    "h5_huge_config": (lambda p: hf.h5_huge_config(p, 4000), "h5", "declares at least 64"),
     "onnx_unused_matmul": (lambda p: hf.onnx_with_big_constants(p, "MatMul", False), "onnx", None),
     "onnx_used_matmul": (lambda p: hf.onnx_with_big_constants(p, "MatMul", True), "onnx", "MatMul would allocate"),
     "onnx_unused_constant_of_shape": (lambda p: hf.onnx_with_big_constants(p, "ConstantOfShape", False),

@@ -24,6 +24,7 @@ from .common import ModelFileError, UnsupportedModelError
 # + 16 MiB covers it.
 OPTIMIZER_FACTOR = 4
 MEMBER_SLACK = 16 * 2**20
+_FIT_SLACK = 2**20  # headers, rounding: a file holds its weights plus a little
 
 
 @dataclass
@@ -86,6 +87,59 @@ def from_config(path, config, keras_version, legacy_h5, backend=None):
         raise ModelFileError(path, "config", f"the model's weights take {exp.nbytes} bytes, more "
                              f"than GPULSTM_MAX_WEIGHT_BYTES={common.MAX_WEIGHT_BYTES}")
     return exp
+
+
+def _int(v):
+    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else None
+
+
+def _input_dim(layer_config):
+    bc = layer_config.get("build_config")
+    shape = bc.get("input_shape") if isinstance(bc, dict) else None
+    return (_int(shape[-1]) if isinstance(shape, list) and shape else None) or 1
+
+
+def floor_param_count(config):
+    """A lower bound on the parameters a model config declares, from the config alone.
+
+    Counts every LSTM, Dense and Embedding config found (recurrent kernels and
+    embeddings are exact; kernels use ``build_config``'s input size when given, else 1).
+    """
+    total, stack, seen = 0, [config], 0
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > 1_000_000:
+            break
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        cls, cfg = node.get("class_name"), node.get("config")
+        if isinstance(cfg, dict):
+            u = _int(cfg.get("units"))
+            if cls == "LSTM" and u:
+                total += 4 * u * (_input_dim(node) + u + 1)
+            elif cls == "Dense" and u:
+                total += u * (_input_dim(node) + 1)
+            elif cls == "Embedding":
+                total += (_int(cfg.get("input_dim")) or 0) * (_int(cfg.get("output_dim")) or 0)
+        stack.extend(v for v in node.values() if isinstance(v, (dict, list)))
+    return total
+
+
+def check_config_fits(path, part, config, available):
+    """Refuse a config whose weights cannot be in ``available`` bytes, before building it.
+
+    Even at 2 bytes a weight (float16) the declared parameters must fit in the bytes
+    the file has for them, so a small file cannot make the model it describes huge.
+    """
+    need = 2 * floor_param_count(config)
+    if need > available + _FIT_SLACK or need > common.MAX_WEIGHT_BYTES:
+        raise ModelFileError(path, part, f"the model config declares at least {need // 2} parameters, "
+                             f"more than the {available} bytes of weights in the file can hold "
+                             "(corrupted or hostile file?)")
 
 
 def member_limit(expected):

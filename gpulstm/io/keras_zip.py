@@ -12,7 +12,7 @@ import zipfile
 from . import common
 from ._keras_tree import TreeReader
 from .common import ModelFile, ModelFileError, UnsupportedModelError, check_config_safe, parse_json
-from .expected import check_declared, member_limit
+from .expected import check_config_fits, check_declared, member_limit
 
 _CHUNK = 1 << 20
 
@@ -109,6 +109,11 @@ def read_keras_zip(path, expect=None):
                     "re-save with model.save('model.keras') (the default h5 weights format)")
             raise ModelFileError(path, "model.weights.h5", "member missing from the .keras archive")
         _check_model_class(path, config)
+        try:
+            declared = zf.getinfo("model.weights.h5").file_size
+        except KeyError:
+            declared = 0
+        check_config_fits(path, "config.json", config, declared)
         exp = expect(config, version, False) if expect is not None else None
         raw = read_member(path, zf, "model.weights.h5", member_limit(exp), why=(
             "more than the model's weights and optimizer state can take (4 x the parameter bytes "

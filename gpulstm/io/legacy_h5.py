@@ -6,11 +6,13 @@ ModelCheckpoint) keep ``layer_names`` on the root.  Either way the weights are
 read through the ``layer_names`` and per-layer ``weight_names`` attributes,
 in their order (iterating the groups would be alphabetical: wrong).
 """
+import os
+
 from . import common
 from .common import (ModelFile, ModelFileError, UnsupportedModelError, attr_text, check_config_safe,
                      check_layer_weights,
                      child, open_h5, parse_json, read_chunked_attr, read_dataset)
-from .expected import check_declared
+from .expected import check_config_fits, check_declared
 
 
 def _root_attr_text(path, f, name):
@@ -118,6 +120,7 @@ def _read(path, f, expect):
     mw = child(path, f, "model_weights", "model_weights")
     if mw is None:
         raise ModelFileError(path, "model_weights", "group missing: the file holds no weights")
+    check_config_fits(path, "attribute model_config", config, os.path.getsize(path))
     exp = expect(config, version or _mw_version(path, mw), True) if expect is not None else None
     weights, paths, per_layer = read_weight_groups(path, mw, "model_weights/", exp)
     _check_against_config(path, config, weights, paths, per_layer)
