@@ -54,6 +54,22 @@ def h5_unwritten_weight(path, shape, which="bias"):
     return path
 
 
+def weights_only_unwritten_bias(path, shape):
+    """A tf_keras weights-only ``.h5`` (no config to compare with) with an unwritten bias."""
+    import h5py
+
+    shutil.copyfile(os.path.join(FIX, "seq_emb.tfk.weights-only.h5"), path)
+    with h5py.File(path, "r+") as f:
+        for lname in f.attrs["layer_names"]:
+            g = f[lname]
+            names = [n.decode() if isinstance(n, bytes) else n for n in g.attrs["weight_names"]]
+            bias = [n for n in names if n.endswith("bias:0")]
+            if bias:
+                _unwritten(g, bias[0], shape)
+                return path
+    raise AssertionError("no bias in the fixture")
+
+
 def keras_unwritten_weight(path, shape):
     """The ``.keras`` with its first LSTM bias replaced by an unwritten chunked dataset."""
     import h5py

@@ -32,7 +32,7 @@ base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()
 err = None
 try:
-    (gpulstm.io.load_onnx if kind == "onnx" else gpulstm.io.load_model)(path)
+    {"onnx": gpulstm.io.load_onnx, "read": gpulstm.io.read_model_file}.get(kind, gpulstm.io.load_model)(path)
 except Exception as e:
     err = [type(e).__name__, str(e), isinstance(e, gpulstm.io.ModelFileError)]
 seconds = time.perf_counter() - t0
@@ -48,6 +48,8 @@ CASES = {
     "h5_unwritten_bias": (lambda p: hf.h5_unwritten_weight(p, (1 << 28,)), "h5", r"\(268435456,\).*\(32,\)"),
     "h5_unwritten_kernel": (lambda p: hf.h5_unwritten_weight(p, (1 << 23, 32), "kernel"), "h5",
                             r"\(8388608, 32\).*\(3, 32\)"),
+    "weights_only_unwritten_bias": (lambda p: hf.weights_only_unwritten_bias(p, (1 << 28,)), "read",
+                                    "declares 1073741824 bytes but stores 0"),
     "keras_huge_config": (lambda p: hf.keras_huge_config(p, 4000), "keras", r"config.json\]: the model config "
                           "declares at least 64"),
     "h5_huge_config": (lambda p: hf.h5_huge_config(p, 4000), "h5", "declares at least 64"),
@@ -71,7 +73,7 @@ def outcomes(tmp_path_factory):
         procs = {}
         for name in names[k:k + 2]:
             maker, kind, _ = CASES[name]
-            path = maker(str(d / (name + {"keras": ".keras", "h5": ".h5", "onnx": ".onnx"}[kind])))
+            path = maker(str(d / (name + {"keras": ".keras", "h5": ".h5", "onnx": ".onnx", "read": ".h5"}[kind])))
             assert os.path.getsize(path) < 4 << 20, "hostile files must stay small"
             procs[name] = subprocess.Popen([sys.executable, "-c", _CHILD, kind, path], env=env,
                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -17,6 +17,10 @@ MAX_JSON_BYTES = 64 * 2**20  # config.json / metadata.json / model_config
 MAX_WEIGHT_BYTES = int(os.environ.get("GPULSTM_MAX_WEIGHT_BYTES", 8 * 2**30))
 MAX_ZIP_MEMBERS = 10_000
 MAX_NESTING = 32  # nested models / wrappers
+# An HDF5 weight may declare at most this many times the bytes it stores (deflate
+# inflates ~1000:1 at most; Keras writes weights uncompressed), past 1 MiB.
+MAX_INFLATION = 1024
+MIN_RATIO_CHECK = 2**20
 
 
 class ModelFileError(ValueError):
@@ -172,6 +176,14 @@ def read_dataset(path, ds, part, budget):
         raise ModelFileError(
             path, part, f"weight of shape {tuple(shape)} exceeds the size limit "
             f"(GPULSTM_MAX_WEIGHT_BYTES={MAX_WEIGHT_BYTES})")
+    try:
+        stored = ds.id.get_storage_size()
+    except (OSError, ValueError, TypeError, AttributeError) as e:
+        raise ModelFileError(path, part, f"unreadable dataset header ({e})") from None
+    if nbytes > MIN_RATIO_CHECK and stored * MAX_INFLATION < nbytes:
+        # unwritten chunks read as fill values; compressed chunks as what they inflate to
+        raise ModelFileError(path, part, f"weight of shape {tuple(shape)} declares {nbytes} bytes but "
+                             f"stores {stored} (unwritten or compression-bomb dataset)")
     budget[0] -= nbytes
     try:
         arr = ds[()]
