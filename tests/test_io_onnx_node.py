@@ -46,6 +46,8 @@ def test_sequence_lens_out_of_range_is_refused_like_onnxruntime(tmp_path):
             m.predict(X, lens, h0, c0)
         with pytest.raises(Exception, match="sequence_lens"):
             _ort(path, {"X": X, "lens": lens, "h0": h0, "c0": c0})
+    with pytest.raises(ValueError, match=r"sequence_lens must hold integers.*float32"):
+        m.predict(X, np.array([4.0, 2.0], np.float32), h0, c0)
 
 
 @pytest.mark.parametrize("direction", ["forward", "reverse", "bidirectional"])

@@ -111,7 +111,9 @@ class LSTMRunner:
             lens = np.asarray(vals[4]).reshape(-1)
             if lens.shape != (B,):
                 raise ValueError(f"sequence_lens must have shape ({B},). Received: {lens.shape}")
-            if lens.dtype.kind not in "iu" or np.any(lens < 0) or np.any(lens > T):
+            if lens.dtype.kind not in "iu":
+                raise ValueError(f"sequence_lens must hold integers (int32). Received: dtype {lens.dtype}")
+            if np.any(lens < 0) or np.any(lens > T):
                 raise ValueError(f"Invalid value/s in sequence_lens: all values must be >= 0 and <= "
                                  f"seq_length={T}, as onnxruntime requires. Received: {lens.tolist()}")
             mask = np.arange(T)[None, :] < lens[:, None]  # mask is (B, T)
