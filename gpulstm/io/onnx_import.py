@@ -71,7 +71,9 @@ class OnnxModel:
     ----------
     input_names, output_names : list of str
     layers : list
-        The gpulstm layer stacks that run the graph's LSTM nodes, in graph order.
+        The gpulstm layer stacks that run the graph's LSTM nodes whose weights are
+        initializers, in graph order (a node whose W, R or B are graph inputs builds
+        its stack when they arrive, see :mod:`gpulstm.io.onnx_lstm`).
     """
 
     def __init__(self, path, graph, opset, backend=None):
