@@ -126,3 +126,29 @@ def _config_json():
 
     with zipfile.ZipFile(hf.KERAS) as z:
         return z.read("config.json").decode()
+
+
+def test_load_weights_compares_declared_shapes_before_reading(tmp_path, monkeypatch):
+    """model.load_weights(.weights.h5): the model's shapes are checked on the headers alone."""
+    import shutil
+
+    from gpulstm.io import common
+    from gpulstm.models import model_from_json
+
+    cfg = str(np.load(os.path.join(hf.FIX, "seq_emb.k3.npz"))["config_json"])
+    model = model_from_json(cfg)
+    before = [w.copy() for w in model.get_weights()]
+    p = str(tmp_path / "m.weights.h5")
+    shutil.copyfile(os.path.join(hf.FIX, "seq_emb.k3.weights.h5"), p)
+    with h5py.File(p, "r+") as f:
+        hf._unwritten(f, "layers/lstm/cell/vars/2", (1 << 28,))
+
+    def no_read(*a, **k):
+        raise AssertionError("a dataset was read before the shapes were compared")
+
+    monkeypatch.setattr(common, "read_dataset", no_read)
+    monkeypatch.setattr("gpulstm.io._keras_tree.read_dataset", no_read)
+    with pytest.raises(ModelFileError, match=r"layers/lstm/cell/vars/2\]: weight declared with shape "
+                       r"\(268435456,\); the model config needs \(\d+,\)"):
+        model.load_weights(p)
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), before))
