@@ -164,3 +164,21 @@ def test_peepholes_get_the_peephole_error_first(tmp_path):
         load_onnx(_model(tmp_path / "b.onnx", node, {"X": X, "P": P}, {"W": W, "R": R, "B": B}))
     # zero peepholes are plain LSTM
     load_onnx(_model(tmp_path / "c.onnx", node, {"X": X}, {"W": W, "R": R, "B": B, "P": 0 * P}))
+
+
+def test_run_time_plumbing_is_capped_before_allocating(tmp_path):
+    """A shape computed from the input at run time cannot make ConstantOfShape allocate GBs."""
+    from gpulstm.io import ModelFileError
+
+    nodes = [helper.make_node("Shape", ["X"], ["s"]),
+             helper.make_node("Concat", ["s", "k"], ["shape"], axis=0),
+             helper.make_node("ConstantOfShape", ["shape"], ["Y"],
+                              value=helper.make_tensor("v", TensorProto.INT64, [1], [1]))]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["N", 3])],
+                          [helper.make_tensor_value_info("Y", TensorProto.INT64, None)],
+                          [numpy_helper.from_array(np.array([1 << 25], np.int64), "k")])
+    path = str(tmp_path / "p.onnx")
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)]), path)
+    m = load_onnx(path)
+    with pytest.raises(ModelFileError, match=r"ConstantOfShape would allocate 1610612736 bytes"):
+        m.predict(np.zeros((2, 3), np.float32))
