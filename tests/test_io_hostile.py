@@ -24,10 +24,12 @@ MAX_SECONDS, MAX_GROWTH_MB = 2.0, 200
 
 _CHILD = r"""
 import json, resource, sys, time
-import numpy, h5py, onnx
+import numpy, h5py
 import gpulstm, gpulstm.io, gpulstm.models
-from gpulstm.io import expected, keras_zip, legacy_h5, onnx_import
+from gpulstm.io import expected, keras_zip, legacy_h5
 kind, path = sys.argv[1], sys.argv[2]
+if kind == "onnx":  # onnx takes ~1 s to import: only where it is used
+    import onnx, gpulstm.io.onnx_import
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 t0 = time.perf_counter()
 err = None
