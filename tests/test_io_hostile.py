@@ -154,3 +154,24 @@ def test_load_weights_compares_declared_shapes_before_reading(tmp_path, monkeypa
                        r"\(268435456,\); the model config needs \(\d+,\)"):
         model.load_weights(p)
     assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), before))
+
+
+def test_a_config_gpulstm_cannot_build_is_still_read_for_its_summary(tmp_path):
+    """read_model_file / summary fall back to the global limits; load_model refuses it."""
+    import zipfile
+
+    from gpulstm.io import UnsupportedModelError, read_model_file
+
+    src, p = os.path.join(hf.FIX, "seq_emb.k3.keras"), str(tmp_path / "u.keras")
+    with zipfile.ZipFile(src) as zs, zipfile.ZipFile(p, "w") as zd:
+        for n in zs.namelist():
+            data = zs.read(n)
+            if n == "config.json":
+                cfg = json.loads(data)
+                cfg["config"]["layers"].insert(2, {"module": "keras.layers", "class_name": "ActivityRegularization",
+                                                   "config": {"name": "reg", "l1": 0.0, "l2": 0.0}})
+                data = json.dumps(cfg)
+            zd.writestr(n, data)
+    assert len(read_model_file(p).weights) == len(read_model_file(src).weights)
+    with pytest.raises(UnsupportedModelError, match=r"\[config\]: .*ActivityRegularization"):
+        load_model(p)

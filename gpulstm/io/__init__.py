@@ -32,11 +32,21 @@ def _sniff(path):
     return None
 
 
-def _expecter(path, model=None, backend=None):
+def _model_from_json(json_str, keras_version, backend):
+    from gpulstm.models import model_from_json
+
+    kwargs = {"keras_version": keras_version}
+    if backend is not None:
+        kwargs["backend"] = backend
+    return model_from_json(json_str, **kwargs)
+
+
+def _expecter(path, model=None, backend=None, strict=True):
     """The ``expect`` callback a reader calls before reading weights, and the model it used.
 
     With ``model``, the weights must fit it; otherwise the file's config is built
-    (the model is kept in ``built["model"]`` for :func:`load_model`).
+    (the model is kept in ``built["model"]`` for :func:`load_model`).  ``strict=False``:
+    a config gpulstm cannot build is read under the global limits instead of refused.
     """
     from . import expected
 
@@ -48,7 +58,12 @@ def _expecter(path, model=None, backend=None):
         elif config is None:
             return None  # a weights-only file read on its own: nothing to compare with
         else:
-            exp = expected.from_config(path, config, keras_version, legacy_h5, backend)
+            try:
+                exp = expected.from_config(path, config, keras_version, legacy_h5, backend)
+            except UnsupportedModelError:
+                if strict:
+                    raise
+                return None
         built["model"] = exp.model
         return exp
 
@@ -60,7 +75,9 @@ def read_model_file(path, model=None):
 
     Before any weight is read, the declared shapes are compared with what the
     model needs (``model``, else the model the file's config builds), and a
-    ``.keras`` weights member is capped by the model's size.
+    ``.keras`` weights member is capped by the model's size.  A config gpulstm
+    cannot build (an unsupported layer) is read under the global limits
+    (``GPULSTM_MAX_WEIGHT_BYTES``), so that it can still be described.
 
     Parameters
     ----------
@@ -73,10 +90,10 @@ def read_model_file(path, model=None):
     -------
     ModelFile
     """
-    return _read(path, model)[0]
+    return _read(path, model, strict=False)[0]
 
 
-def _read(path, model=None, backend=None):
+def _read(path, model=None, backend=None, strict=True):
     path = os.fspath(path)
     if os.path.isdir(path):
         if os.path.exists(os.path.join(path, "saved_model.pb")):
@@ -95,7 +112,7 @@ def _read(path, model=None, backend=None):
         from .legacy_h5 import read_legacy_h5
 
         reader = read_keras_zip if kind == "zip" else read_legacy_h5
-        expect, built = _expecter(path, model, backend)
+        expect, built = _expecter(path, model, backend, strict)
         try:
             return reader(path, expect), built.get("model")
         except (ModelFileError, ImportError, MemoryError):

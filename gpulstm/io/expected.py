@@ -70,10 +70,10 @@ def from_config(path, config, keras_version, legacy_h5, backend=None):
     Raises UnsupportedModelError (naming the file) when the config cannot be built,
     and ModelFileError when its parameters exceed ``GPULSTM_MAX_WEIGHT_BYTES``.
     """
-    from gpulstm.models.serialization import model_from_json
+    from . import _model_from_json
 
     try:
-        model = model_from_json(json.dumps(config), keras_version=keras_version, backend=backend)
+        model = _model_from_json(json.dumps(config), keras_version, backend)
     except ModelFileError:
         raise
     except MemoryError:
