@@ -150,7 +150,8 @@ def _worker(tid, n, x, P, xp, bias, hbuf, c, mask, first, act, ract, fast, wide,
                            wide, uc, CW, return_sequences, zero_output_for_mask, out, z, tmp,
                            T)
                     cpu_sync.fetch_add(sync, _DONE, 1)
-            cpu_sync.relax()
+            if spins > cpu_sync.YIELD_AFTER:
+                cpu_sync.relax()
         s += 1
 
 

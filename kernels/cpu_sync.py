@@ -89,11 +89,19 @@ def relax(typingctx):
 _JIT = dict(cache=True, error_model="numpy", nogil=True)
 
 
+# Polls before a waiting thread starts to yield its core.  A yield on a busy machine
+# can hand the core to another process for a whole time slice, so waits of a step's
+# length (microseconds) only poll; a thread that still waits after this many polls
+# (about a millisecond: the thread it waits for is not running) yields between polls.
+YIELD_AFTER = 1 << 17
+
+
 @numba.njit(**_JIT)
 def wait_until(counter, index, target):
-    """Wait until ``counter[index] >= target``: spin briefly, then yield the CPU."""
+    """Wait until ``counter[index] >= target``: poll, and after YIELD_AFTER polls
+    yield the CPU between polls."""
     spins = 0
     while load(counter, index) < target:
         spins += 1
-        if spins > 64:
+        if spins > YIELD_AFTER:
             relax()
