@@ -39,3 +39,9 @@ from gpulstm.io import (ModelFileError, UnsupportedModelError, from_torch, load_
                         load_onnx)
 
 __all__ += ["load_model", "from_torch", "load_onnx", "ModelFileError", "UnsupportedModelError"]
+
+# -- layers around the recurrent ones (issue 16) -----------------------------------------
+from gpulstm.layers.extra import *  # noqa: E402,F401,F403
+from gpulstm.layers.extra import __all__ as _extra_all  # noqa: E402
+
+__all__ += _extra_all
