@@ -57,12 +57,12 @@ class Multiply(Add):
         every = all(m is not None for m in masks)
         for x, m in zip(inputs, masks):
             if m is not None:
-                x = xp.where(m, x, xp.asarray(1, dtype=x.dtype))
+                x = xp.where(m, x, 1.0)  # a Python scalar keeps x's dtype (no upload)
                 if every:
                     out_mask = m if out_mask is None else out_mask | m
             out = x if out is None else out * x
         if every:
-            out = xp.where(out_mask, out, xp.asarray(0, dtype=out.dtype))
+            out = xp.where(out_mask, out, 0.0)
         return out
 
 

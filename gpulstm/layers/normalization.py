@@ -189,7 +189,8 @@ class LayerNormalization(_Normalization):
         gamma, beta, _, axes = self._parts(xp, x.ndim)
         axes = tuple(axes)
         mean = x.mean(axis=axes, keepdims=True)
-        variance = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
+        d = x - mean
+        variance = (d * d).mean(axis=axes, keepdims=True)
         y = _scale_shift(x, mean, variance, gamma, beta, self.epsilon, xp)
         return xp.asarray(y, dtype=self.dtype)
 
