@@ -222,9 +222,32 @@ def merge_zoo():
                                   _tokens((3, 6), 10), tok2])}
 
 
+def attention_zoo():
+    """Dot and the attention layers, with masks, causal masks, keys and scores."""
+    a, b = keras.Input((4, 3)), keras.Input((5, 3))
+    c, d = keras.Input((3,)), keras.Input((3,))
+    dots = [L.Dot(axes=2)([a, b]), L.Dot(axes=(1, 1))([a, L.Dense(3)(a)]),
+            L.dot([c, d], axes=1, normalize=True), L.Dot(axes=(2, 1))([b, L.Permute((2, 1))(a)]),
+            L.Dot(axes=-1)([c, a])]
+    tq, tv = keras.Input((5,), dtype="int32"), keras.Input((6,), dtype="int32")
+    q = L.Embedding(10, 4, mask_zero=True)(tq)
+    v = L.Embedding(10, 4, mask_zero=True)(tv)
+    k = L.Dense(4)(v)
+    att = [L.Attention()([q, v]), L.Attention(use_scale=True)([q, v, k], use_causal_mask=True),
+           L.Attention(score_mode="concat", use_scale=True)([q, v])]
+    out, scores = L.Attention(use_scale=True)([q, v], return_attention_scores=True)
+    att += [out, scores, L.AdditiveAttention()([q, v, k]),
+            L.AdditiveAttention(use_scale=False)([q, v]),
+            L.LSTM(2)(L.Attention()([q, v]))]  # the query's mask goes on to the LSTM
+    model = keras.Model([a, b, c, d, tq, tv], dots + att, name="attention_zoo")
+    _randomise(model, 14)
+    return {"attention_zoo": (model, [_x((2, 4, 3)), _x((2, 5, 3)), _x((2, 3)), _x((2, 3)),
+                                      _tokens((2, 5), 10), _tokens((2, 6), 10)])}
+
+
 PART1 = [crnn_ocr, addition_seq2seq, text_pooling, forecasting, flatten_after,
          conv1d_bn_bilstm_permute, speech_lstm]
-PART2 = [conv_zoo, pool_zoo, activation_zoo, shape_noise_zoo, merge_zoo]
+PART2 = [conv_zoo, pool_zoo, activation_zoo, shape_noise_zoo, merge_zoo, attention_zoo]
 
 
 def _layer_rows(model):

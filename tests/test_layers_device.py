@@ -16,7 +16,7 @@ NAMES = sorted(os.path.basename(p)[:-len(".keras")] for p in glob.glob(HERE + "/
 
 # CuPy functions and ndarray methods these layers use beyond the ones the fake has
 # (each exists in CuPy with NumPy's semantics).
-EXTRA_FUNCTIONS = ("pad", "stack", "repeat", "sqrt")
+EXTRA_FUNCTIONS = ("pad", "stack", "repeat", "sqrt", "tri")
 EXTRA_METHODS = ("transpose", "mean", "sum")
 
 

@@ -98,6 +98,10 @@ def test_conv1d_against_direct_loops(kw, pad):
     (lambda: X.LayerNormalization(axis="last"), "axis"),
     (lambda: X.PReLU(shared_axes=[0]), "shared_axes"),
     (lambda: X.Activation("no_such_activation"), "activation"),
+    (lambda: X.Dot("last"), "axes"),
+    (lambda: X.Dot((1, 2, 3)), "axes"),
+    (lambda: X.Attention(score_mode="general"), "score_mode"),
+    (lambda: X.AdditiveAttention(dropout=1.5), "dropout"),
 ])
 def test_bad_arguments_are_refused_keras_style(make, match):
     with pytest.raises((ValueError, TypeError), match=match) as info:
@@ -237,3 +241,20 @@ def test_tf_keras2_sequential_config_loads_and_runs_like_the_api_model():
     model.set_weights(ws)
     x = _x(3, 8, 2)
     np.testing.assert_array_equal(model.predict(x), api.predict(x))
+
+
+def test_attention_eager_scores_causal_and_masks():
+    q, v = _x(2, 4, 3), _x(2, 5, 3)
+    layer = X.Attention()
+    out, w = layer([q, v], return_attention_scores=True, use_causal_mask=True)
+    assert out.shape == (2, 4, 3) and w.shape == (2, 4, 5)
+    assert np.all(np.triu(w[0], 1) < 1e-6) and np.allclose(w.sum(-1), 1)
+    ref = np.exp(q @ v.transpose(0, 2, 1))
+    ref = np.where(np.tri(4, 5, dtype=bool), ref, 0)
+    np.testing.assert_allclose(out, (ref / ref.sum(-1, keepdims=True)) @ v, rtol=1e-5)
+    qm, vm = np.array([[1, 1, 0, 1]] * 2, bool), np.array([[1, 0, 1, 1, 1]] * 2, bool)
+    out, w = layer([q, v], mask=[qm, vm], return_attention_scores=True)
+    assert np.all(w[..., 1] < 1e-6) and np.all(out[:, 2] == 0)
+    assert layer.compute_mask([q, v], [qm, vm]) is qm
+    assert X.Dot(axes=2)([q, v]).shape == (2, 4, 5)
+    assert X.AdditiveAttention()([q, v]).shape == (2, 4, 3)

@@ -6,6 +6,8 @@ of the input masks, none when one input has none.  Multiply, Maximum and Minimum
 use the masks of their inputs inside the op as Keras 3 does (masked entries count as 1
 for Multiply and do not take part in Maximum/Minimum).
 """
+import numpy as np
+
 from gpulstm import _xp
 from gpulstm.layers.merge import Add
 
@@ -123,3 +125,84 @@ def maximum(inputs, **kwargs):
 def minimum(inputs, **kwargs):
     """Functional form of :class:`Minimum`."""
     return Minimum(**kwargs)(inputs)
+
+
+class Dot(Add):
+    """Batchwise dot product of two tensors along ``axes`` (an int, or one axis per input;
+    the batch axis cannot be one); ``normalize=True`` L2-normalizes both first (cosine).
+    The output is x's remaining axes then y's (at least (batch, 1)); no mask goes on."""
+
+    def __init__(self, axes, normalize=False, **kwargs):
+        super().__init__(**kwargs)
+        ok = isinstance(axes, int) and not isinstance(axes, bool)
+        if not ok:
+            if not isinstance(axes, (list, tuple)):
+                raise TypeError("Invalid type for argument `axes`: it should be a list or an "
+                                f"int. Received: axes={axes!r}")
+            if len(axes) != 2 or not all(isinstance(a, int) and not isinstance(a, bool)
+                                         for a in axes):
+                raise ValueError("Invalid format for argument `axes`: it should contain two "
+                                 f"integers. Received: axes={axes!r}")
+        self.axes = axes if ok else list(axes)
+        self.normalize = bool(normalize)
+
+    def _axes_for(self, ranks):
+        axes = [self.axes] * 2 if isinstance(self.axes, int) else self.axes
+        return [a % r if a < 0 else a for a, r in zip(axes, ranks)]
+
+    def input_shape_error(self, input_shape):
+        self._check_list(input_shape)
+        if len(input_shape) != 2:
+            return f"A `Dot` layer should be called on a list of 2 inputs. Received: " \
+                   f"{len(input_shape)} inputs"
+        s1, s2 = input_shape
+        if min(len(s1), len(s2)) < 2:
+            return "Cannot do batch_dot on inputs with rank < 2"
+        a1, a2 = self._axes_for([len(s1), len(s2)])
+        if 0 in (a1, a2) or a1 >= len(s1) or a2 >= len(s2):
+            return f"Cannot perform batch_dot over axes {self.axes} (0 is the batch axis)"
+        if s1[a1] != s2[a2]:
+            return (f"Incompatible input shapes: axis values {s1[a1]} (at axis {a1}) != "
+                    f"{s2[a2]} (at axis {a2}). Full input shapes: {s1}, {s2}")
+        return None
+
+    def compute_output_shape(self, input_shape):
+        s1, s2 = (list(s) for s in input_shape)
+        a1, a2 = self._axes_for([len(s1), len(s2)])
+        s1.pop(a1)
+        s2.pop(a2)
+        out = s1 + s2[1:]
+        return tuple(out + [1] if len(out) == 1 else out)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def call(self, inputs, mask=None, training=None):
+        x, y = inputs
+        xp = _xp.array_module(x)
+        a1, a2 = self._axes_for([x.ndim, y.ndim])
+        if self.normalize:
+            x, y = _l2_normalize(x, a1, xp), _l2_normalize(y, a2, xp)
+        # x: (B, *xr, D) and y: (B, D, *yr), then one batched matmul
+        x = x.transpose([i for i in range(x.ndim) if i != a1] + [a1])
+        y = y.transpose([0, a2] + [i for i in range(1, y.ndim) if i != a2])
+        xr, yr = x.shape[1:-1], y.shape[2:]
+        b, d = x.shape[0], x.shape[-1]
+        out = x.reshape(b, -1, d) @ y.reshape(b, d, -1)
+        shape = (b,) + tuple(xr) + tuple(yr)
+        return out.reshape(shape if len(shape) > 1 else (b, 1))
+
+    def get_config(self):
+        return {**self._base_config(), "axes": self.axes, "normalize": self.normalize}
+
+
+def _l2_normalize(x, axis, xp):
+    """Keras's ``normalize(x, axis)``: ``x * min(1 / sqrt(sum(x**2)), 1 / epsilon)``."""
+    with np.errstate(divide="ignore"):  # an all-zero vector: 1/0 -> inf -> 1e7
+        inv = 1.0 / xp.sqrt((x * x).sum(axis=axis, keepdims=True))
+    return x * xp.minimum(inv, 1e7)
+
+
+def dot(inputs, axes=-1, **kwargs):
+    """Functional form of :class:`Dot`."""
+    return Dot(axes=axes, **kwargs)(inputs)
