@@ -258,3 +258,13 @@ def test_attention_eager_scores_causal_and_masks():
     assert layer.compute_mask([q, v], [qm, vm]) is qm
     assert X.Dot(axes=2)([q, v]).shape == (2, 4, 5)
     assert X.AdditiveAttention()([q, v]).shape == (2, 4, 3)
+
+
+def test_tf_keras2_attention_causal_flag_means_use_causal_mask():
+    cfg = _tfk("Attention", "att", use_scale=False, score_mode="dot", dropout=0.0, causal=True)
+    layer = deserialize_layer(cfg, keras_version="2.15.0")
+    q, v = _x(2, 4, 3), _x(2, 4, 3)
+    np.testing.assert_array_equal(layer([q, v]), X.Attention()([q, v], use_causal_mask=True))
+    assert layer.get_config()["causal"] is True and "causal" not in X.Attention().get_config()
+    leaky = deserialize_layer(_tfk("LeakyReLU", "l", alpha=0.1))
+    assert leaky.get_config()["negative_slope"] == pytest.approx(0.1)

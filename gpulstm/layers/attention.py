@@ -21,8 +21,10 @@ class Attention(CheckedLayer):
 
     call_kwargs = ("return_attention_scores", "use_causal_mask")  # kept in graph nodes
 
-    def __init__(self, use_scale=False, score_mode="dot", dropout=0.0, seed=None, **kwargs):
+    def __init__(self, use_scale=False, score_mode="dot", dropout=0.0, seed=None, causal=False,
+                 **kwargs):
         super().__init__(**kwargs)
+        self.causal = bool(causal)  # tf_keras 2's constructor flag for use_causal_mask=True
         if score_mode not in ("dot", "concat"):
             raise ValueError("Invalid value for argument score_mode. Expected one of "
                              f"{{'dot', 'concat'}}. Received: score_mode={score_mode!r}")
@@ -97,7 +99,7 @@ class Attention(CheckedLayer):
         q_mask, v_mask = (list(mask) + [None, None])[:2] if mask else (None, None)
         scores = self._scores(q, k, xp)                     # (B, Tq, Tv)
         keep = None if v_mask is None else xp.asarray(v_mask, dtype=bool)[..., None, :]
-        if use_causal_mask:
+        if use_causal_mask or self.causal:
             tq, tv = scores.shape[-2:]
             causal = xp.tri(tq, tv, dtype=bool)[None]  # made on the input's device
             keep = causal if keep is None else keep & causal
@@ -127,8 +129,11 @@ class Attention(CheckedLayer):
         return out
 
     def get_config(self):
-        return {**self._base_config(), "use_scale": self.use_scale,
-                "score_mode": self.score_mode, "dropout": self.dropout, "seed": self.seed}
+        cfg = {**self._base_config(), "use_scale": self.use_scale,
+               "score_mode": self.score_mode, "dropout": self.dropout, "seed": self.seed}
+        if self.causal:  # only tf_keras configs have it (Keras 3 refuses the key)
+            cfg["causal"] = True
+        return cfg
 
 
 class AdditiveAttention(Attention):
