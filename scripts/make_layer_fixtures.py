@@ -222,6 +222,18 @@ def merge_zoo():
                                   _tokens((3, 6), 10), tok2])}
 
 
+def nested_bn():
+    """BatchNormalization inside a nested model, before a layer with trainable weights
+    (legacy .h5 stores a nested model's trainable weights first), and a frozen one."""
+    inner = keras.Sequential([keras.Input((7, 3)), L.Conv1D(4, 3), L.BatchNormalization(),
+                              L.ReLU(), L.Dense(3)], name="inner")
+    frozen = L.BatchNormalization(name="frozen_bn")
+    frozen.trainable = False
+    model = keras.Sequential([keras.Input((7, 3)), inner, frozen, L.LSTM(2)], name="nested_bn")
+    _randomise(model, 8)
+    return {"nested_bn": (model, [_x((2, 7, 3))])}
+
+
 def attention_zoo():
     """Dot and the attention layers, with masks, causal masks, keys and scores."""
     a, b = keras.Input((4, 3)), keras.Input((5, 3))
@@ -246,7 +258,7 @@ def attention_zoo():
 
 
 PART1 = [crnn_ocr, addition_seq2seq, text_pooling, forecasting, flatten_after,
-         conv1d_bn_bilstm_permute, speech_lstm]
+         conv1d_bn_bilstm_permute, speech_lstm, nested_bn]
 PART2 = [conv_zoo, pool_zoo, activation_zoo, shape_noise_zoo, merge_zoo, attention_zoo]
 
 
