@@ -268,3 +268,27 @@ def test_tf_keras2_attention_causal_flag_means_use_causal_mask():
     assert layer.get_config()["causal"] is True and "causal" not in X.Attention().get_config()
     leaky = deserialize_layer(_tfk("LeakyReLU", "l", alpha=0.1))
     assert leaky.get_config()["negative_slope"] == pytest.approx(0.1)
+
+
+def test_merge_masks_keras3_or_and_tf_keras2_and():
+    a, b = _x(2, 3, 2), _x(2, 3, 2)
+    ma, mb = np.array([[1, 1, 0]] * 2, bool), np.array([[1, 0, 0]] * 2, bool)
+    k3 = X.Maximum()
+    np.testing.assert_array_equal(k3.compute_mask([a, b], [ma, mb]), ma | mb)
+    assert k3.compute_mask([a, b], [ma, None]) is None
+    # Keras 3: a masked entry does not take part in the maximum
+    np.testing.assert_array_equal(k3([a, b], mask=[ma, mb])[:, 1], a[:, 1])
+    k2 = deserialize_layer(_tfk("Maximum", "m"), keras_version="2.15.0")
+    np.testing.assert_array_equal(k2.compute_mask([a, b], [ma, mb]), ma & mb)
+    np.testing.assert_array_equal(k2.compute_mask([a, b], [ma, None]), ma)
+    np.testing.assert_array_equal(k2([a, b], mask=[ma, mb]), np.maximum(a, b))
+    add2 = deserialize_layer(_tfk("Add", "a"), keras_version="2.15.0")
+    np.testing.assert_array_equal(add2.compute_mask([a, b], [None, mb]), mb)
+    cat2 = deserialize_layer(_tfk("Concatenate", "c", axis=-1), keras_version="2.15.0")
+    a3, b3 = _x(2, 3, 2), _x(2, 3, 2)
+    m_all = np.ones((2, 3, 4), bool)
+    m_all[0, 0, 3] = False  # one feature of one step masked: all() masks the step
+    np.testing.assert_array_equal(cat2.compute_mask([a3, b3], [m_all[..., :2], m_all[..., 2:]]),
+                                  m_all.all(-1))
+    np.testing.assert_array_equal(gpulstm.Concatenate().compute_mask(
+        [a3, b3], [m_all[..., :2], m_all[..., 2:]]), m_all.any(-1))

@@ -1,10 +1,11 @@
 """Keras elementwise merge layers beyond Add: Subtract, Multiply, Average, Maximum, Minimum
 (and their functional forms).
 
-Shapes and masks follow :class:`Add` (Keras 3's merge base): the output mask is the OR
-of the input masks, none when one input has none.  Multiply, Maximum and Minimum also
-use the masks of their inputs inside the op as Keras 3 does (masked entries count as 1
-for Multiply and do not take part in Maximum/Minimum).
+Shapes and masks follow :class:`Add`: the output mask is the OR of the input masks, none
+when one input has none (Keras 3), or the AND of the masks there are (layers from tf_keras
+2 configs).  Multiply, Maximum and Minimum also use the masks of their inputs inside the
+op as Keras 3 does (masked entries count as 1 for Multiply and do not take part in
+Maximum/Minimum); tf_keras's do not.
 """
 import numpy as np
 
@@ -12,9 +13,10 @@ from gpulstm import _xp
 from gpulstm.layers.merge import Add
 
 
-def _masks_for(inputs, mask):
-    """Each input's mask broadcast to the input's shape (None where it has none)."""
-    if mask is None:
+def _masks_for(layer, inputs, mask):
+    """Each input's mask broadcast to the input's shape (None where it has none); no masks
+    for tf_keras 2 layers (its merges ignore masks inside the op)."""
+    if mask is None or str(layer.keras_version or "").startswith(("1.", "2.")):
         return [None] * len(inputs)
     out = []
     for x, m in zip(inputs, mask):
@@ -53,7 +55,7 @@ class Multiply(Add):
     the output is 0 where no input is unmasked (Keras 3)."""
 
     def call(self, inputs, mask=None, training=None):
-        masks = _masks_for(inputs, mask)
+        masks = _masks_for(self, inputs, mask)
         xp = _xp.array_module(inputs[0])
         out, out_mask = None, None
         every = all(m is not None for m in masks)
@@ -75,7 +77,7 @@ class _Extremum(Add):
         raise NotImplementedError
 
     def call(self, inputs, mask=None, training=None):
-        masks = _masks_for(inputs, mask)
+        masks = _masks_for(self, inputs, mask)
         xp = _xp.array_module(inputs[0])
         out, out_mask = inputs[0], masks[0]
         for x, m in zip(inputs[1:], masks[1:]):
