@@ -1,5 +1,7 @@
-"""Developer check (needs Keras 3): every tests/fixtures_layers model, loaded by gpulstm and
-written back with ``to_json()``, must load in Keras 3 and give the fixture outputs again.
+"""Developer check (needs Keras 3): every Keras 3 model of tests/fixtures_layers, loaded by
+gpulstm and written back with ``to_json()``, must load in Keras 3 and give the fixture
+outputs again.  (The tf_keras ``*_tfk`` models are left out: Keras 3 reloads them with its own
+mask rules, e.g. merge_zoo_tfk's merges of differently masked sequences then differ.)
 
     KERAS_BACKEND=jax python scripts/check_layers_keras_reload.py
 
@@ -23,6 +25,8 @@ def main():
     bad = 0
     for npz in sorted(glob.glob(os.path.join(HERE, "*.npz"))):
         name = npz[:-len(".npz")]
+        if name.endswith("_tfk"):
+            continue
         z = np.load(npz)
         xs = [z[f"x_{i}"] for i in range(sum(k.startswith("x_") for k in z.files))]
         ys = [z[f"y_{i}"] for i in range(sum(k.startswith("y_") for k in z.files))]
