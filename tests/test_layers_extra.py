@@ -292,3 +292,29 @@ def test_merge_masks_keras3_or_and_tf_keras2_and():
                                   m_all.all(-1))
     np.testing.assert_array_equal(gpulstm.Concatenate().compute_mask(
         [a3, b3], [m_all[..., :2], m_all[..., 2:]]), m_all.any(-1))
+
+
+def test_a_file_declaring_a_huge_convolution_is_refused_before_building(tmp_path):
+    """A small .keras whose config claims a 10^10-weight Conv2D: refused from the config
+    (gpulstm.io.expected's floor count), no weight is allocated."""
+    import os
+    import time
+    import zipfile
+
+    from gpulstm.io import ModelFileError
+
+    src = os.path.join(os.path.dirname(__file__), "fixtures_layers", "crnn_ocr.keras")
+    path = tmp_path / "huge_conv.keras"
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(path, "w") as zout:
+        for n in zin.namelist():
+            data = zin.read(n)
+            if n == "config.json":
+                cfg = json.loads(data)
+                conv = next(lyr for lyr in cfg["config"]["layers"] if lyr["class_name"] == "Conv2D")
+                conv["config"].update(filters=100_000, kernel_size=[300, 300])
+                data = json.dumps(cfg)
+            zout.writestr(n, data)
+    t0 = time.perf_counter()
+    with pytest.raises(ModelFileError, match=r"declares at least 9000000\d\d\d parameters"):
+        gpulstm.load_model(path)
+    assert time.perf_counter() - t0 < 2.0

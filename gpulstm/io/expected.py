@@ -102,8 +102,9 @@ def _input_dim(layer_config):
 def floor_param_count(config):
     """A lower bound on the parameters a model config declares, from the config alone.
 
-    Counts every LSTM, Dense and Embedding config found (recurrent kernels and
-    embeddings are exact; kernels use ``build_config``'s input size when given, else 1).
+    Counts every LSTM, Dense, Embedding and Conv1D/Conv2D config found (recurrent kernels
+    and embeddings are exact; kernels use ``build_config``'s input size when given, else 1;
+    convolutions count ``filters * prod(kernel_size)``, one input channel per group).
     """
     total, stack, seen = 0, [config], 0
     while stack:
@@ -125,6 +126,10 @@ def floor_param_count(config):
                 total += u * (_input_dim(node) + 1)
             elif cls == "Embedding":
                 total += (_int(cfg.get("input_dim")) or 0) * (_int(cfg.get("output_dim")) or 0)
+            elif cls in ("Conv1D", "Conv2D") and _int(cfg.get("filters")):
+                k = cfg.get("kernel_size")
+                k = k if isinstance(k, list) else [k]
+                total += _int(cfg["filters"]) * int(np.prod([_int(v) or 1 for v in k]))
         stack.extend(v for v in node.values() if isinstance(v, (dict, list)))
     return total
 
