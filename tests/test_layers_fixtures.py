@@ -6,11 +6,13 @@ writes configs in Keras 3's dialect, so tf_keras's are not compared)."""
 import glob
 import json
 import os
+import zipfile
 
 import numpy as np
 import pytest
 
 import gpulstm
+from gpulstm.io.expected import floor_param_count
 from gpulstm.layers.extra import EXTRA_LAYERS
 
 HERE = os.path.join(os.path.dirname(__file__), "fixtures_layers")
@@ -78,6 +80,10 @@ def test_layers_count_params_and_configs_as_keras(name):
                 assert _comparable(mine[k]) == _comparable(cfg[k]), (lname, k)
     total = model.count_params()
     assert total == sum(r[2] for r in rows)
+    # the loaders' cheap pre-build bound on a config's parameters never exceeds the truth
+    with zipfile.ZipFile(os.path.join(HERE, name + ".keras")) as z:
+        floor = floor_param_count(json.loads(z.read("config.json")))
+    assert floor <= total and (floor > 0 or total == 0)
     text = []
     model.summary(print_fn=text.append)
     text = "\n".join(text)
