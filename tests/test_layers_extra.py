@@ -318,3 +318,11 @@ def test_a_file_declaring_a_huge_convolution_is_refused_before_building(tmp_path
     with pytest.raises(ModelFileError, match=r"declares at least 9000000\d\d\d parameters"):
         gpulstm.load_model(path)
     assert time.perf_counter() - t0 < 2.0
+
+
+def test_gpulstm_exports_every_layer_of_this_issue():
+    assert sorted(X.__all__) == sorted(gpulstm._EXTRA)
+    for name in X.__all__:
+        assert getattr(gpulstm, name) is getattr(X, name)
+    with pytest.raises(AttributeError):
+        gpulstm.NoSuchLayer  # noqa: B018
