@@ -39,3 +39,28 @@ from gpulstm.io import (ModelFileError, UnsupportedModelError, from_torch, load_
                         load_onnx)
 
 __all__ += ["load_model", "from_torch", "load_onnx", "ModelFileError", "UnsupportedModelError"]
+
+# -- layers around the recurrent ones (issue 16): imported on first use ------------------
+_EXTRA = ("Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax", "Conv1D", "Conv2D",
+          "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Dot", "AlphaDropout",
+          "GaussianDropout", "GaussianNoise", "SpatialDropout1D", "SpatialDropout2D",
+          "BatchNormalization", "LayerNormalization", "MaxPooling1D", "MaxPooling2D",
+          "AveragePooling1D", "AveragePooling2D", "GlobalMaxPooling1D", "GlobalAveragePooling1D",
+          "GlobalMaxPooling2D", "GlobalAveragePooling2D", "RepeatVector", "Flatten", "Permute",
+          "Cropping1D", "ZeroPadding1D", "UpSampling1D", "Attention", "AdditiveAttention",
+          "MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D", "GlobalMaxPool1D",
+          "GlobalAvgPool1D", "GlobalMaxPool2D", "GlobalAvgPool2D", "Convolution1D",
+          "Convolution2D", "subtract", "multiply", "average", "maximum", "minimum", "dot")
+__all__ += list(_EXTRA)
+
+
+def __getattr__(name):
+    if name in _EXTRA:
+        from gpulstm.layers import extra
+
+        return getattr(extra, name)
+    raise AttributeError(f"module 'gpulstm' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXTRA))

@@ -99,11 +99,40 @@ def _input_dim(layer_config):
     return (_int(shape[-1]) if isinstance(shape, list) and shape else None) or 1
 
 
+def _build_shape(layer_config):
+    bc = layer_config.get("build_config")
+    shape = bc.get("input_shape") if isinstance(bc, dict) else None
+    return shape if isinstance(shape, list) and shape and not isinstance(shape[0], list) else None
+
+
+def _per_input_params(cls, cfg, shape):
+    """Weights that BatchNormalization / LayerNormalization / PReLU take from the input's
+    shape (``build_config``); 0 when unknown."""
+    n = len(shape)
+    learned = (cfg.get("center", True) is not False) + (cfg.get("scale", True) is not False)
+
+    def dim(a):
+        return _int(shape[a % n]) if isinstance(a, int) and -n <= a < n else None
+
+    if cls == "BatchNormalization":
+        axis = cfg.get("axis", -1)
+        return (2 + learned) * (dim(axis[0] if isinstance(axis, list) and axis else axis) or 0)
+    if cls == "LayerNormalization":
+        axes = cfg.get("axis", -1)
+        dims = [dim(a) for a in (axes if isinstance(axes, list) else [axes])]
+        return 0 if None in dims else learned * int(np.prod(dims))
+    shared = cfg.get("shared_axes") or []  # PReLU: alpha has the input's shape
+    dims = [1 if i in shared else dim(i) for i in range(1, n)]
+    return 0 if None in dims else int(np.prod(dims))
+
+
 def floor_param_count(config):
     """A lower bound on the parameters a model config declares, from the config alone.
 
-    Counts every LSTM, Dense and Embedding config found (recurrent kernels and
-    embeddings are exact; kernels use ``build_config``'s input size when given, else 1).
+    Counts every LSTM, Dense, Embedding and Conv1D/Conv2D config found (recurrent kernels
+    and embeddings are exact; kernels use ``build_config``'s input size when given, else 1;
+    convolutions count ``filters * prod(kernel_size)``, one input channel per group;
+    BatchNormalization, LayerNormalization and PReLU their ``build_config`` input shape's).
     """
     total, stack, seen = 0, [config], 0
     while stack:
@@ -125,6 +154,12 @@ def floor_param_count(config):
                 total += u * (_input_dim(node) + 1)
             elif cls == "Embedding":
                 total += (_int(cfg.get("input_dim")) or 0) * (_int(cfg.get("output_dim")) or 0)
+            elif cls in ("Conv1D", "Conv2D") and _int(cfg.get("filters")):
+                k = cfg.get("kernel_size")
+                k = k if isinstance(k, list) else [k]
+                total += _int(cfg["filters"]) * int(np.prod([_int(v) or 1 for v in k]))
+            elif cls in ("BatchNormalization", "LayerNormalization", "PReLU") and _build_shape(node):
+                total += _per_input_params(cls, cfg, _build_shape(node))
         stack.extend(v for v in node.values() if isinstance(v, (dict, list)))
     return total
 

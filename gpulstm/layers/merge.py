@@ -52,6 +52,14 @@ class Add(_Merge):
         return tuple(out)
 
     def compute_mask(self, inputs, mask=None):
+        if str(self.keras_version or "").startswith(("1.", "2.")):
+            # tf_keras: the AND of the masks there are
+            given = [] if mask is None else [_xp.asarray(m, dtype=bool) for m in mask
+                                             if m is not None]
+            out = given[0] if given else None
+            for m in given[1:]:
+                out = out & m
+            return out
         # Keras 3: the OR of the masks, and no mask as soon as one input has none.
         if mask is None or any(m is None for m in mask):
             return None
@@ -101,7 +109,7 @@ class Concatenate(_Merge):
         return tuple(out)
 
     def compute_mask(self, inputs, mask=None):
-        # Keras 3: missing masks count as all-true; then any() over the last axis.
+        # Missing masks count as all-true; then any() over the last axis (tf_keras: all()).
         if mask is None or all(m is None for m in mask):
             return None
         full = []
@@ -115,7 +123,10 @@ class Concatenate(_Merge):
             if m.ndim < x.ndim:
                 m = xp.broadcast_to(m[..., None], x.shape)
             full.append(m)
-        return xp.concatenate(full, axis=self.axis).any(axis=-1)
+        both = xp.concatenate(full, axis=self.axis)
+        if str(self.keras_version or "").startswith(("1.", "2.")):
+            return both.all(axis=-1)  # tf_keras reduces with all(), Keras 3 with any()
+        return both.any(axis=-1)
 
     def call(self, inputs, mask=None, training=None):
         return _xp.array_module(inputs[0]).concatenate(inputs, axis=self.axis)

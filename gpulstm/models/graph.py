@@ -94,8 +94,9 @@ def call_layer(layer, args, kwargs, mask, training, backend):
                          training=training, backend=backend)
     elif isinstance(layer, TimeDistributed):
         out = layer.call(args, mask=mask, training=training, backend=backend)
-    else:
-        out = layer.call(args, mask=mask, training=training)
+    else:  # call arguments a layer declares (Attention's use_causal_mask...) go with it
+        extra = {k: kwargs[k] for k in getattr(layer, "call_kwargs", ()) if k in kwargs}
+        out = layer.call(args, mask=mask, training=training, **extra)
     return list(out) if isinstance(out, (list, tuple)) else [out]
 
 

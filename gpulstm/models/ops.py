@@ -25,6 +25,9 @@ _OPS = {
     "Any": lambda xp, a, axis=None, keepdims=False: xp.any(a, axis=axis, keepdims=keepdims),
     "All": lambda xp, a, axis=None, keepdims=False: xp.all(a, axis=axis, keepdims=keepdims),
     "Cast": lambda xp, a, dtype: xp.asarray(a).astype(dtype),
+    # Attention's compute_mask (keras.src.ops.core): the query's mask as a tensor
+    "ConvertToTensor": lambda xp, a, dtype=None, sparse=None, ragged=None: xp.asarray(
+        a, dtype=dtype),
 }
 
 

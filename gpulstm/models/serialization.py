@@ -17,8 +17,11 @@ def _layer_classes():
     from gpulstm.layers.reshaping import Reshape
     from gpulstm.layers.wrappers import Bidirectional, TimeDistributed
 
+    from gpulstm.layers.extra import EXTRA_LAYERS
+
     return {c.__name__: c for c in (InputLayer, Dense, Dropout, Masking, Embedding, LSTM,
-                                    TimeDistributed, Bidirectional, Add, Concatenate, Reshape)}
+                                    TimeDistributed, Bidirectional, Add, Concatenate, Reshape,
+                                    *EXTRA_LAYERS)}
 
 
 _CODE_LAYERS = ("Lambda", "TFOpLambda", "SlicingOpLambda", "TorchModuleWrapper",

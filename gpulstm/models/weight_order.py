@@ -46,6 +46,9 @@ def trainable_flags(layer, parent=True):
     on = bool(parent) and bool(getattr(layer, "trainable", True))
     kids = _children(layer)
     if kids is None:
+        own = getattr(layer, "weight_trainable", None)  # BatchNormalization's moving stats
+        if own is not None and layer.built:
+            return [on and t for t in own]
         return [on] * _leaf_count(layer)
     return [f for k in kids for f in trainable_flags(k, on)]
 
