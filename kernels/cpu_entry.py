@@ -171,3 +171,40 @@ def run_pair(work, first, second):
         numba.set_num_threads(n)
         b = future.result()  # raises second()'s error, if any, after first() is done
     return a, b
+
+
+# -- GRU ------------------------------------------------------------------------------
+def gru_prepare(kernel, recurrent_kernel, bias=None):
+    """A GRU's weights, packed for the numba kernel (``cpu_gru``) when it first runs."""
+    return Deferred(kernel, recurrent_kernel, bias)
+
+
+def gru_forward(x, kernel, recurrent_kernel, bias, h0, mask, *, activation,
+                recurrent_activation, reset_after=True, go_backwards=False,
+                return_sequences=False, zero_output_for_mask=False, x_proj=None,
+                rec_masks=None, prepared=None):
+    """CPU GRU forward pass ``(output, h_T)``: the NumPy tier (also custom callables and
+    training-mode dropout), else the numba kernel ``cpu_gru.gru_forward``."""
+    global _spent
+    kw = dict(activation=activation, recurrent_activation=recurrent_activation,
+              reset_after=reset_after, go_backwards=go_backwards,
+              return_sequences=return_sequences, zero_output_for_mask=zero_output_for_mask)
+    from gpulstm.kernels import cpu_gru_numpy
+
+    if x_proj is not None or rec_masks is not None or callable(activation) or callable(
+            recurrent_activation):
+        return cpu_gru_numpy.gru_forward(x, kernel, recurrent_kernel, bias, h0, mask,
+                                         x_proj=x_proj, rec_masks=rec_masks, **kw)
+    if _cpu is None and _use_tier(x, recurrent_kernel, None, activation, recurrent_activation):
+        t0 = time.perf_counter()
+        result = cpu_gru_numpy.gru_forward(x, kernel, recurrent_kernel, bias, h0, mask, **kw)
+        with _lock:
+            _spent += time.perf_counter() - t0
+        return result
+    load_numba()
+    from gpulstm.kernels import cpu_gru
+
+    if type(prepared) is Deferred:
+        prepared = prepared.get(cpu_gru)
+    return cpu_gru.gru_forward(x, kernel, recurrent_kernel, bias, h0, mask, prepared=prepared,
+                               **kw)

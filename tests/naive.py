@@ -194,3 +194,60 @@ def bidirectional(x, fw, bw, mask=None, merge_mode="concat", return_sequences=Fa
     if merge_mode is None:
         return [y_f, y_b]
     raise ValueError(f"unknown merge_mode {merge_mode!r}")
+
+
+def gru(x, kernel, recurrent_kernel, bias=None, h0=None, mask=None, activation="tanh",
+        recurrent_activation="sigmoid", reset_after=True, go_backwards=False,
+        zero_output_for_mask=False, hard_sigmoid="keras3"):
+    """Run one Keras GRU layer in float64, gate order z, r, h.
+
+    kernel (D, 3U); recurrent_kernel (U, 3U); bias (2, 3U) [input; recurrent] when
+    ``reset_after`` else (3U,), or None.  Per step::
+
+        x_z, x_r, x_h = split(x_t @ kernel + b_in)
+        reset_after:  r_z, r_r, r_h = split(h_tm1 @ recurrent_kernel + b_rec)
+                      z = ract(x_z + r_z); r = ract(x_r + r_r); hh = act(x_h + r * r_h)
+        otherwise:    z = ract(x_z + h_tm1 @ R_z); r = ract(x_r + h_tm1 @ R_r)
+                      hh = act(x_h + (r * h_tm1) @ R_h)
+        h = z * h_tm1 + (1 - z) * hh
+
+    Masks as in ``lstm``.  Returns ``(seq, last, h)`` like ``lstm`` without c.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    W = np.asarray(kernel, dtype=np.float64)
+    R = np.asarray(recurrent_kernel, dtype=np.float64)
+    B, T, _ = x.shape
+    U = R.shape[0]
+    if bias is None:
+        b_in, b_rec = np.zeros(3 * U), np.zeros(3 * U)
+    elif reset_after:
+        b_in, b_rec = np.asarray(bias, dtype=np.float64)
+    else:
+        b_in, b_rec = np.asarray(bias, dtype=np.float64), np.zeros(3 * U)
+    act = get_activation(activation, hard_sigmoid)
+    ract = get_activation(recurrent_activation, hard_sigmoid)
+    h = np.zeros((B, U)) if h0 is None else np.array(h0, dtype=np.float64)
+    m = np.ones((B, T), dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    steps = range(T - 1, -1, -1) if go_backwards else range(T)
+    out_prev = np.zeros((B, U))
+    seq = np.zeros((B, T, U))
+    for k, t in enumerate(steps):
+        with np.errstate(invalid="ignore", over="ignore"):
+            xz = x[:, t] @ W + b_in  # (B, 3U)
+            if reset_after:
+                rz = h @ R + b_rec
+                z = ract(xz[:, :U] + rz[:, :U])
+                r = ract(xz[:, U:2 * U] + rz[:, U:2 * U])
+                hh = act(xz[:, 2 * U:] + r * rz[:, 2 * U:])
+            else:
+                z = ract(xz[:, :U] + h @ R[:, :U])
+                r = ract(xz[:, U:2 * U] + h @ R[:, U:2 * U])
+                hh = act(xz[:, 2 * U:] + (r * h) @ R[:, 2 * U:])
+            h_new = z * h + (1.0 - z) * hh
+        keep = m[:, t][:, None]
+        h = np.where(keep, h_new, h)
+        out = np.where(keep, h_new, 0.0 if zero_output_for_mask else out_prev)
+        seq[:, k] = out
+        out_prev = out
+    last = seq[:, -1].copy() if T else np.zeros((B, U))
+    return seq, last, h

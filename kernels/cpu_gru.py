@@ -1,0 +1,259 @@
+"""The numba CPU GRU: the whole time loop in one compiled call, Keras gate order z, r, h.
+
+Per row block, ``x @ kernel + b_in`` is projected up front (all timesteps), then
+each step runs the recurrent product on the ``cpu_micro`` panel kernels (float32 on
+AVX2 + FMA / AVX-512: ``gemm_panels``) or, for float64 and the ``tiles*`` kernel
+kinds, the 4-row-unrolled axpy of ``cpu_fast.recur_axpy``:
+
+* ``reset_after`` (Keras's default): ``h_tm1 @ recurrent_kernel + b_rec`` for all three
+  gates at once; the h gate's recurrent part is multiplied by r before it is added.
+* otherwise: ``h_tm1 @ R[:, :2U]`` for z and r, then ``(r * h_tm1) @ R[:, 2U:]``.
+
+The gate pass uses the float32 rational tanh of ``cpu_fast`` (sigmoid as
+``0.5 tanh(x / 2) + 0.5``) for float32 tanh / sigmoid, every other activation (and
+float64) the exact shared scalar switch ``activate``.  Masked steps carry h over and
+output the previous output (zeros before the first unmasked step), as Keras does.
+Only ``fastmath`` flags that keep NaN and inf semantics are used.
+"""
+import numba
+import numpy as np
+
+from gpulstm.activations import CODES
+from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
+from gpulstm.kernels import cpu_micro
+from gpulstm.kernels.activations import activate
+from gpulstm.kernels.cpu_fast import _FAST, _tanh_f32, recur_axpy
+
+_TANH = CODES["tanh"]
+_SIGMOID = CODES["sigmoid"]
+_HALF = np.float32(0.5)
+_ONE = np.float32(1.0)
+_JIT = dict(cache=True, error_model="numpy", nogil=True)
+_L2_FLOATS = 65536  # rows of x projected per block: x block stays in L2
+
+
+@numba.njit(fastmath=_FAST, **_JIT)
+def _act(code, v, fast):
+    """code(v) for one value: rational tanh / sigmoid when ``fast`` (float32)."""
+    if fast and code == _TANH:
+        return _tanh_f32(v)
+    if fast and code == _SIGMOID:
+        return _HALF * _tanh_f32(_HALF * v) + _HALF
+    return activate(code, v)
+
+
+@numba.njit(**_JIT)
+def product(P, W, A, z, nb, panel, wide):
+    """z[:nb] += A[:nb] @ W: on W's panels P when ``panel``, else row by row."""
+    if panel:
+        cpu_micro.gemm_panels(P, A, z, nb, wide)
+    else:
+        for r in range(nb):
+            recur_axpy(W, A[r], z[r])
+
+
+@numba.njit(fastmath=_FAST, **_JIT)
+def _gates_after(xs, zh, H, mask, b0, t, has_mask, act, ract, fast):
+    """reset_after: z, r from x + recurrent parts, hh = act(x_h + r * rec_h); H updated."""
+    nb, U = H.shape
+    u = np.uint64(U)
+    for r in range(nb):
+        if has_mask and mask[b0 + r, t] == 0:
+            continue
+        xr = xs[r]
+        zr = zh[r]
+        for j in range(U):
+            k = np.uint64(j)
+            zg = _act(ract, xr[k] + zr[k], fast)
+            rg = _act(ract, xr[u + k] + zr[u + k], fast)
+            hh = _act(act, xr[u + u + k] + rg * zr[u + u + k], fast)
+            H[r, k] = zg * H[r, k] + (_ONE - zg) * hh
+
+
+@numba.njit(fastmath=_FAST, **_JIT)
+def _reset_rows(xs, zh, H, RH, ract, fast):
+    """reset_before, first half: zh[:, :2U] become z and r; RH = r * H."""
+    nb, U = H.shape
+    u = np.uint64(U)
+    for r in range(nb):
+        xr = xs[r]
+        zr = zh[r]
+        for j in range(U):
+            k = np.uint64(j)
+            zr[k] = _act(ract, xr[k] + zr[k], fast)
+            g = _act(ract, xr[u + k] + zr[u + k], fast)
+            zr[u + k] = g
+            RH[r, k] = g * H[r, k]
+
+
+@numba.njit(fastmath=_FAST, **_JIT)
+def _gates_before(xs, zh, zc, H, mask, b0, t, has_mask, act, fast):
+    """reset_before, second half: hh = act(x_h + (r * h) @ R_h); H updated."""
+    nb, U = H.shape
+    u = np.uint64(U)
+    for r in range(nb):
+        if has_mask and mask[b0 + r, t] == 0:
+            continue
+        xr = xs[r]
+        for j in range(U):
+            k = np.uint64(j)
+            zg = zh[r, k]
+            hh = _act(act, xr[u + u + k] + zc[r, k], fast)
+            H[r, k] = zg * H[r, k] + (_ONE - zg) * hh
+
+
+@numba.njit(**_JIT)
+def run_rows(x, PK, K, b_in, P1, W1, b_rec, P2, W2, h, mask, act, ract, fast, panel, wide,
+             reset_after, go_backwards, return_sequences, zero_output_for_mask, out, T,
+             b0, b1):
+    """Run rows [b0, b1) of a GRU through the whole sequence.
+
+    x (B * T, D) (row b * T + t); K (D, 3U) the kernel and PK its panels; b_in (3U,)
+    or (0,).  reset_after: W1 = recurrent_kernel (U, 3U), P1 its panels, b_rec (3U,)
+    or (0,), W2 / P2 unused; otherwise W1 = R[:, :2U], W2 = R[:, 2U:] (each with
+    panels P1 / P2).  Panels are used when ``panel`` (float32 only); empty (0, 0, 0)
+    otherwise.  h (B, U) initial state, overwritten with the final one; mask (B, T)
+    uint8 or (0, 0); out (B, T, U) in processing order or (B, 1, U) (written).
+    """
+    nb = b1 - b0
+    U = h.shape[1]
+    G = 3 * U
+    dt = h.dtype
+    has_mask = mask.shape[0] > 0
+    # xs is (nb * T, 3U) = x[rows b0..b1] @ kernel + b_in, projected up front
+    xs = np.zeros((nb * T, G), dt)
+    xr = x[b0 * T:b1 * T]
+    step = max(4, (_L2_FLOATS // max(1, x.shape[1])) // 4 * 4)
+    for r0 in range(0, nb * T, step):
+        r1 = min(r0 + step, nb * T)
+        product(PK, K, xr[r0:r1], xs[r0:r1], r1 - r0, panel, wide)
+    if b_in.shape[0] > 0:
+        for i in range(nb * T):
+            row = xs[i]
+            for j in range(G):
+                row[j] += b_in[j]
+    xs3 = xs.reshape((nb, T, G))
+    G1 = W1.shape[1]
+    zh = np.empty((nb, G1), dt)  # the recurrent product(s) of a step
+    zc = np.empty((nb if not reset_after else 0, U), dt)
+    RH = np.empty((nb if not reset_after else 0, U), dt)
+    xt = np.empty((nb, G), dt)
+    prev = np.zeros((nb if has_mask else 0, U), dt)
+    H = h[b0:b1]
+    has_rec_bias = b_rec.shape[0] > 0
+    for s in range(T):
+        t = T - 1 - s if go_backwards else s
+        for r in range(nb):
+            xt[r] = xs3[r, t]
+            if has_rec_bias:
+                zh[r] = b_rec
+            else:
+                zh[r] = 0.0
+        product(P1, W1, H, zh, nb, panel, wide)
+        if reset_after:
+            _gates_after(xt, zh, H, mask, b0, t, has_mask, act, ract, fast)
+        else:
+            _reset_rows(xt, zh, H, RH, ract, fast)
+            zc[:] = 0.0
+            product(P2, W2, RH, zc, nb, panel, wide)
+            _gates_before(xt, zh, zc, H, mask, b0, t, has_mask, act, fast)
+        for r in range(nb):
+            b = b0 + r
+            if has_mask and mask[b, t] == 0:
+                if zero_output_for_mask:
+                    prev[r, :] = 0.0
+                if return_sequences:
+                    out[b, s, :] = prev[r]
+                continue
+            if has_mask:
+                prev[r, :] = H[r]
+            if return_sequences:
+                out[b, s, :] = H[r]
+    if not return_sequences:
+        for r in range(nb):
+            if has_mask:
+                out[b0 + r, 0, :] = prev[r]
+            else:
+                out[b0 + r, 0, :] = H[r]
+
+
+# -- Python entry ---------------------------------------------------------------------
+_NO_MASK = np.zeros((0, 0), np.uint8)
+_NO_PANELS = {t: np.zeros((0, 0, 0), t) for t in "fd"}
+_EMPTY = {t: np.zeros(0, t) for t in "fd"}
+
+
+class Prepared:
+    """The weights' panels (and split recurrent kernel), made once per set of weights."""
+
+    def __init__(self, kernel, recurrent_kernel):
+        self.kernel = np.ascontiguousarray(kernel)
+        self.recurrent_kernel = np.ascontiguousarray(recurrent_kernel)
+        self._cache = {}
+
+    def parts(self, reset_after, panel):
+        """``(PK, W1, P1, W2, P2)`` for ``run_rows``."""
+        key = (bool(reset_after), bool(panel))
+        if key not in self._cache:
+            rk, U = self.recurrent_kernel, self.recurrent_kernel.shape[0]
+            if reset_after:
+                w1, w2 = rk, np.zeros((0, 0), rk.dtype)
+            else:
+                w1 = np.ascontiguousarray(rk[:, :2 * U])
+                w2 = np.ascontiguousarray(rk[:, 2 * U:])
+            none = _NO_PANELS[rk.dtype.char]
+            pk = cpu_micro.packed_panels(self.kernel) if panel else none
+            p1 = cpu_micro.packed_panels(w1) if panel else none
+            p2 = cpu_micro.packed_panels(w2) if panel and not reset_after else none
+            self._cache[key] = (pk, w1, p1, w2, p2)
+        return self._cache[key]
+
+
+def prepare(kernel, recurrent_kernel, bias=None):
+    """A ``Prepared`` for these weights, to pass back as ``gru_forward(..., prepared=)``."""
+    return Prepared(kernel, recurrent_kernel)
+
+
+def _kind():
+    from gpulstm.kernels import cpu
+
+    kind = cpu.product_kernel()  # GPULSTM_CPU_KERNEL or the host's
+    return kind in cpu._PANELS, kind in cpu._WIDE
+
+
+def gru_forward(x, kernel, recurrent_kernel, bias, h0, mask, *, activation,
+                recurrent_activation, reset_after=True, go_backwards=False,
+                return_sequences=False, zero_output_for_mask=False, prepared=None):
+    """CPU GRU forward pass: ``(output, h_T)``; output (B, T, U) in processing order
+    when ``return_sequences``, else (B, U).
+
+    x (B, T, D); kernel (D, 3U); recurrent_kernel (U, 3U); bias (2, 3U) when
+    ``reset_after`` else (3U,), or None; h0 (B, U); mask (B, T) bool or None;
+    activation codes of ``gpulstm.activations.CODES`` (callables: see
+    ``cpu_gru_numpy``).
+    """
+    dtype = recurrent_kernel.dtype
+    char = dtype.char
+    B, T, D = x.shape
+    U = recurrent_kernel.shape[0]
+    if prepared is None:
+        prepared = Prepared(kernel, recurrent_kernel)
+    panel, wide = _kind()
+    panel = panel and char == "f"
+    pk, w1, p1, w2, p2 = prepared.parts(reset_after, panel)
+    if bias is None:
+        b_in = b_rec = _EMPTY[char]
+    elif reset_after:
+        b_in = np.ascontiguousarray(bias[0], dtype)
+        b_rec = np.ascontiguousarray(bias[1], dtype)
+    else:
+        b_in, b_rec = np.ascontiguousarray(bias, dtype), _EMPTY[char]
+    h = np.array(h0, dtype=dtype, order="C", copy=True)
+    out = np.empty((B, T if return_sequences else 1, U), dtype=dtype)
+    m = _NO_MASK if mask is None else np.ascontiguousarray(mask, dtype=np.uint8)
+    x2 = np.ascontiguousarray(x, dtype).reshape(B * T, D)
+    run_rows(x2, pk, prepared.kernel, b_in, p1, w1, b_rec, p2, w2, h, m,
+             np.int64(activation), np.int64(recurrent_activation), char == "f", panel, wide,
+             bool(reset_after), bool(go_backwards), bool(return_sequences),
+             bool(zero_output_for_mask), out, T, 0, B)
+    return (out if return_sequences else out[:, 0]), h
