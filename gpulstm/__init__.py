@@ -6,7 +6,7 @@ kernels load on first use.
 from gpulstm._version import __version__
 from gpulstm.dispatch import (BACKENDS, BackendUnavailableError, available_backends,
                               resolve_backend)
-from gpulstm.layers import LSTM, Layer
+from gpulstm.layers import GRU, LSTM, Layer
 from gpulstm._cuda_backend import register as _register_cuda
 
 _register_cuda()  # registers lazily: imports neither numba nor CuPy
@@ -19,7 +19,7 @@ def info():
     return _info()
 
 
-__all__ = ["__version__", "LSTM", "Layer", "info", "BACKENDS", "BackendUnavailableError",
+__all__ = ["__version__", "LSTM", "GRU", "Layer", "info", "BACKENDS", "BackendUnavailableError",
            "available_backends", "resolve_backend"]
 
 # -- Keras model surface (issue 4) ---------------------------------------------------

@@ -1,5 +1,6 @@
 """gpulstm layers."""
 from gpulstm.layers.base import Layer
+from gpulstm.layers.gru import GRU
 from gpulstm.layers.lstm import LSTM
 
-__all__ = ["Layer", "LSTM"]
+__all__ = ["Layer", "LSTM", "GRU"]

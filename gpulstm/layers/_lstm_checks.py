@@ -35,7 +35,7 @@ def input_shape(shape, layer, check_features=True):
         raise ValueError(
             f"Input 0 of layer '{layer.name}' is incompatible with the layer: expected "
             f"ndim=3, found ndim={len(shape)}. Full shape received: {shape}. "
-            "LSTM takes (batch, timesteps, features)"
+            f"{type(layer).__name__} takes (batch, timesteps, features)"
             + (" in time-major order (timesteps, batch, features)." if layer.time_major else ".")
         )
     if check_features and shape[-1] is None:
@@ -92,27 +92,33 @@ def mask(m, B, T, layer, xp=np):
 
 
 def states(values, B, layer, arg, xp=np):
-    """``[h, c]`` checked against (B, U) and cast to the layer's dtype."""
-    if not isinstance(values, (list, tuple)) or len(values) != 2:
+    """The layer's states ([h, c] for an LSTM, [h] for a GRU) checked against (B, U)
+    and cast to the layer's dtype."""
+    n = getattr(layer, "_n_states", 2)
+    names = ["h", "c"][:n]
+    if not isinstance(values, (list, tuple)) and n == 1 and hasattr(values, "shape"):
+        values = [values]  # a GRU's single state may come bare, as in Keras
+    if not isinstance(values, (list, tuple)) or len(values) != n:
         raise ValueError(
-            f"Layer '{layer.name}' expects `{arg}` to be a list of 2 arrays [h, c] of "
+            f"Layer '{layer.name}' expects `{arg}` to be a list of {n} "
+            f"array{'s' if n > 1 else ''} [{', '.join(names)}] of "
             f"shape (batch, {layer.units}). Received: {arg} of type "
             f"{type(values).__name__}"
             + (f" with {len(values)} entries" if isinstance(values, (list, tuple)) else "")
         )
     out = []
-    for name, v in zip("hc", values):
+    for i, v in enumerate(values):
         try:
             arr = xp.asarray(v)
         except (TypeError, ValueError):
             arr = np.asarray(v, dtype=object)  # ragged: refused just below
-        check_real(arr, f"`{arg}[{'hc'.index(name)}]` of layer '{layer.name}'",
+        check_real(arr, f"`{arg}[{i}]` of layer '{layer.name}'",
                    f"Pass float arrays of shape (batch, {layer.units})")
         want = (B if B is not None else arr.shape[0], layer.units)
         if arr.ndim != 2 or tuple(arr.shape) != want:
             raise ValueError(
                 f"Layer '{layer.name}' expects each entry of `{arg}` to have shape "
-                f"{want}. Received: {arg}[{'hc'.index(name)}] with shape {tuple(arr.shape)}"
+                f"{want}. Received: {arg}[{i}] with shape {tuple(arr.shape)}"
             )
         out.append(xp.ascontiguousarray(arr.astype(layer.dtype)))
     return out

@@ -10,6 +10,7 @@ from gpulstm.dispatch import get_backend, require_backend
 from gpulstm.layers._arrays import readonly
 from gpulstm.layers._common import dtype_policy
 from gpulstm.layers.base import Layer
+from gpulstm.layers import _dropout
 from gpulstm.layers import _lstm_checks as checks
 
 # Keys real Keras configs carry that change nothing at inference.
@@ -58,6 +59,8 @@ class LSTM(Layer):
     >>> layer.count_params()
     10800
     """
+
+    _n_states = 2  # [h, c]
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
                  use_bias=True, kernel_initializer="glorot_uniform",
@@ -145,6 +148,10 @@ class LSTM(Layer):
             else:
                 bias = self.bias_initializer((4 * U,), self.dtype, rng)
             weights.append(bias)
+        self._set_built(weights, shape)
+
+    def _set_built(self, weights, shape):
+        """Keep freshly initialised ``weights`` for an input of ``shape``: built."""
         self._weights = [np.ascontiguousarray(w, dtype=self.dtype) for w in weights]
         self._weight_names = ["kernel", "recurrent_kernel", "bias"][:len(weights)]
         self._build_input_shape = shape
@@ -163,36 +170,38 @@ class LSTM(Layer):
             return super().set_weights(weights)
         weights = list(weights)
         n = 3 if self.use_bias else 2
+        names = ["kernel", "recurrent_kernel", "bias"][:n]
         if len(weights) != n or np.ndim(weights[0]) != 2:
+            want = ", ".join(f"{k} {s}" for k, s in zip(names, self._weight_shapes("D")))
             raise ValueError(
-                f"Layer '{self.name}' expected {n} weights [kernel (D, {4 * self.units}), "
-                f"recurrent_kernel ({self.units}, {4 * self.units})"
-                + (f", bias ({4 * self.units},)]" if self.use_bias else "]")
-                + f". Received: {len(weights)} weights with shapes "
-                f"{[np.shape(w) for w in weights]}"
+                f"Layer '{self.name}' expected {n} weights [{want}]. Received: "
+                f"{len(weights)} weights with shapes {[np.shape(w) for w in weights]}"
             )
         D = np.shape(weights[0])[0]
-        U = self.units
-        names = ["kernel", "recurrent_kernel", "bias"][:n]
-        shapes = [(D, 4 * U), (U, 4 * U), (4 * U,)][:n]
+        shapes = self._weight_shapes(D)[:n]
         new = self._check_weights(weights, shapes, names)  # raises before any state changes
         self._weights, self._weight_names = new, names
         self._build_input_shape = (None, None, D)
         self._prepared = {}
         self.built = True
 
+    def _weight_shapes(self, D):
+        """``[kernel, recurrent_kernel, bias]`` shapes for D input features."""
+        G = 4 * self.units
+        return [(D, G), (self.units, G), (G,)]
+
     def _on_weights_set(self):
         self._prepared = {}
 
     # -- states -------------------------------------------------------------------
     def _zero_states(self, batch):
-        return [np.zeros((batch, self.units), self.dtype) for _ in range(2)]
+        return [np.zeros((batch, self.units), self.dtype) for _ in range(self._n_states)]
 
     @property
     def states(self):
         """``[h, c]`` of a stateful layer (None entries before the first call)."""
         if self._states is None:
-            return [None, None]
+            return [None] * self._n_states
         return [_xp.to_host(s).copy() for s in self._states]
 
     def reset_states(self, states=None):
@@ -221,7 +230,7 @@ class LSTM(Layer):
             B, T = shape[0], shape[1]
             out = (B, T, self.units) if self.return_sequences else (B, self.units)
         if self.return_state:
-            return [out, (B, self.units), (B, self.units)]
+            return [out] + [(B, self.units)] * self._n_states
         return out
 
     def __call__(self, inputs, mask=None, initial_state=None, training=None, backend=None):
@@ -237,8 +246,29 @@ class LSTM(Layer):
 
     def call(self, inputs, mask=None, initial_state=None, training=None, backend=None):
         """Run the layer on ``inputs`` (NumPy, or a device array on the CUDA backend)."""
-        be, name, _ = get_backend(backend if backend is not None else self.backend, inputs)
+        be, name = self._backend(backend, inputs)
         xp = getattr(be, "array_module", lambda a: np)(inputs)
+        x, m, initial_state = self._checked(inputs, mask, initial_state, xp)
+        with self._lock:
+            states = self._initial_states(initial_state, x.shape[0], xp)
+            out, *states = self._forward(be, name, x, m, states, training, xp)
+            self.last_backend = name
+            if self.stateful:
+                self._states = list(states)
+        if self.return_sequences and self.time_major:
+            out = xp.swapaxes(out, 0, 1)
+        if self.return_state:
+            if self.stateful:  # the states are the kept ones: hand out copies
+                states = [s.copy() for s in states]
+            return [out] + list(states)
+        return out
+
+    def _backend(self, backend, inputs):
+        be, name, _ = get_backend(backend if backend is not None else self.backend, inputs)
+        return be, name
+
+    def _checked(self, inputs, mask, initial_state, xp):
+        """``(x (B, T, D), mask (B, T) or None, initial_state)`` checked; builds the layer."""
         x = checks.inputs(inputs, self, xp)
         if self.time_major:
             x = xp.swapaxes(x, 0, 1)  # the kernels take (B, T, D)
@@ -258,38 +288,41 @@ class LSTM(Layer):
                 f"expected axis -1 of input shape to have value {self._weights[0].shape[0]}. "
                 f"Received: input shape {tuple(inputs.shape)}"
             )
-        with self._lock:
-            h0, c0 = self._initial_states(initial_state, B, xp)
+        return x, m, initial_state
+
+    def _prepared_for(self, be, name, pack="prepare"):
+        """``{"prepared": ...}``: the backend's packed weights, made once per weights."""
+        prepare = getattr(be, pack, None)
+        if prepare is None:
+            return {}
+        # Backends may pack weights (transposed copies, device arrays) once
+        # per set of weights instead of once per call.
+        if name not in self._prepared:
             kernel, rk = self._weights[0], self._weights[1]
-            bias = self._weights[2] if self.use_bias else None
-            x_proj, rec_masks = None, None
-            if training and (self.dropout > 0 or self.recurrent_dropout > 0):
-                x_proj, rec_masks = self._dropout_inputs(x, B, D, xp)
-            extra = {}
-            prepare = getattr(be, "prepare", None)
-            if prepare is not None:
-                # Backends may pack weights (transposed copies, device arrays) once
-                # per set of weights instead of once per call.
-                if name not in self._prepared:
-                    self._prepared[name] = prepare(kernel, rk, bias)
-                extra["prepared"] = self._prepared[name]
-            act = self._act[2] if self._act[0] == _acts.CUSTOM else self._act[0]
-            ract = self._ract[2] if self._ract[0] == _acts.CUSTOM else self._ract[0]
-            out, h, c = be.lstm_forward(
-                x, kernel, rk, bias, h0, c0, m, activation=act, recurrent_activation=ract,
-                go_backwards=self.go_backwards, return_sequences=self.return_sequences,
-                zero_output_for_mask=self.zero_output_for_mask, x_proj=x_proj,
-                rec_masks=rec_masks, **extra)
-            self.last_backend = name
-            if self.stateful:
-                self._states = [h, c]
-        if self.return_sequences and self.time_major:
-            out = xp.swapaxes(out, 0, 1)
-        if self.return_state:
-            if self.stateful:  # h and c are the kept states: hand out copies
-                h, c = h.copy(), c.copy()
-            return [out, h, c]
-        return out
+            self._prepared[name] = prepare(kernel, rk, self._weights[2] if self.use_bias else None)
+        return {"prepared": self._prepared[name]}
+
+    def _codes(self):
+        """The activations as the kernels take them: int codes, or the callables."""
+        act = self._act[2] if self._act[0] == _acts.CUSTOM else self._act[0]
+        ract = self._ract[2] if self._ract[0] == _acts.CUSTOM else self._ract[0]
+        return act, ract
+
+    def _forward(self, be, name, x, m, states, training, xp):
+        """``(out, h, c)`` from the backend's ``lstm_forward``."""
+        B, T, D = x.shape
+        h0, c0 = states
+        kernel, rk = self._weights[0], self._weights[1]
+        bias = self._weights[2] if self.use_bias else None
+        x_proj, rec_masks = None, None
+        if training and (self.dropout > 0 or self.recurrent_dropout > 0):
+            x_proj, rec_masks = self._dropout_inputs(x, B, D, xp)
+        act, ract = self._codes()
+        return be.lstm_forward(
+            x, kernel, rk, bias, h0, c0, m, activation=act, recurrent_activation=ract,
+            go_backwards=self.go_backwards, return_sequences=self.return_sequences,
+            zero_output_for_mask=self.zero_output_for_mask, x_proj=x_proj,
+            rec_masks=rec_masks, **self._prepared_for(be, name))
 
     def _initial_states(self, initial_state, B, xp):
         if initial_state is not None:
@@ -306,31 +339,13 @@ class LSTM(Layer):
             # a model may switch backends between calls: move the kept states along
             return [_xp.to_module(s, xp) for s in self._states]
         zeros = xp.zeros((B, self.units), dtype=self.dtype)
-        return zeros, zeros
+        return [zeros] * self._n_states
 
     def _dropout_inputs(self, x, B, D, xp):
-        """Keras 3 training-mode dropout: masks drawn once per call, shared over time."""
-        U, rng = self.units, self._rng
-        x = _xp.to_host(x)  # masks come from the layer's host generator
+        return _dropout.inputs(self, x, B, D, xp)
 
-        def keep(rate, shape):
-            if rate <= 0:
-                return np.ones(shape, self.dtype)
-            return (rng.random(shape) >= rate).astype(self.dtype) / (1.0 - rate)
-
-        kernel = self._weights[0]
-        bias = self._weights[2] if self.use_bias else 0
-        if self.recurrent_dropout > 0:
-            # Per-gate input masks (implementation 1): project each gate on its own.
-            masks = keep(self.dropout, (4, B, 1, D))
-            parts = [(x * masks[g]) @ kernel[:, g * U:(g + 1) * U] for g in range(4)]
-            x_proj = np.concatenate(parts, axis=-1) + bias
-            rec_masks = keep(self.recurrent_dropout, (B, 4, U))
-        else:
-            x_proj = (x * keep(self.dropout, (B, 1, D))) @ kernel + bias
-            rec_masks = None
-        return xp.asarray(x_proj.astype(self.dtype)), (
-            None if rec_masks is None else xp.asarray(rec_masks))
+    def _input_bias(self):
+        return self._weights[2] if self.use_bias else 0
 
     # -- config -------------------------------------------------------------------
     def get_config(self):

@@ -127,9 +127,9 @@ class Bidirectional(KerasLayer):
             backward_layer = _deserialize(backward_layer, kv)
         if not isinstance(layer, LSTM):
             raise ValueError("Please initialize `Bidirectional` layer with a gpulstm `LSTM` "
-                             f"instance. Received: layer={layer!r}")
+                             f"or `GRU` instance. Received: layer={layer!r}")
         if backward_layer is not None and not isinstance(backward_layer, LSTM):
-            raise ValueError("`backward_layer` needs to be a gpulstm `LSTM` instance. "
+            raise ValueError("`backward_layer` needs to be a gpulstm `LSTM` or `GRU` instance. "
                              f"Received: backward_layer={backward_layer!r}")
         if merge_mode not in _MERGE_MODES:
             raise ValueError(f"Invalid merge mode. Received: merge_mode={merge_mode!r}. "
@@ -167,6 +167,10 @@ class Bidirectional(KerasLayer):
             raise ValueError("Forward layer and backward layer should have different "
                              "`go_backwards` value. Received: forward_layer.go_backwards="
                              f"{f.go_backwards}, backward_layer.go_backwards={b.go_backwards}")
+        if type(f) is not type(b):
+            raise ValueError(
+                "Forward layer and backward layer are expected to be of the same class. "
+                f"Received: {type(f).__name__} forward and {type(b).__name__} backward layers")
         for a in ("stateful", "return_sequences", "return_state"):
             if getattr(f, a) != getattr(b, a):
                 raise ValueError(
@@ -249,7 +253,7 @@ class Bidirectional(KerasLayer):
         out_mask = mask if self.return_sequences else None
         masks = [out_mask, out_mask] if self.merge_mode is None else [out_mask]
         if self.return_state:
-            return masks + [None] * 4
+            return masks + [None] * (2 * self.forward_layer._n_states)
         return masks if self.merge_mode is None else out_mask
 
     # -- call -----------------------------------------------------------------------

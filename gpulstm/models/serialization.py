@@ -12,6 +12,7 @@ from gpulstm.models.symbolic import KerasTensor, _nodes, input_tensor
 
 def _layer_classes():
     from gpulstm.layers.core import Dense, Dropout, Embedding, InputLayer, Masking
+    from gpulstm.layers.gru import GRU
     from gpulstm.layers.lstm import LSTM
     from gpulstm.layers.merge import Add, Concatenate
     from gpulstm.layers.reshaping import Reshape
@@ -19,7 +20,7 @@ def _layer_classes():
 
     from gpulstm.layers.extra import EXTRA_LAYERS
 
-    return {c.__name__: c for c in (InputLayer, Dense, Dropout, Masking, Embedding, LSTM,
+    return {c.__name__: c for c in (InputLayer, Dense, Dropout, Masking, Embedding, LSTM, GRU,
                                     TimeDistributed, Bidirectional, Add, Concatenate, Reshape,
                                     *EXTRA_LAYERS)}
 

@@ -129,7 +129,8 @@ def _check_lstm(layer, x, initial_state):
                                    f"{kernel.shape[0]}", x.shape, x)
     if initial_state is not None:
         states = initial_state if isinstance(initial_state, (list, tuple)) else [initial_state]
-        want = 2 * (2 if type(layer).__name__ == "Bidirectional" else 1)
+        n = getattr(layer, "forward_layer", layer)._n_states  # [h, c] or [h] per direction
+        want = n * (2 if type(layer).__name__ == "Bidirectional" else 1)
         if len(states) != want:
             raise ValueError(f"Layer '{layer.name}' expects `initial_state` to be a list of "
                              f"{want} tensors. Received: {len(states)} tensors")

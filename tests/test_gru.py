@@ -1,0 +1,201 @@
+"""gpulstm.GRU against Keras 3 (tests/fixtures_gru, scripts/make_gru_fixtures.py) and
+the float64 reference ``naive.gru``, on every forced CPU product kernel."""
+import glob
+import json
+import os
+
+import numpy as np
+import pytest
+
+import gpulstm
+import naive
+from gpulstm.activations import CODES
+from gpulstm.kernels import cpu_gru_numpy
+from gpulstm.models.serialization import deserialize_layer
+
+HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures_gru")
+CASES = sorted(os.path.basename(p)[4:-4] for p in glob.glob(os.path.join(HERE, "gru_*.npz")))
+KINDS = ("panels16", "panels8", "tiles4x2")  # panels wide / narrow, and the axpy loop
+
+
+def _tol(ref):
+    return 1e-5 * max(1.0, float(np.max(np.abs(ref))))
+
+
+def _close(got, ref):
+    got, ref = np.asarray(got, np.float64), np.asarray(ref, np.float64)
+    assert got.shape == ref.shape
+    assert np.max(np.abs(got - ref)) <= _tol(ref)
+
+
+def _load(name):
+    d = np.load(os.path.join(HERE, f"gru_{name}.npz"), allow_pickle=False)
+    return d, json.loads(str(d["config_json"])), json.loads(str(d["meta_json"]))
+
+
+@pytest.fixture(params=KINDS)
+def kind(request, monkeypatch):
+    from gpulstm.kernels import cpu
+
+    monkeypatch.setenv(cpu.KERNEL_ENV, request.param)
+    return request.param
+
+
+def test_fixtures_present():
+    assert {"default", "reset_before", "backwards_mask", "return_state", "stateful",
+            "hard_sigmoid", "relu", "bidirectional"} <= set(CASES)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_matches_keras(name, kind):
+    d, cfg, meta = _load(name)
+    cls = "Bidirectional" if meta["bidirectional"] else "GRU"
+    layer = deserialize_layer({"class_name": cls, "config": cfg})
+    weights = [d[f"w_{i}"] for i in range(len([k for k in d.files if k.startswith("w_")]))]
+    if name == "stateful":
+        layer.build((d["x"].shape[1], None, d["x"].shape[-1]))
+        layer.set_weights(weights)
+        for k in range(d["x"].shape[0]):
+            _close(layer(d["x"][k]), d["out_0"][k])
+        return
+    layer.build((None, None, d["x"].shape[-1]))
+    layer.set_weights(weights)
+    assert layer.count_params() == meta["count_params"]
+    kw = {}
+    if "mask" in d.files:
+        kw["mask"] = d["mask"]
+    if "h0" in d.files:
+        kw["initial_state"] = [d["h0"]]
+    res = layer(d["x"], **kw)
+    res = res if isinstance(res, list) else [res]
+    outs = [k for k in d.files if k.startswith("out_")]
+    assert len(res) == len(outs)
+    for i, r in enumerate(res):
+        _close(r, d[f"out_{i}"])
+
+
+@pytest.mark.parametrize("name", ["default", "reset_before", "backwards_mask", "hard_sigmoid",
+                                  "relu", "no_bias", "return_state"])
+def test_naive_matches_keras(name):
+    """The float64 reference itself reproduces Keras (so it can judge other shapes)."""
+    d, cfg, _ = _load(name)
+    ra = cfg["reset_after"]
+    bias = d["w_2"] if "w_2" in d.files else None
+    seq, last, h = naive.gru(d["x"], d["w_0"], d["w_1"], bias,
+                             d["h0"] if "h0" in d.files else None,
+                             d["mask"] if "mask" in d.files else None,
+                             activation=cfg["activation"],
+                             recurrent_activation=cfg["recurrent_activation"],
+                             reset_after=ra, go_backwards=cfg["go_backwards"])
+    _close(seq if cfg["return_sequences"] else last, d["out_0"])
+    if cfg["return_state"]:
+        _close(h, d["out_1"])
+
+
+def test_config_keys_match_keras():
+    _, cfg, _ = _load("default")
+    ours = gpulstm.GRU.from_config(cfg).get_config()
+    assert set(ours) == set(cfg)
+    assert gpulstm.GRU(4).get_config()["reset_after"] is True
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_shapes_against_naive(kind, reset_after, dtype):
+    """Sizes past one 16-column panel (3U = 57, not a multiple of 16), 9 rows, holes."""
+    rng = np.random.default_rng(3)
+    B, T, D, U = 9, 5, 11, 19
+    layer = gpulstm.GRU(U, reset_after=reset_after, return_sequences=True, return_state=True,
+                        go_backwards=True, dtype=dtype, seed=1)
+    x = rng.standard_normal((B, T, D)).astype(dtype)
+    mask = rng.random((B, T)) > 0.25
+    h0 = rng.standard_normal((B, U)).astype(dtype)
+    out, h = layer(x, mask=mask, initial_state=[h0])
+    assert out.dtype == dtype
+    seq, _, href = naive.gru(x, *layer.get_weights(), h0=h0, mask=mask,
+                             reset_after=reset_after, go_backwards=True)
+    tol = 1e-12 if dtype == "float64" else None
+    if tol:
+        assert np.max(np.abs(out - seq)) <= tol and np.max(np.abs(h - href)) <= tol
+    else:
+        _close(out, seq)
+        _close(h, href)
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_numpy_tier_against_naive(reset_after):
+    rng = np.random.default_rng(4)
+    B, T, D, U = 4, 6, 3, 5
+    w = [rng.uniform(-.5, .5, s) for s in ((D, 3 * U), (U, 3 * U),
+                                           (2, 3 * U) if reset_after else (3 * U,))]
+    w = [a.astype("float32") for a in w]
+    x = rng.standard_normal((B, T, D)).astype("float32")
+    mask = rng.random((B, T)) > 0.3
+    h0 = np.zeros((B, U), "float32")
+    for zero in (False, True):
+        out, h = cpu_gru_numpy.gru_forward(
+            x, *w, h0, mask, activation=CODES["tanh"], recurrent_activation=CODES["sigmoid"],
+            reset_after=reset_after, return_sequences=True, zero_output_for_mask=zero)
+        seq, _, href = naive.gru(x, *w, mask=mask, reset_after=reset_after,
+                                 zero_output_for_mask=zero)
+        _close(out, seq)
+        _close(h, href)
+
+
+def test_keras_models_load():
+    for name in ("model_gru", "model_bigru"):
+        model = gpulstm.load_model(os.path.join(HERE, f"{name}.keras"))
+        d = np.load(os.path.join(HERE, f"{name}.npz"), allow_pickle=False)
+        _close(model.predict(d["x"]), d["y"])
+    # a GRU model round-trips through gpulstm's own JSON
+    again = gpulstm.model_from_json(model.to_json())
+    again.set_weights(model.get_weights())
+    _close(again.predict(d["x"]), d["y"])
+
+
+def test_custom_callable_and_dropout():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 4, 3)).astype("float32")
+    layer = gpulstm.GRU(3, activation=lambda v: v * 0.5, dropout=0.5, recurrent_dropout=0.5,
+                        return_sequences=True, seed=2)
+    y = layer(x)
+    seq, _, _ = naive.gru(x, *layer.get_weights(), activation=lambda v: v * 0.5)
+    _close(y, seq)
+    y_train = layer(x, training=True)
+    assert y_train.shape == y.shape and np.all(np.isfinite(y_train))
+    assert not np.allclose(y_train, y)
+
+
+def test_bad_input_leaves_layer_unchanged():
+    layer = gpulstm.GRU(4)
+    with pytest.raises(ValueError, match="expected 3 weights"):
+        layer.set_weights([np.zeros((3, 12))])
+    assert not layer.built
+    layer.build((None, None, 3))
+    before = [w.copy() for w in layer.get_weights()]
+    with pytest.raises(ValueError):
+        layer.set_weights([np.zeros((3, 12)), np.zeros((4, 12)), np.zeros((12,))])  # (2, 12)
+    assert all(np.array_equal(a, b) for a, b in zip(before, layer.get_weights()))
+    with pytest.raises(ValueError, match="list of 1 array"):
+        layer(np.zeros((2, 5, 3), "float32"), initial_state=[np.zeros((2, 4))] * 2)
+    cuda = gpulstm.GRU(4, backend="cuda")
+    with pytest.raises(gpulstm.BackendUnavailableError, match="GRU.*'cpu' backend only"):
+        cuda(np.zeros((1, 2, 3), "float32"))
+    assert not cuda.built
+    with pytest.raises(ValueError, match="same class"):
+        gpulstm.Bidirectional(gpulstm.GRU(2), backward_layer=gpulstm.LSTM(2, go_backwards=True))
+
+
+def test_stateful_states_and_summary_counts():
+    layer = gpulstm.GRU(3, stateful=True, return_state=True)
+    x = np.ones((2, 4, 5), "float32")
+    out, h = layer(x)
+    np.testing.assert_array_equal(layer.states[0], h)
+    layer.reset_states()
+    assert not layer.states[0].any()
+    assert layer.compute_output_shape((2, 4, 5)) == [(2, 3), (2, 3)]
+    with pytest.raises(ValueError, match="isn't built"):
+        gpulstm.GRU(50).count_params()
+    built = gpulstm.GRU(50)
+    built.build((None, 400, 3))
+    assert built.count_params() == 3 * (3 * 50 + 50 * 50 + 2 * 50)
