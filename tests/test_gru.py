@@ -199,3 +199,56 @@ def test_stateful_states_and_summary_counts():
     built = gpulstm.GRU(50)
     built.build((None, 400, 3))
     assert built.count_params() == 3 * (3 * 50 + 50 * 50 + 2 * 50)
+
+
+def test_tf_keras2_legacy_h5(tmp_path):
+    """A tf_keras 2 style ``model.save("x.h5")`` file, written here by hand from the
+    tf_keras 2 layout (TensorFlow is not installed): GRU(reset_after=False,
+    hard_sigmoid) with Keras 2's hard_sigmoid formula picked by ``keras_version``."""
+    import h5py
+
+    rng = np.random.default_rng(6)
+    T, D, U = 5, 3, 4
+    gru_cfg = {"name": "gru", "trainable": True, "dtype": "float32", "return_sequences": False,
+               "return_state": False, "go_backwards": False, "stateful": False,
+               "unroll": False, "time_major": False, "units": U, "activation": "tanh",
+               "recurrent_activation": "hard_sigmoid", "use_bias": True,
+               "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": None}},
+               "recurrent_initializer": {"class_name": "Orthogonal",
+                                         "config": {"gain": 1.0, "seed": None}},
+               "bias_initializer": {"class_name": "Zeros", "config": {}},
+               "kernel_regularizer": None, "recurrent_regularizer": None,
+               "bias_regularizer": None, "activity_regularizer": None,
+               "kernel_constraint": None, "recurrent_constraint": None, "bias_constraint": None,
+               "dropout": 0.0, "recurrent_dropout": 0.0, "implementation": 2,
+               "reset_after": False}
+    config = {"class_name": "Sequential", "config": {"name": "sequential", "layers": [
+        {"class_name": "InputLayer", "config": {"batch_input_shape": [None, T, D],
+                                                "dtype": "float32", "sparse": False,
+                                                "ragged": False, "name": "gru_input"}},
+        {"class_name": "GRU", "config": gru_cfg},
+        {"class_name": "Dense", "config": {"name": "dense", "trainable": True,
+                                           "dtype": "float32", "units": 1,
+                                           "activation": "linear", "use_bias": True}}]}}
+    w = {"gru/gru_cell/kernel:0": rng.uniform(-1, 1, (D, 3 * U)),
+         "gru/gru_cell/recurrent_kernel:0": rng.uniform(-1, 1, (U, 3 * U)),
+         "gru/gru_cell/bias:0": rng.uniform(-1, 1, (3 * U,)),
+         "dense/kernel:0": rng.uniform(-1, 1, (U, 1)), "dense/bias:0": rng.uniform(-1, 1, (1,))}
+    path = tmp_path / "gru.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["keras_version"] = "2.15.0"
+        f.attrs["backend"] = "tensorflow"
+        f.attrs["model_config"] = json.dumps(config)
+        g = f.create_group("model_weights")
+        g.attrs["layer_names"] = np.array([b"gru", b"dense"])
+        for layer in ("gru", "dense"):
+            names = [k for k in w if k.startswith(layer + "/")]
+            g.create_group(layer).attrs["weight_names"] = np.array([n.encode() for n in names])
+            for n in names:
+                g[layer].create_dataset(n, data=w[n].astype("float32"))
+    model = gpulstm.load_model(str(path))
+    x = rng.standard_normal((2, T, D)).astype("float32")
+    ws = [w[k].astype("float32") for k in w]
+    _, last, _ = naive.gru(x, *ws[:3], reset_after=False, recurrent_activation="hard_sigmoid",
+                           hard_sigmoid="keras2")
+    _close(model.predict(x), naive.dense(last, ws[3], ws[4]))
