@@ -52,54 +52,77 @@ def product(P, W, A, z, nb, panel, wide):
             recur_axpy(W, A[r], z[r])
 
 
-@numba.njit(fastmath=_FAST, **_JIT)
-def _gates_after(xs, zh, H, mask, b0, t, has_mask, act, ract, fast):
-    """reset_after: z, r from x + recurrent parts, hh = act(x_h + r * rec_h); H updated."""
+@numba.njit(fastmath=_FAST, inline="always", **_JIT)
+def _after_loop(xs, zh, H, mask, b0, t, has_mask, act, ract, fast):
     nb, U = H.shape
     u = np.uint64(U)
     for r in range(nb):
         if has_mask and mask[b0 + r, t] == 0:
             continue
-        xr = xs[r]
-        zr = zh[r]
         for j in range(U):
             k = np.uint64(j)
-            zg = _act(ract, xr[k] + zr[k], fast)
-            rg = _act(ract, xr[u + k] + zr[u + k], fast)
-            hh = _act(act, xr[u + u + k] + rg * zr[u + u + k], fast)
+            zg = _act(ract, xs[r, k] + zh[r, k], fast)
+            rg = _act(ract, xs[r, u + k] + zh[r, u + k], fast)
+            hh = _act(act, xs[r, u + u + k] + rg * zh[r, u + u + k], fast)
             H[r, k] = zg * H[r, k] + (_ONE - zg) * hh
 
 
 @numba.njit(fastmath=_FAST, **_JIT)
-def _reset_rows(xs, zh, H, RH, ract, fast):
-    """reset_before, first half: zh[:, :2U] become z and r; RH = r * H."""
+def _gates_after(xs, zh, H, mask, b0, t, has_mask, act, ract, fast):
+    """reset_after: z, r from x + recurrent parts, hh = act(x_h + r * rec_h); H updated.
+
+    Keras's default pair (float32) runs the inlined loop on constant codes: it vectorises."""
+    if fast and act == _TANH and ract == _SIGMOID:
+        _after_loop(xs, zh, H, mask, b0, t, has_mask, _TANH, _SIGMOID, True)
+    else:
+        _after_loop(xs, zh, H, mask, b0, t, has_mask, act, ract, fast)
+
+
+@numba.njit(fastmath=_FAST, inline="always", **_JIT)
+def _reset_loop(xs, zh, H, RH, ract, fast):
     nb, U = H.shape
     u = np.uint64(U)
     for r in range(nb):
-        xr = xs[r]
-        zr = zh[r]
         for j in range(U):
             k = np.uint64(j)
-            zr[k] = _act(ract, xr[k] + zr[k], fast)
-            g = _act(ract, xr[u + k] + zr[u + k], fast)
-            zr[u + k] = g
+            zh[r, k] = _act(ract, xs[r, k] + zh[r, k], fast)
+            g = _act(ract, xs[r, u + k] + zh[r, u + k], fast)
+            zh[r, u + k] = g
             RH[r, k] = g * H[r, k]
+
+
+@numba.njit(fastmath=_FAST, **_JIT)
+def _reset_rows(xs, zh, H, RH, ract, fast):
+    """reset_before, first half: zh[:, :2U] become z and r; RH = r * H.
+
+    A constant sigmoid code (float32) lets the inlined loop vectorise."""
+    if fast and ract == _SIGMOID:
+        _reset_loop(xs, zh, H, RH, _SIGMOID, True)
+    else:
+        _reset_loop(xs, zh, H, RH, ract, fast)
+
+
+@numba.njit(fastmath=_FAST, inline="always", **_JIT)
+def _before_loop(xs, zh, zc, H, mask, b0, t, has_mask, act, fast):
+    nb, U = H.shape
+    u = np.uint64(U)
+    for r in range(nb):
+        if has_mask and mask[b0 + r, t] == 0:
+            continue
+        for j in range(U):
+            k = np.uint64(j)
+            zg = zh[r, k]
+            hh = _act(act, xs[r, u + u + k] + zc[r, k], fast)
+            H[r, k] = zg * H[r, k] + (_ONE - zg) * hh
 
 
 @numba.njit(fastmath=_FAST, **_JIT)
 def _gates_before(xs, zh, zc, H, mask, b0, t, has_mask, act, fast):
     """reset_before, second half: hh = act(x_h + (r * h) @ R_h); H updated."""
-    nb, U = H.shape
-    u = np.uint64(U)
-    for r in range(nb):
-        if has_mask and mask[b0 + r, t] == 0:
-            continue
-        xr = xs[r]
-        for j in range(U):
-            k = np.uint64(j)
-            zg = zh[r, k]
-            hh = _act(act, xr[u + u + k] + zc[r, k], fast)
-            H[r, k] = zg * H[r, k] + (_ONE - zg) * hh
+    if fast and act == _TANH:
+        _before_loop(xs, zh, zc, H, mask, b0, t, has_mask, _TANH, True)
+    else:
+        _before_loop(xs, zh, zc, H, mask, b0, t, has_mask, act, fast)
 
 
 @numba.njit(**_JIT)
