@@ -17,10 +17,11 @@ Only ``fastmath`` flags that keep NaN and inf semantics are used.
 """
 import numba
 import numpy as np
+from numba import prange
 
 from gpulstm.activations import CODES
 from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
-from gpulstm.kernels import cpu_micro
+from gpulstm.kernels import cpu_micro, cpu_sync
 from gpulstm.kernels.activations import activate
 from gpulstm.kernels.cpu_fast import _FAST, _tanh_f32, recur_axpy
 
@@ -200,6 +201,23 @@ def run_rows(x, PK, K, b_in, P1, W1, b_rec, P2, W2, h, mask, act, ract, fast, pa
                 out[b0 + r, 0, :] = H[r]
 
 
+@numba.njit(parallel=True, **_JIT)
+def run_parallel(x, PK, K, b_in, P1, W1, b_rec, P2, W2, h, mask, act, ract, fast, panel, wide,
+                 reset_after, go_backwards, return_sequences, zero_output_for_mask, out, T,
+                 bounds, n, ticket):
+    """``run_rows`` over row blocks [bounds[i], bounds[i + 1]) on n threads, each thread
+    claiming the next unclaimed block (``ticket``, an int64 zero counter)."""
+    nblk = bounds.shape[0] - 1
+    for _ in prange(n):
+        while True:
+            i = cpu_sync.fetch_add(ticket, 0, 1)
+            if i >= nblk:
+                break
+            run_rows(x, PK, K, b_in, P1, W1, b_rec, P2, W2, h, mask, act, ract, fast, panel,
+                     wide, reset_after, go_backwards, return_sequences, zero_output_for_mask,
+                     out, T, bounds[i], bounds[i + 1])
+
+
 # -- Python entry ---------------------------------------------------------------------
 _NO_MASK = np.zeros((0, 0), np.uint8)
 _NO_PANELS = {t: np.zeros((0, 0, 0), t) for t in "fd"}
@@ -244,6 +262,23 @@ def _kind():
     return kind in cpu._PANELS, kind in cpu._WIDE
 
 
+def _run(args, B, T, D, U):
+    """``run_rows`` on one thread, or ``run_parallel`` over row blocks when the call is
+    large enough (the LSTM's thresholds: ``cpu.PARALLEL_MIN_B`` rows and
+    ``cpu.ROW_SPLIT_MIN_WORK`` multiply-adds)."""
+    from gpulstm.kernels import cpu
+
+    n = 1
+    if B >= cpu.PARALLEL_MIN_B and B * T * 3 * U * (D + U) >= cpu.ROW_SPLIT_MIN_WORK:
+        n = cpu._threads()
+    if n > 1:
+        bounds = cpu._row_bounds(B, min(B // 4, n * cpu.ROW_BLOCKS_PER_THREAD))
+        with cpu._parallel_region():
+            run_parallel(*args, bounds, n, np.zeros(1, np.int64))
+    else:
+        run_rows(*args, 0, B)
+
+
 def gru_forward(x, kernel, recurrent_kernel, bias, h0, mask, *, activation,
                 recurrent_activation, reset_after=True, go_backwards=False,
                 return_sequences=False, zero_output_for_mask=False, prepared=None):
@@ -275,8 +310,9 @@ def gru_forward(x, kernel, recurrent_kernel, bias, h0, mask, *, activation,
     out = np.empty((B, T if return_sequences else 1, U), dtype=dtype)
     m = _NO_MASK if mask is None else np.ascontiguousarray(mask, dtype=np.uint8)
     x2 = np.ascontiguousarray(x, dtype).reshape(B * T, D)
-    run_rows(x2, pk, prepared.kernel, b_in, p1, w1, b_rec, p2, w2, h, m,
-             np.int64(activation), np.int64(recurrent_activation), char == "f", panel, wide,
-             bool(reset_after), bool(go_backwards), bool(return_sequences),
-             bool(zero_output_for_mask), out, T, 0, B)
+    args = (x2, pk, prepared.kernel, b_in, p1, w1, b_rec, p2, w2, h, m,
+            np.int64(activation), np.int64(recurrent_activation), char == "f", panel, wide,
+            bool(reset_after), bool(go_backwards), bool(return_sequences),
+            bool(zero_output_for_mask), out, T)
+    _run(args, B, T, D, U)
     return (out if return_sequences else out[:, 0]), h

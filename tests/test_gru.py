@@ -252,3 +252,19 @@ def test_tf_keras2_legacy_h5(tmp_path):
     _, last, _ = naive.gru(x, *ws[:3], reset_after=False, recurrent_activation="hard_sigmoid",
                            hard_sigmoid="keras2")
     _close(model.predict(x), naive.dense(last, ws[3], ws[4]))
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_row_blocks_on_threads(monkeypatch, reset_after):
+    """Rows split over numba threads (cpu_gru.run_parallel) give the same numbers."""
+    from gpulstm.kernels import cpu
+
+    monkeypatch.setattr(cpu, "ROW_SPLIT_MIN_WORK", 0)
+    rng = np.random.default_rng(7)
+    B, T, D, U = 13, 6, 5, 7
+    layer = gpulstm.GRU(U, reset_after=reset_after, return_sequences=True, seed=3)
+    x = rng.standard_normal((B, T, D)).astype("float32")
+    mask = rng.random((B, T)) > 0.2
+    y = layer(x, mask=mask)
+    seq, _, _ = naive.gru(x, *layer.get_weights(), mask=mask, reset_after=reset_after)
+    _close(y, seq)
