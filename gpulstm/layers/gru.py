@@ -6,8 +6,19 @@ calls, configs): a GRU is an LSTM-shaped recurrent layer with one state, three g
 """
 import numpy as np
 
+from gpulstm import _xp
 from gpulstm.dispatch import BackendUnavailableError, get_backend, requested_backend
 from gpulstm.layers.lstm import LSTM
+
+
+def _cpu_only(layer_name, backend):
+    """Refuse a request (argument or GPULSTM_BACKEND) for a backend other than the CPU."""
+    asked, source = requested_backend(backend)
+    if asked not in ("auto", "cpu"):
+        raise BackendUnavailableError(
+            f"Layer '{layer_name}' (GRU) cannot run on the '{asked}' backend (requested by "
+            f"the {source}): gpulstm's GRU runs on the 'cpu' backend only so far. "
+            "To fix it: pass backend='cpu' (or 'auto').")
 
 
 class GRU(LSTM):
@@ -42,6 +53,7 @@ class GRU(LSTM):
                  stateful=False, unroll=False, reset_after=True, use_cudnn="auto",
                  time_major=False, zero_output_for_mask=False, backend=None,
                  keras_version=None, **kwargs):
+        _cpu_only(kwargs.get("name") or "gru", backend)
         super().__init__(
             units, activation=activation, recurrent_activation=recurrent_activation,
             use_bias=use_bias, kernel_initializer=kernel_initializer,
@@ -82,15 +94,21 @@ class GRU(LSTM):
         return self._weights[2][0] if self.reset_after else self._weights[2]
 
     # -- call ---------------------------------------------------------------------
+    def call(self, inputs, mask=None, initial_state=None, training=None, backend=None):
+        """Run the layer on ``inputs``; device (CuPy) arrays are copied to the host (the
+        GRU runs on the CPU backend) and the results are NumPy arrays."""
+        def host(v):
+            return _xp.to_host(v) if _xp.is_device_array(v) else v
+
+        if isinstance(initial_state, (list, tuple)):
+            initial_state = [host(v) for v in initial_state]
+        return super().call(host(inputs), mask=host(mask), initial_state=host(initial_state),
+                            training=training, backend=backend)
+
     def _backend(self, backend, inputs):
         # Only the CPU backend runs GRUs so far: "auto" picks it, a request for
         # another backend is refused by name (before that backend is even loaded).
-        asked, source = requested_backend(backend if backend is not None else self.backend)
-        if asked not in ("auto", "cpu"):
-            raise BackendUnavailableError(
-                f"Layer '{self.name}' (GRU) cannot run on the '{asked}' backend (requested by "
-                f"the {source}): gpulstm's GRU runs on the 'cpu' backend only so far. "
-                "To fix it: pass backend='cpu' (or 'auto').")
+        _cpu_only(self.name, backend if backend is not None else self.backend)
         be, name, _ = get_backend("cpu", None)
         return be, name
 
