@@ -23,6 +23,17 @@ Every backend module (``gpulstm.kernels.<name>``) exposes one function::
 The ``cpu`` entry is ``gpulstm.kernels.cpu_entry``: the numba kernels, with a NumPy
 tier for a fresh process's first small calls (numba takes ~1 s to load).
 
+A backend that runs GRUs (so far the ``cpu`` entry only) also exposes::
+
+    gru_forward(x, kernel, recurrent_kernel, bias, h0, mask, *, activation,
+                recurrent_activation, reset_after, go_backwards, return_sequences,
+                zero_output_for_mask, x_proj=None, rec_masks=None, prepared=None)
+        -> (output, h_T)
+
+    # kernel (D, 3U), recurrent_kernel (U, 3U) in Keras gate order z, r, h; bias
+    # (2, 3U) [input; recurrent] when reset_after else (3U,), or None; rec_masks
+    # (B, 3, U); and ``gru_prepare`` like ``prepare`` below.
+
 A backend may also expose ``prepare(kernel, recurrent_kernel, bias) -> object``: the
 layer then calls it once per set of weights, keeps the result, and passes it back as
 ``lstm_forward(..., prepared=obj)`` (packed or device-resident weights).

@@ -270,3 +270,21 @@ def test_row_blocks_on_threads(monkeypatch, reset_after):
     y = layer(x, mask=mask)
     seq, _, _ = naive.gru(x, *layer.get_weights(), mask=mask, reset_after=reset_after)
     _close(y, seq)
+
+
+def test_first_calls_run_on_the_numpy_tier(fresh_tier, monkeypatch):
+    """A fresh process's small GRU calls run in NumPy; past the tier's budget, numba."""
+    calls = []
+    real = cpu_gru_numpy.gru_forward
+    monkeypatch.setattr(cpu_gru_numpy, "gru_forward",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 5, 3)).astype("float32")
+    layer = gpulstm.GRU(4, return_sequences=True)
+    y = layer(x)
+    assert calls == [1]
+    seq, _, _ = naive.gru(x, *layer.get_weights())
+    _close(y, seq)
+    monkeypatch.setattr(fresh_tier, "LOAD_COST_S", 0.0)
+    _close(layer(x), seq)
+    assert calls == [1]

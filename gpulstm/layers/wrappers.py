@@ -304,7 +304,8 @@ class Bidirectional(KerasLayer):
             return forward(), backward()
         B, T, D = shape
         U = max(getattr(f, "units", 0), getattr(b, "units", 0))
-        return pair(B * T * 4 * U * (D + U), forward, backward)
+        G = f._weights[1].shape[1]  # 4U (LSTM) or 3U (GRU); both layers are built here
+        return pair(B * T * G * (D + U), forward, backward)
 
     def get_config(self):
         from gpulstm.models.serialization import serialize_layer
