@@ -16,7 +16,9 @@ out_0 ..        what the layer returned (a stateful case: ``x`` and every
 
 Models: ``model_gru.keras`` (Embedding(mask_zero) -> GRU -> Dense) and
 ``model_bigru.keras`` (Input -> Bidirectional(GRU, return_sequences) -> GRU(reset_after=
-False) -> Dense), with ``<name>.npz`` holding ``x`` and ``model.predict(x)`` as ``y``.
+False) -> Dense) and ``model_gru_encdec.keras`` (GRU return_state -> initial_state of a
+go_backwards GRU -> Dense), with ``<name>.npz`` holding ``x`` (or ``x_0``, ``x_1``) and
+``model.predict(x)`` as ``y``.
 Tests read everything with NumPy only (``allow_pickle=False``).
 """
 import argparse
@@ -114,12 +116,21 @@ def models(rng, out):
     h = keras.layers.GRU(U, reset_after=False)(h)
     m2 = keras.Model(inp, keras.layers.Dense(1)(h))
     x2 = rng.standard_normal((B, T, D)).astype("float32")
-    for name, model, x in (("model_gru", m1, x1), ("model_bigru", m2, x2)):
+    enc_in, dec_in = keras.Input((T, D)), keras.Input((T - 2, D))
+    _, state = keras.layers.GRU(U, return_state=True)(enc_in)
+    h = keras.layers.GRU(U, return_sequences=True, go_backwards=True)(dec_in,
+                                                                      initial_state=[state])
+    m3 = keras.Model([enc_in, dec_in], keras.layers.Dense(2)(h))
+    x3 = [rng.standard_normal((B, T, D)).astype("float32"),
+          rng.standard_normal((B, T - 2, D)).astype("float32")]
+    for name, model, x in (("model_gru", m1, x1), ("model_bigru", m2, x2),
+                           ("model_gru_encdec", m3, x3)):
         for layer in model.layers:
             if layer.weights:
                 _randomise(layer, rng)
         model.save(os.path.join(out, f"{name}.keras"))
-        np.savez_compressed(os.path.join(out, f"{name}.npz"), x=x,
+        xs = {f"x_{i}": v for i, v in enumerate(x)} if isinstance(x, list) else {"x": x}
+        np.savez_compressed(os.path.join(out, f"{name}.npz"), **xs,
                             y=np.asarray(model.predict(x, verbose=0)))
 
 
