@@ -289,3 +289,22 @@ def test_first_calls_run_on_the_numpy_tier(fresh_tier, monkeypatch):
     monkeypatch.setattr(fresh_tier, "LOAD_COST_S", 0.0)
     _close(layer(x), seq)
     assert calls == [1]
+
+
+def test_time_major_and_set_states():
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((3, 5, 2)).astype("float32")  # (B, T, D)
+    layer = gpulstm.GRU(4, time_major=True, return_sequences=True, return_state=True, seed=4)
+    y, h = layer(np.swapaxes(x, 0, 1))
+    seq, _, href = naive.gru(x, *layer.get_weights())
+    _close(np.swapaxes(y, 0, 1), seq)
+    _close(h, href)
+    assert layer.compute_output_shape((5, 3, 2)) == [(5, 3, 4), (3, 4)]
+    stateful = gpulstm.GRU(4, stateful=True, seed=4)
+    stateful.build((3, 5, 2))
+    stateful.set_weights(layer.get_weights())
+    h0 = rng.standard_normal((3, 4)).astype("float32")
+    stateful.reset_states([h0])
+    _close(stateful(x), naive.gru(x, *layer.get_weights(), h0=h0)[1])
+    with pytest.raises(ValueError, match="list of 1 array"):
+        stateful.reset_states([h0, h0])
