@@ -70,14 +70,21 @@ def test_readme_shell_commands_run(clone):
     cmds = _shell_commands()
     assert "python examples/make_readme_files.py" in cmds and len(cmds) >= 8
     ran = []
+    expect = {"model.keras", "x.npy", "y.npy", "report.md", "report.png"}
+    try:
+        import matplotlib  # noqa: F401  (the plot needs the bench extra)
+    except ImportError:
+        expect.discard("report.png")
     for cmd in cmds:
         if _skipped(cmd):
             continue
+        if "report.png" not in expect:
+            cmd = cmd.replace(" --png report.png", "")
         out = subprocess.run(["sh", "-c", cmd], cwd=root, env=env, capture_output=True,
                              text=True, timeout=600)
         assert out.returncode == 0, f"README command failed: {cmd}\n{out.stderr[-2000:]}"
         ran.append(cmd)
-    assert {"model.keras", "x.npy", "y.npy", "report.md", "report.png"} <= set(os.listdir(root))
+    assert expect <= set(os.listdir(root))
     assert any(c.startswith("gpulstm predict") for c in ran)
     assert any(c.startswith("python bench/report.py") for c in ran)
 
