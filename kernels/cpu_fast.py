@@ -166,40 +166,42 @@ def _gates(z, h_tm1, c_tm1, tmp, act, ract, fast):
 
 
 @numba.njit(fastmath=_FAST, **_JIT)
-def _gates_sigmoid_tanh(z, H, C, mask, b0, t, has_mask):
+def _gates_sigmoid_tanh(z, H, C, mask, b0, t, has_mask, u0, ul):
     """Every unmasked row's gate update for Keras's default activations, one fused pass.
 
-    z (nb, >= 4U) rows of i, f, c, o pre-activations; H, C (nb, U) updated in place.
-    No per-row slices (each costs reference counting) and unsigned indices (so
-    ``U + j`` needs no negative-index check and the loop vectorises).
+    z (nb, >= 4 ul) rows of i, f, c, o pre-activations of units [u0, u0 + ul) of
+    H, C (nb, U), updated in place.  No per-row slices (each costs reference
+    counting) and unsigned indices (so ``ul + j`` needs no negative-index check and
+    the loop vectorises).
     """
-    nb, U = H.shape
-    u = np.uint64(U)
+    nb = H.shape[0]
+    u = np.uint64(ul)
+    o0 = np.uint64(u0)
     for r in range(nb):
         if has_mask and mask[b0 + r, t] == 0:
             continue
-        for j in range(U):
+        for j in range(ul):
             k = np.uint64(j)
             i = _HALF * _tanh_f32(_HALF * z[r, k]) + _HALF
             f = _HALF * _tanh_f32(_HALF * z[r, u + k]) + _HALF
             g = _tanh_f32(z[r, u + u + k])
             o = _HALF * _tanh_f32(_HALF * z[r, u + u + u + k]) + _HALF
-            c = f * C[r, k] + i * g
-            C[r, k] = c
-            H[r, k] = o * _tanh_f32(c)
+            c = f * C[r, o0 + k] + i * g
+            C[r, o0 + k] = c
+            H[r, o0 + k] = o * _tanh_f32(c)
 
 
 @numba.njit(**_JIT)
-def gates_rows(z, H, C, tmp, act, ract, fast, mask, b0, t, has_mask):
-    """The gate update of every unmasked row r (mask[b0 + r, t]) from z (nb, >= 4U)."""
+def gates_rows(z, H, C, tmp, act, ract, fast, mask, b0, t, has_mask, u0, ul):
+    """The gate update of units [u0, u0 + ul) of every unmasked row r (mask[b0 + r, t])
+    from z (nb, >= 4 ul); H, C (nb, U) in place."""
     if fast and act == _TANH and ract == _SIGMOID:
-        _gates_sigmoid_tanh(z, H, C, mask, b0, t, has_mask)
+        _gates_sigmoid_tanh(z, H, C, mask, b0, t, has_mask, u0, ul)
         return
-    U = H.shape[1]
     for r in range(H.shape[0]):
         if has_mask and mask[b0 + r, t] == 0:
             continue
-        _gates(z[r, :4 * U], H[r], C[r], tmp, act, ract, fast)
+        _gates(z[r, :4 * ul], H[r, u0:u0 + ul], C[r, u0:u0 + ul], tmp, act, ract, fast)
 
 
 @numba.njit(fastmath=_FAST, **_JIT)
@@ -422,7 +424,7 @@ def run_rows(x, W, WT, x_proj, bias, UT, P, RK, h, c, mask, act, ract, fast, wid
         elif not blas and not panel:
             for r in range(nb):
                 recur_axpy(RK, H[r], z[r])
-        gates_rows(z, H, C, tmp, act, ract, fast, mask, b0, t, has_mask)
+        gates_rows(z, H, C, tmp, act, ract, fast, mask, b0, t, has_mask, 0, U)
         for r in range(nb):
             b = b0 + r
             if has_mask and mask[b, t] == 0:

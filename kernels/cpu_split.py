@@ -96,8 +96,7 @@ def _chunk(k, s, t, xp, bias, P, D, hbuf, c, mask, first, act, ract, fast, wide,
         else:
             zr[:] = src
     cpu_micro.gemm_panels(P[k * npc:(k + 1) * npc, D:], h_prev, z, nb, wide)
-    gates_rows(z, h_next[:, u0:u0 + ul], c[:, u0:u0 + ul], tmp, act, ract, fast, mask, 0, t,
-               has_mask)
+    gates_rows(z, h_next, c, tmp, act, ract, fast, mask, 0, t, has_mask, u0, ul)
     for r in range(nb):
         hn = h_next[r, u0:u0 + ul]
         if has_mask and mask[r, t] == 0:
