@@ -70,10 +70,13 @@ def from_config(path, config, keras_version, legacy_h5, backend=None):
     Raises UnsupportedModelError (naming the file) when the config cannot be built,
     and ModelFileError when its parameters exceed ``GPULSTM_MAX_WEIGHT_BYTES``.
     """
+    from gpulstm.initializers import placeholders
+
     from . import _model_from_json
 
     try:
-        model = _model_from_json(json.dumps(config), keras_version, backend)
+        with placeholders():  # zeros, not random draws: the file's weights replace them
+            model = _model_from_json(json.dumps(config), keras_version, backend)
     except ModelFileError:
         raise
     except MemoryError:

@@ -54,8 +54,8 @@ class StackedLSTM:
                              return_sequences=True, return_state=True, go_backwards=self._backward(d),
                              zero_output_for_mask=True, backend=backend, keras_version=keras_version,
                              name=f"{name}_l{k}" + ("_reverse" if d else ""))
-                layer.build((None, None, kernel.shape[0]))
-                layer.set_weights([kernel, rk] + ([bias] if bias is not None else []))
+                layer.set_weights(  # builds from the kernel's shape, no random draws
+                    [kernel, rk] + ([bias] if bias is not None else []))
                 self.layers.append(layer)
 
     def _states(self, initial_state, B):

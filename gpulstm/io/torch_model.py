@@ -159,6 +159,7 @@ class TorchLSTMModel(Model):
 def build_torch_model(layer_weights, *, batch_first, return_state, backend=None,
                       name="torch_lstm"):
     """A :class:`TorchLSTMModel` from Keras-layout weights ``layer_weights[k][d]``."""
+    from gpulstm.initializers import placeholders
     from gpulstm.layers.core import Input
     from gpulstm.layers.lstm import LSTM
     from gpulstm.layers.wrappers import Bidirectional
@@ -172,7 +173,8 @@ def build_torch_model(layer_weights, *, batch_first, return_state, backend=None,
                     use_bias=per_dir[0][2] is not None, backend=backend, name=f"lstm_l{k}")
         layer = lstm if dirs == 1 else Bidirectional(lstm, merge_mode="concat",
                                                      name=f"bidirectional_l{k}")
-        layer.build((None, None, D if k == 0 else dirs * H))
+        with placeholders():  # set_weights replaces them at once
+            layer.build((None, None, D if k == 0 else dirs * H))
         layer.set_weights(_flat(per_dir))
         layers.append(layer)
 
