@@ -3,7 +3,7 @@ from collections import defaultdict
 
 
 from gpulstm import _xp
-from gpulstm.models import nested
+from gpulstm.models import nested, profile
 from gpulstm.models.symbolic import KerasTensor, flatten, map_structure, node_of
 
 
@@ -144,7 +144,12 @@ def run_graph(exec_nodes, inputs, values, training=None, backend=None, masks=Non
             outs, out_masks = nested.run(node.layer, args, mask, node_training, backend)
         else:
             call_mask = None if not keras2 and _state_fed(node) else mask
-            outs = call_layer(node.layer, args, kwargs, call_mask, node_training, backend)
+            rec = profile.current()
+            if rec is None:
+                outs = call_layer(node.layer, args, kwargs, call_mask, node_training, backend)
+            else:
+                outs = profile.timed(rec, node.layer, call_layer, node.layer, args, kwargs,
+                                     call_mask, node_training, backend)
             out_masks = None
         if len(outs) != len(node.outputs):
             raise RuntimeError(f"Layer '{node.layer.name}' returned {len(outs)} outputs, "
