@@ -39,8 +39,10 @@ def _elu(x, xp, alpha=1.0):
 
 
 def _softmax(x, xp):
-    e = xp.exp(x - xp.max(x, axis=-1, keepdims=True))
-    return e / xp.sum(e, axis=-1, keepdims=True)
+    e = x - xp.max(x, axis=-1, keepdims=True)
+    xp.exp(e, out=e)  # one temporary instead of three
+    e /= xp.sum(e, axis=-1, keepdims=True)
+    return e
 
 
 def _log_softmax(x, xp):

@@ -175,11 +175,13 @@ class Dense(KerasLayer):
         x = xp.asarray(inputs, dtype=self.dtype)
         # device copies of the weights are cached, not uploaded per call
         w = self._weights if xp is np else _xp.weights_on(self, xp)
-        y = x @ w[0]  # (..., D) @ (D, units)
+        # (..., D) as one (rows, D) @ (D, units) GEMM: NumPy's stacked matmul on 3-D
+        # input (a Dense on every step) was ~25x slower at (32, 59, 256) @ (256, 93)
+        y = x.reshape(-1, x.shape[-1]) @ w[0]
         if self.use_bias:
-            y = y + w[1]
+            y += w[1]  # y is the GEMM's own array
         y = self._act(y) if self._act_xp is None else self._act_xp(y, xp)
-        return xp.asarray(y, dtype=self.dtype)
+        return xp.asarray(y, dtype=self.dtype).reshape(x.shape[:-1] + (self.units,))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)

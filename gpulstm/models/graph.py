@@ -73,6 +73,12 @@ def _lstm_types():
     return LSTM, Bidirectional, TimeDistributed
 
 
+def _embedding_type():
+    from gpulstm.layers.core import Embedding
+
+    return Embedding
+
+
 def output_masks(layer, inputs, mask, n_out):
     """Keras's mask for each output of ``layer`` (a list of length ``n_out``)."""
     LSTM, _, _ = _lstm_types()
@@ -86,9 +92,20 @@ def output_masks(layer, inputs, mask, n_out):
     return [m] + [None] * (n_out - 1)
 
 
-def call_layer(layer, args, kwargs, mask, training, backend):
-    """Run one node numerically; returns a list of output arrays."""
+def call_layer(layer, args, kwargs, mask, training, backend, source=None):
+    """Run one node numerically; returns a list of output arrays.
+
+    ``source``: ``(embedding layer, ids)`` when ``args`` is that Embedding's output (an
+    LSTM then gathers from a projected table, see ``gpulstm.layers.embedded``).
+    """
     LSTM, Bidirectional, TimeDistributed = _lstm_types()
+    if source is not None and type(layer) is LSTM:
+        from gpulstm.layers.embedded import call_on_ids
+
+        out = call_on_ids(layer, source[0], source[1], mask, kwargs.get("initial_state"),
+                          training, backend)
+        if out is not NotImplemented:
+            return list(out) if isinstance(out, (list, tuple)) else [out]
     if isinstance(layer, (LSTM, Bidirectional)):
         out = layer.call(args, mask=mask, initial_state=kwargs.get("initial_state"),
                          training=training, backend=backend)
@@ -123,6 +140,7 @@ def run_graph(exec_nodes, inputs, values, training=None, backend=None, masks=Non
     """
     values = dict(values)
     masks = {} if masks is None else masks
+    embedded = {}  # id(Embedding output tensor) -> (the Embedding, its ids)
     sym = nested.SymbolicMasks.for_graph(exec_nodes)  # None unless a model is nested
     for node in exec_nodes:
         if node.is_input:
@@ -144,12 +162,16 @@ def run_graph(exec_nodes, inputs, values, training=None, backend=None, masks=Non
             outs, out_masks = nested.run(node.layer, args, mask, node_training, backend)
         else:
             call_mask = None if not keras2 and _state_fed(node) else mask
+            source = embedded.get(id(node.args)) if embedded else None
             rec = profile.current()
             if rec is None:
-                outs = call_layer(node.layer, args, kwargs, call_mask, node_training, backend)
+                outs = call_layer(node.layer, args, kwargs, call_mask, node_training, backend,
+                                  source)
             else:
                 outs = profile.timed(rec, node.layer, call_layer, node.layer, args, kwargs,
-                                     call_mask, node_training, backend)
+                                     call_mask, node_training, backend, source)
+            if type(node.layer) is _embedding_type():
+                embedded[id(node.outputs[0])] = (node.layer, args)
             out_masks = None
         if len(outs) != len(node.outputs):
             raise RuntimeError(f"Layer '{node.layer.name}' returned {len(outs)} outputs, "
