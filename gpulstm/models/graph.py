@@ -3,6 +3,10 @@ from collections import defaultdict
 
 
 from gpulstm import _xp
+from gpulstm.layers.core import Embedding
+from gpulstm.layers.embedded import call_on_ids
+from gpulstm.layers.lstm import LSTM
+from gpulstm.layers.wrappers import Bidirectional, TimeDistributed
 from gpulstm.models import nested, profile
 from gpulstm.models.symbolic import KerasTensor, flatten, map_structure, node_of
 
@@ -66,22 +70,8 @@ def map_graph(inputs, outputs):
     return exec_nodes, layers, dict(nodes_by_depth)
 
 
-def _lstm_types():
-    from gpulstm.layers.lstm import LSTM
-    from gpulstm.layers.wrappers import Bidirectional, TimeDistributed
-
-    return LSTM, Bidirectional, TimeDistributed
-
-
-def _embedding_type():
-    from gpulstm.layers.core import Embedding
-
-    return Embedding
-
-
 def output_masks(layer, inputs, mask, n_out):
     """Keras's mask for each output of ``layer`` (a list of length ``n_out``)."""
-    LSTM, _, _ = _lstm_types()
     if isinstance(layer, LSTM):
         m = mask[0] if isinstance(mask, list) else mask
         out = m if layer.return_sequences else None
@@ -98,10 +88,7 @@ def call_layer(layer, args, kwargs, mask, training, backend, source=None):
     ``source``: ``(embedding layer, ids)`` when ``args`` is that Embedding's output (an
     LSTM then gathers from a projected table, see ``gpulstm.layers.embedded``).
     """
-    LSTM, Bidirectional, TimeDistributed = _lstm_types()
     if source is not None and type(layer) is LSTM:
-        from gpulstm.layers.embedded import call_on_ids
-
         out = call_on_ids(layer, source[0], source[1], mask, kwargs.get("initial_state"),
                           training, backend)
         if out is not NotImplemented:
@@ -170,7 +157,7 @@ def run_graph(exec_nodes, inputs, values, training=None, backend=None, masks=Non
             else:
                 outs = profile.timed(rec, node.layer, call_layer, node.layer, args, kwargs,
                                      call_mask, node_training, backend, source)
-            if type(node.layer) is _embedding_type():
+            if type(node.layer) is Embedding:
                 embedded[id(node.outputs[0])] = (node.layer, args)
             out_masks = None
         if len(outs) != len(node.outputs):
