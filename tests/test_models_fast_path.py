@@ -125,3 +125,19 @@ def test_training_dropout_and_float_ids_take_the_plain_path(table_calls):
     assert np.max(np.abs(y - ref)) <= _tol(ref)
     model(ids.astype(np.int32), training=True)  # dropout masks: the layer's own path
     assert not table_calls
+
+
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_embedding_bidirectional_by_tables(return_sequences, table_calls):
+    inp = gpulstm.Input((9,), dtype="int32")
+    emb = gpulstm.Embedding(50, 6, mask_zero=True)
+    bi = gpulstm.Bidirectional(gpulstm.LSTM(5, return_sequences=return_sequences))
+    model = gpulstm.Model(inp, bi(emb(inp)))
+    _randomise(model, 3)
+    ids = _ids(True)
+    y = model.predict(ids, verbose=0)
+    x, mask = naive.embedding(ids, emb.get_weights()[0], True)
+    ws = bi.get_weights()
+    ref = naive.bidirectional(x, ws[:3], ws[3:], mask=mask, return_sequences=return_sequences)
+    assert table_calls == [True, True]  # one table per direction
+    assert np.max(np.abs(y - ref)) <= _tol(ref)

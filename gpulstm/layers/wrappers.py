@@ -10,11 +10,20 @@ from gpulstm.layers.base import Layer
 _MERGE_MODES = ("sum", "mul", "ave", "concat", None)
 
 
-def _call_inner(layer, x, mask=None, training=None, backend=None, initial_state=None):
-    """Call a wrapped layer numerically (gpulstm's LSTM takes ``backend=``)."""
+def _call_inner(layer, x, mask=None, training=None, backend=None, initial_state=None,
+                source=None):
+    """Call a wrapped layer numerically (gpulstm's LSTM takes ``backend=``).
+
+    ``source``: ``(embedding, ids)`` when ``x`` is ``embedding(ids)`` (an LSTM then
+    gathers from its projected table, see ``gpulstm.layers.embedded``)."""
+    from gpulstm.layers.embedded import call_on_ids
     from gpulstm.layers.lstm import LSTM
 
     if isinstance(layer, LSTM):
+        if source is not None:
+            out = call_on_ids(layer, *source, mask, initial_state, training, backend)
+            if out is not NotImplemented:
+                return out
         return layer.call(x, mask=mask, initial_state=initial_state, training=training,
                           backend=backend)
     return layer.call(x, mask=mask, training=training)
@@ -257,12 +266,13 @@ class Bidirectional(KerasLayer):
         return masks if self.merge_mode is None else out_mask
 
     # -- call -----------------------------------------------------------------------
-    def call(self, inputs, mask=None, training=None, initial_state=None, backend=None):
+    def call(self, inputs, mask=None, training=None, initial_state=None, backend=None,
+             source=None):
         fs = bs = None
         if initial_state is not None:
             half = len(initial_state) // 2
             fs, bs = list(initial_state[:half]), list(initial_state[half:])
-        y, y_rev = self._both(inputs, mask, training, backend, fs, bs)
+        y, y_rev = self._both(inputs, mask, training, backend, fs, bs, source)
         states = []
         if self.return_state:
             states = list(y[1:]) + list(y_rev[1:])
@@ -285,15 +295,15 @@ class Bidirectional(KerasLayer):
             return out + states
         return out[0] if self.merge_mode is not None else out
 
-    def _both(self, inputs, mask, training, backend, fs, bs):
+    def _both(self, inputs, mask, training, backend, fs, bs, source=None):
         """Both directions' outputs; the backend may run them side by side."""
         f, b = self.forward_layer, self.backward_layer
 
         def forward():
-            return _call_inner(f, inputs, mask, training, backend, fs)
+            return _call_inner(f, inputs, mask, training, backend, fs, source)
 
         def backward():
-            return _call_inner(b, inputs, mask, training, backend, bs)
+            return _call_inner(b, inputs, mask, training, backend, bs, source)
 
         shape = getattr(inputs, "shape", ())
         if not (f.built and b.built) or len(shape) != 3 or f.stateful:

@@ -93,7 +93,10 @@ def call_layer(layer, args, kwargs, mask, training, backend, source=None):
                           training, backend)
         if out is not NotImplemented:
             return list(out) if isinstance(out, (list, tuple)) else [out]
-    if isinstance(layer, (LSTM, Bidirectional)):
+    if type(layer) is Bidirectional:
+        out = layer.call(args, mask=mask, initial_state=kwargs.get("initial_state"),
+                         training=training, backend=backend, source=source)
+    elif isinstance(layer, (LSTM, Bidirectional)):
         out = layer.call(args, mask=mask, initial_state=kwargs.get("initial_state"),
                          training=training, backend=backend)
     elif isinstance(layer, TimeDistributed):
