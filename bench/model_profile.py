@@ -11,20 +11,20 @@ import time
 from gpulstm.models import profile as _profile
 
 
-def _describe_call(args, parallel):
-    (x, W, WT, x_proj, _bias, ut, P, _rk, h, _c, _mask, _act, _ract, _f32, wide, blas,
+def _describe_call(args, parallel, kind):
+    (x, W, WT, x_proj, _bias, ut, P, _rk, h, _c, _mask, _act, _ract, _f32, _wide, blas,
      pfirst) = args[:17]
     B = h.shape[0]
     if P.size:
-        rec = "panels"
+        rec = kind  # a panel kernel
         proj = ("x@W up front on panels" if pfirst else
                 "x_proj given" if x_proj.size else "[x_t|h] stacked per step")
     else:
-        rec = "blas" if blas else "gemv axpy" if B == 1 and not ut.size else \
-            ("tiles 4x4" if wide else "tiles 4x2")
+        rec = "blas" if blas else "gemv axpy" if B == 1 and not ut.size else kind
         proj = ("x_proj given/GEMM" if x_proj.size else "up front on tiles" if WT.size else
                 "fused per step" if W.size else "?")
-    blocks = f"{len(args[-1]) - 1} row blocks" if parallel else "1 thread"
+    blocks = f"{len(args[22]) - 1} row blocks over {args[23]} threads" if parallel else \
+        "1 thread"
     return f"{rec}; proj {proj}; {blocks}; B={B}"
 
 
@@ -35,34 +35,34 @@ def _kernel_spy():
     except ImportError:
         yield
         return
-    fast, saved = cpu.cpu_fast, {}
+    kind = getattr(cpu, "product_kernel", lambda: "?")()
+    saved = []
 
-    def wrap(name, parallel):
-        orig = getattr(fast, name)
+    def wrap(module, name, describe):
+        orig = getattr(module, name)
 
-        def spy(*args):
+        def spy(*args, **kwargs):
             try:
-                _profile.note(_describe_call(args, parallel))
+                _profile.note(describe(args))
             except Exception:  # the entry points changed shape
-                _profile.note("unknown")
-            return orig(*args)
-        saved[name] = orig
-        setattr(fast, name, spy)
+                _profile.note(f"{name} (arguments not understood)")
+            return orig(*args, **kwargs)
+        saved.append((module, name, orig))
+        setattr(module, name, spy)
 
-    wrap("run_rows", False)
-    wrap("run_parallel", True)
-    plain = cpu._forward_plain
-
-    def plain_spy(*args, **kwargs):
-        _profile.note("reference loop (custom activation / recurrent dropout)")
-        return plain(*args, **kwargs)
-    cpu._forward_plain = plain_spy
+    wrap(cpu.cpu_fast, "run_rows", lambda a: _describe_call(a, False, kind))
+    wrap(cpu.cpu_fast, "run_parallel", lambda a: _describe_call(a, True, kind))
+    split = getattr(cpu, "cpu_split", None)
+    if split is not None:
+        wrap(split, "forward", lambda a: f"{kind}; units split over {a[13]} threads per "
+             f"step (cpu_split); x_proj {'given' if a[12] is not None else 'inside'}; "
+             f"B={a[4].shape[0]}")
+    wrap(cpu, "_forward_plain", lambda a: "reference loop (custom activation / dropout)")
     try:
         yield
     finally:
-        for name, orig in saved.items():
-            setattr(fast, name, orig)
-        cpu._forward_plain = plain
+        for module, name, orig in saved:
+            setattr(module, name, orig)
 
 
 def run(predict, xs, batch):
