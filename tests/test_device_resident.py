@@ -371,7 +371,9 @@ def test_functional_model_several_outputs_and_states(fake_cuda):
     got = model.predict(x, batch_size=3, backend="cuda", verbose=0)
     assert COUNTS["h2d"] == 1 and COUNTS["d2h"] == 2  # one copy back per output
     for g, w in zip(got, want):
-        np.testing.assert_array_equal(g, w)
+        # the CPU gathers the Bidirectional's input projection from a table
+        # (gpulstm.layers.embedded): equal to the float32 tolerance, not bit for bit
+        np.testing.assert_allclose(g, w, rtol=0, atol=1e-5 * max(1.0, np.abs(w).max()))
 
 
 def test_large_inputs_move_in_windows(fake_cuda, monkeypatch):
