@@ -81,8 +81,7 @@ def bench_model(benchmark, model_contender, model_name, batch, request):
     benchmark.group = f"{model_name} b={batch}"
     benchmark.extra_info.update(model=model_name, batch=batch, n=n, contender=model_contender,
                                 threads=threads, version=ms.version(model_contender))
-    benchmark.pedantic(predict, args=(xs, batch), rounds=3 if quick else 5, iterations=1,
-                       warmup_rounds=0)
+    benchmark.pedantic(predict, args=(xs, batch), rounds=3, iterations=1, warmup_rounds=0)
     if model_contender == "gpulstm":  # after the timing: where predict spends its time
         benchmark.extra_info["profile"] = model_profile.run(predict, xs, batch)
 
