@@ -141,3 +141,37 @@ def test_embedding_bidirectional_by_tables(return_sequences, table_calls):
     ref = naive.bidirectional(x, ws[:3], ws[3:], mask=mask, return_sequences=return_sequences)
     assert table_calls == [True, True]  # one table per direction
     assert np.max(np.abs(y - ref)) <= _tol(ref)
+
+
+class _FakeBlas:
+    def __init__(self):
+        self.num_threads, self.seen = 2, []
+
+    def set_num_threads(self, n):
+        self.num_threads = n
+
+
+def test_predict_runs_numpy_blas_on_one_thread(monkeypatch):
+    from gpulstm.models import _blas
+
+    lib = _FakeBlas()
+    monkeypatch.setattr(_blas, "_blas_libs", lambda: [lib])
+    inp = gpulstm.Input((4, 3))
+    dense = gpulstm.Dense(2)
+    model = gpulstm.Model(inp, dense(gpulstm.LSTM(5, return_sequences=True)(inp)))
+    call = dense.call
+
+    def spy(*a, **k):
+        lib.seen.append(lib.num_threads)
+        return call(*a, **k)
+
+    monkeypatch.setattr(dense, "call", spy)
+    x = np.zeros((5, 4, 3), np.float32)
+    model.predict(x, batch_size=2, verbose=0, backend="cpu")
+    assert lib.seen == [1, 1, 1] and lib.num_threads == 2  # restored after
+    model(x)  # a single call leaves BLAS alone
+    assert lib.seen[-1] == 2
+    monkeypatch.setattr(dense, "call", lambda *a, **k: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        model.predict(x, verbose=0)
+    assert lib.num_threads == 2

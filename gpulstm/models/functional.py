@@ -11,7 +11,7 @@ from gpulstm.layers._arrays import check_real
 from gpulstm.layers._lstm_checks import positive_int
 from gpulstm.layers.base import unique_name
 from gpulstm.layers.core import InputLayer
-from gpulstm.models import atomic, nested
+from gpulstm.models import _blas, atomic, nested
 from gpulstm.models.graph import map_graph, run_graph
 from gpulstm.models.symbolic import KerasTensor
 
@@ -270,7 +270,8 @@ class Model:
         # _xp.DEVICE_BYTES); the batches in between stay on the device.
         gather = _xp.Gather(len(self.outputs), dev)
         try:
-            with atomic.states_kept_on_error(self):  # a failing batch undoes the earlier
+            # NumPy's BLAS threads would spin against the numba kernels' (models/_blas.py)
+            with atomic.states_kept_on_error(self), _blas.one_thread(name == "cpu"):
                 for _, block in _xp.windows(xs, n, bs, dev):
                     for s in range(0, max(block[0].shape[0], 1), bs):
                         gather.add(self._run([a[s:s + bs] for a in block], False, name))
