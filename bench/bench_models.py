@@ -101,8 +101,12 @@ def _run_worker(contender, threads, rnd, args, tmp):
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
         raise SystemExit(f"{contender} at {threads} thread(s) failed (rc {proc.returncode})")
+    shown = {k: env[k] for k in ("NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "GPULSTM_NUMPY_TIER",
+                                 "KERAS_BACKEND", "XLA_FLAGS") if k in env}
+    prefix = "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE " + " ".join(
+        f"{k}='{v}'" for k, v in shown.items())
     with open(out_json) as f:
-        return json.load(f), " ".join(cmd)
+        return json.load(f), f"{prefix} " + " ".join(cmd)
 
 
 def race(args):
