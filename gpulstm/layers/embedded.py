@@ -40,7 +40,9 @@ def call_on_ids(lstm, embedding, ids, mask=None, initial_state=None, training=No
 
     ``ids`` must already have passed ``embedding.call`` (its range checks).
     """
-    if not (lstm.built and embedding.built) or lstm.time_major:
+    from gpulstm.layers.lstm import LSTM
+
+    if type(lstm) is not LSTM or not (lstm.built and embedding.built) or lstm.time_major:
         return NotImplemented
     if training and (lstm.dropout > 0 or lstm.recurrent_dropout > 0):
         return NotImplemented
@@ -57,4 +59,4 @@ def call_on_ids(lstm, embedding, ids, mask=None, initial_state=None, training=No
     if initial_state is not None:
         initial_state = checks.states(initial_state, B, lstm, "initial_state", np)
     x_proj = table[ids]  # (B, T, 4U)
-    return lstm._run(be, name, None, m, initial_state, B, table.shape[1], np, False, x_proj)
+    return lstm._run(be, name, None, m, initial_state, training, np, x_proj)

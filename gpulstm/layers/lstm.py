@@ -1,4 +1,5 @@
 """``gpulstm.LSTM``: tf.keras.layers.LSTM for inference, on any gpulstm backend."""
+import contextlib
 import threading
 
 import numpy as np
@@ -10,9 +11,10 @@ from gpulstm.dispatch import get_backend, require_backend
 from gpulstm.layers._arrays import readonly
 from gpulstm.layers._common import dtype_policy
 from gpulstm.layers.base import Layer
-from gpulstm.layers import _dropout
+from gpulstm.layers import _dropout, _packed
 from gpulstm.layers import _lstm_checks as checks
 
+_NO_LOCK = contextlib.nullcontext()
 # Keys real Keras configs carry that change nothing at inference.
 _ACCEPTED_NOOP = ("implementation", "use_cudnn", "input_shape", "batch_input_shape",
                   "batch_size", "input_dim", "input_length")
@@ -114,7 +116,8 @@ class LSTM(Layer):
         self._rng = np.random.default_rng(seed)
         self._states = None
         self._prepared = {}  # backend name -> that backend's packed/device weights
-        self._lock = threading.Lock()
+        self._packed_from = None  # the weights list _prepared was packed from
+        self._lock = threading.RLock()
         self.last_backend = None
 
     # -- weights ------------------------------------------------------------------
@@ -249,9 +252,20 @@ class LSTM(Layer):
         be, name = self._backend(backend, inputs)
         xp = getattr(be, "array_module", lambda a: np)(inputs)
         x, m, initial_state = self._checked(inputs, mask, initial_state, xp)
-        with self._lock:
-            states = self._initial_states(initial_state, x.shape[0], xp)
-            out, *states = self._forward(be, name, x, m, states, training, xp)
+        return self._run(be, name, x, m, initial_state, training, xp)
+
+    def _run(self, be, name, x, m, initial_state, training, xp, x_proj=None):
+        """The checked call on ``x`` (B, T, D), or on ``x_proj`` (B, T, 4U) = x @ kernel
+        + bias already computed (then ``x`` is None; LSTM only)."""
+        extra = {} if x_proj is None else {"x_proj": x_proj}
+        B = (x if x_proj is None else x_proj).shape[0]
+        # Stateful states and the dropout generator are shared: one call at a time.
+        # Otherwise only the packed-weight cache is (its own lock): calls run side by
+        # side (the CPU kernels release the GIL).
+        shared = self.stateful or training and (self.dropout > 0 or self.recurrent_dropout > 0)
+        with self._lock if shared else _NO_LOCK:
+            states = self._initial_states(initial_state, B, xp)
+            out, *states = self._forward(be, name, x, m, states, training, xp, **extra)
             self.last_backend = name
             if self.stateful:
                 self._states = list(states)
@@ -281,8 +295,10 @@ class LSTM(Layer):
         if initial_state is not None:
             initial_state = checks.states(initial_state, B, self, "initial_state", xp)
         if not self.built:
-            self.build((T, B, D) if self.time_major else (B, T, D))
-        elif D != self._weights[0].shape[0]:
+            with self._lock:  # two first calls build once
+                if not self.built:
+                    self.build((T, B, D) if self.time_major else (B, T, D))
+        if D != self._weights[0].shape[0]:
             raise ValueError(
                 f"Input 0 of layer '{self.name}' is incompatible with the layer: "
                 f"expected axis -1 of input shape to have value {self._weights[0].shape[0]}. "
@@ -290,17 +306,9 @@ class LSTM(Layer):
             )
         return x, m, initial_state
 
-    def _prepared_for(self, be, name, pack="prepare"):
-        """``{"prepared": ...}``: the backend's packed weights, made once per weights."""
-        prepare = getattr(be, pack, None)
-        if prepare is None:
-            return {}
-        # Backends may pack weights (transposed copies, device arrays) once
-        # per set of weights instead of once per call.
-        if name not in self._prepared:
-            kernel, rk = self._weights[0], self._weights[1]
-            self._prepared[name] = prepare(kernel, rk, self._weights[2] if self.use_bias else None)
-        return {"prepared": self._prepared[name]}
+    def _prepared_for(self, be, name, pack="prepare", ws=None):
+        """``{"prepared": ...}``: the backend's packed weights (see ``_packed``)."""
+        return _packed.prepared_for(self, be, name, pack, ws)
 
     def _codes(self):
         """The activations as the kernels take them: int codes, or the callables."""
@@ -308,21 +316,22 @@ class LSTM(Layer):
         ract = self._ract[2] if self._ract[0] == _acts.CUSTOM else self._ract[0]
         return act, ract
 
-    def _forward(self, be, name, x, m, states, training, xp):
+    def _forward(self, be, name, x, m, states, training, xp, x_proj=None):
         """``(out, h, c)`` from the backend's ``lstm_forward``."""
-        B, T, D = x.shape
         h0, c0 = states
-        kernel, rk = self._weights[0], self._weights[1]
-        bias = self._weights[2] if self.use_bias else None
-        x_proj, rec_masks = None, None
-        if training and (self.dropout > 0 or self.recurrent_dropout > 0):
+        ws = self._weights  # one list: set_weights from another thread installs a new one
+        kernel, rk = ws[0], ws[1]
+        bias = ws[2] if self.use_bias else None
+        rec_masks = None
+        if x_proj is None and training and (self.dropout > 0 or self.recurrent_dropout > 0):
+            B, T, D = x.shape
             x_proj, rec_masks = self._dropout_inputs(x, B, D, xp)
         act, ract = self._codes()
         return be.lstm_forward(
             x, kernel, rk, bias, h0, c0, m, activation=act, recurrent_activation=ract,
             go_backwards=self.go_backwards, return_sequences=self.return_sequences,
             zero_output_for_mask=self.zero_output_for_mask, x_proj=x_proj,
-            rec_masks=rec_masks, **self._prepared_for(be, name))
+            rec_masks=rec_masks, **self._prepared_for(be, name, ws=ws))
 
     def _initial_states(self, initial_state, B, xp):
         if initial_state is not None:
