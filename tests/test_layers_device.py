@@ -43,4 +43,6 @@ def test_fixture_model_stays_on_the_device(fake_device, name):
     assert COUNTS["h2d"] == len(xs) and COUNTS["d2h"] == n_out
     got, want = (v if isinstance(v, list) else [v] for v in (got, want))
     for g, w in zip(got, want):
-        np.testing.assert_array_equal(g, w)
+        # an Embedding -> LSTM on the CPU gathers its input projection from a table
+        # (gpulstm.layers.embedded): equal to the float32 tolerance, not bit for bit
+        np.testing.assert_allclose(g, w, rtol=0, atol=1e-5 * max(1.0, np.abs(w).max()))
