@@ -94,6 +94,7 @@ def fuse(request, monkeypatch):
 def one_thread(monkeypatch):
     monkeypatch.setattr(cpu, "_threads", lambda: 1)
     monkeypatch.setattr(cpu, "ROW_SPLIT_MIN_WORK", 0)  # tiny sizes on the threaded paths
+    monkeypatch.setattr(cpu, "PARALLEL_MIN_B", 8)
 
 
 # U=17: G=68 (one 64-column block + 4); U=35: G=140 (two blocks + 12); U=16: G=64
@@ -120,6 +121,7 @@ def test_wide_units_smaller_column_blocks(U, wide, one_thread):
 def test_parallel_path(B, threads, wide, fuse, monkeypatch):
     monkeypatch.setattr(cpu, "_threads", lambda: threads)
     monkeypatch.setattr(cpu, "ROW_SPLIT_MIN_WORK", 0)  # tiny sizes on the threaded paths
+    monkeypatch.setattr(cpu, "PARALLEL_MIN_B", 8)
     calls = []
     real = cpu.cpu_fast.run_parallel
     monkeypatch.setattr(cpu.cpu_fast, "run_parallel",
@@ -138,6 +140,7 @@ def test_parallel_path_projection(wide_d, wide, monkeypatch):
     # L2 (D * G <= 128 Ki), else up front on its tiles (here D * G = 1000 * 140)
     monkeypatch.setattr(cpu, "_threads", lambda: 2)
     monkeypatch.setattr(cpu, "ROW_SPLIT_MIN_WORK", 0)  # tiny sizes on the threaded paths
+    monkeypatch.setattr(cpu, "PARALLEL_MIN_B", 8)
     monkeypatch.setattr(cpu, "FUSE_MAX_ROWS", 0)
     monkeypatch.setattr(cpu, "FUSE_MAX_MACS", 0)
     D = 1000 if wide_d else 20
@@ -232,6 +235,7 @@ def test_x_proj_and_no_bias(B, fuse, wide, one_thread):
 def test_nan_inf_semantics_on_every_path(B, threads, fuse, wide, monkeypatch):
     monkeypatch.setattr(cpu, "_threads", lambda: threads)
     monkeypatch.setattr(cpu, "ROW_SPLIT_MIN_WORK", 0)  # tiny sizes on the threaded paths
+    monkeypatch.setattr(cpu, "PARALLEL_MIN_B", 8)
     x, kernel, rk, bias, h0, c0, _ = _case(B, 6, 3, 9, seed=13)
     mask = np.ones((B, 6), bool)
     mask[:, 2] = False
@@ -297,6 +301,7 @@ def test_blas_path_threads(B, threads, blas_at_32, monkeypatch):
     # 2 threads: BLAS once every row block holds >= 32 rows (B // threads)
     monkeypatch.setattr(cpu, "_threads", lambda: threads)
     monkeypatch.setattr(cpu, "ROW_SPLIT_MIN_WORK", 0)  # tiny sizes on the threaded paths
+    monkeypatch.setattr(cpu, "PARALLEL_MIN_B", 8)
     x, kernel, rk, bias, h0, c0, mask = _case(B, 4, 5, 9, seed=B, scale=0.4)
     got = _both(x, kernel, rk, bias, h0, c0, mask, go_backwards=True)
     ref = naive.lstm(x, kernel, rk, bias, h0, c0, mask, go_backwards=True)
@@ -351,6 +356,7 @@ def test_wide_inputs_project_first_on_panels(B, kind, monkeypatch):
     monkeypatch.setenv(cpu.KERNEL_ENV, kind)
     monkeypatch.setattr(cpu, "_threads", lambda: 2)
     monkeypatch.setattr(cpu, "ROW_SPLIT_MIN_WORK", 0)  # tiny sizes on the threaded paths
+    monkeypatch.setattr(cpu, "PARALLEL_MIN_B", 8)
     x, kernel, rk, bias, h0, c0, mask = _case(B, 7, 2000, 5, seed=B, scale=0.02)
     seen = []  # the pfirst argument of each compiled call
     for entry in ("run_rows", "run_parallel"):
