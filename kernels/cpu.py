@@ -115,6 +115,16 @@ def _row_bounds(B, n, tile=4):
     return np.cumsum([0] + sizes, dtype=np.int64)
 
 
+def row_blocks(B, n, wide_panels):
+    """The row blocks n threads claim: ROW_BLOCKS_PER_THREAD each, as far as B allows.
+
+    On the 16-lane panels (``wide_panels``) a block holds 8 rows or more, the full
+    micro-kernel height: B=16 on 2 threads took 3.40 ms in two blocks of 8 against
+    4.14 in four of 4 ((16,100,64,256), Zen 5)."""
+    tile = 8 if wide_panels else 4
+    return _row_bounds(B, max(1, min(B // tile, n * ROW_BLOCKS_PER_THREAD)), tile)
+
+
 def _use_blas(B, n, U):
     """Whether the recurrent product runs as one BLAS GEMM per step and row block."""
     return (BLAS_MIN_WORK is not None and (B // n) * U >= BLAS_MIN_WORK
@@ -282,10 +292,7 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
                 "x projected up front" if pfirst or x_proj.shape[0] or WT.shape[0] else
                 "x projected per step")
         if n > 1:
-            # panels16 blocks of 8 rows or more (its full micro-kernel height): B=16
-            # on 2 threads 3.40 ms in two blocks of 8 against 4.14 in four of 4
-            tile = 8 if panel and wide else 4
-            bounds = _row_bounds(B, max(1, min(B // tile, n * ROW_BLOCKS_PER_THREAD)), tile)
+            bounds = row_blocks(B, n, panel and wide)
             _last.path = f"{product}, {proj}: {len(bounds) - 1} row blocks on {n} threads"
             with _parallel_region():
                 cpu_fast.run_parallel(*args, bounds, n, np.zeros(1, np.int64))

@@ -439,26 +439,43 @@ def run_rows(x, W, WT, x_proj, bias, UT, P, RK, h, c, mask, act, ract, fast, wid
             for r in range(nb):
                 recur_axpy(RK, H[r], z[r])
         gates_rows(z, H, C, tmp, act, ract, fast, mask, b0, t, has_mask, 0, U)
-        for r in range(nb):
-            b = b0 + r
-            if has_mask and mask[b, t] == 0:
-                if zero_output_for_mask:
-                    prev[r, :] = 0.0
-                if return_sequences:
-                    out[b, s, :] = prev[r]
-                continue
-            if has_mask:
-                prev[r, :] = H[r]
-            if return_sequences:
-                out[b, s, :] = H[r]
+        emit_step(H, prev, out, mask, b0, t, s, has_mask, zero_output_for_mask,
+                  return_sequences)
     if not return_sequences:
-        for r in range(nb):
-            if has_mask:
-                out[b0 + r, 0, :] = prev[r]
-            elif T > 0:
-                out[b0 + r, 0, :] = H[r]
-            else:
-                out[b0 + r, 0, :] = 0.0
+        emit_last(H, prev, out, b0, has_mask, T)
+
+
+@numba.njit(**_JIT)
+def emit_step(H, prev, out, mask, b0, t, s, has_mask, zero_output_for_mask, return_sequences):
+    """Step s's outputs of rows b0.. (H their new h): Keras's masked-step rule.
+
+    A masked row outputs its previous output (zeros before its first unmasked step,
+    or always with zero_output_for_mask), kept in prev (nb, U); out (B, T, U) in
+    processing order, written when return_sequences."""
+    for r in range(H.shape[0]):
+        b = b0 + r
+        if has_mask and mask[b, t] == 0:
+            if zero_output_for_mask:
+                prev[r, :] = 0.0
+            if return_sequences:
+                out[b, s, :] = prev[r]
+            continue
+        if has_mask:
+            prev[r, :] = H[r]
+        if return_sequences:
+            out[b, s, :] = H[r]
+
+
+@numba.njit(**_JIT)
+def emit_last(H, prev, out, b0, has_mask, T):
+    """The last output of rows b0.. into out[:, 0] (zeros when no step ran)."""
+    for r in range(H.shape[0]):
+        if has_mask:
+            out[b0 + r, 0, :] = prev[r]
+        elif T > 0:
+            out[b0 + r, 0, :] = H[r]
+        else:
+            out[b0 + r, 0, :] = 0.0
 
 
 @numba.njit(fastmath=_FAST, **_JIT)

@@ -23,7 +23,7 @@ from gpulstm.activations import CODES
 from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
 from gpulstm.kernels import cpu_micro, cpu_sync
 from gpulstm.kernels.activations import activate
-from gpulstm.kernels.cpu_fast import _FAST, _tanh_f32, recur_axpy
+from gpulstm.kernels.cpu_fast import _FAST, _tanh_f32, emit_last, emit_step, recur_axpy
 
 _TANH = CODES["tanh"]
 _SIGMOID = CODES["sigmoid"]
@@ -181,24 +181,10 @@ def run_rows(x, PK, K, b_in, P1, W1, b_rec, P2, W2, h, mask, act, ract, fast, pa
             zc[:] = 0.0
             product(P2, W2, RH, zc, nb, panel, wide)
             _gates_before(xt, zh, zc, H, mask, b0, t, has_mask, act, fast)
-        for r in range(nb):
-            b = b0 + r
-            if has_mask and mask[b, t] == 0:
-                if zero_output_for_mask:
-                    prev[r, :] = 0.0
-                if return_sequences:
-                    out[b, s, :] = prev[r]
-                continue
-            if has_mask:
-                prev[r, :] = H[r]
-            if return_sequences:
-                out[b, s, :] = H[r]
+        emit_step(H, prev, out, mask, b0, t, s, has_mask, zero_output_for_mask,
+                  return_sequences)
     if not return_sequences:
-        for r in range(nb):
-            if has_mask:
-                out[b0 + r, 0, :] = prev[r]
-            else:
-                out[b0 + r, 0, :] = H[r]
+        emit_last(H, prev, out, b0, has_mask, T)
 
 
 @numba.njit(parallel=True, **_JIT)
@@ -262,7 +248,7 @@ def _kind():
     return kind in cpu._PANELS, kind in cpu._WIDE
 
 
-def _run(args, B, T, D, U):
+def _run(args, B, T, D, U, wide_panels):
     """``run_rows`` on one thread, or ``run_parallel`` over row blocks when the call is
     large enough (the LSTM's thresholds: ``cpu.PARALLEL_MIN_B`` rows and
     ``cpu.ROW_SPLIT_MIN_WORK`` multiply-adds)."""
@@ -272,7 +258,7 @@ def _run(args, B, T, D, U):
     if B >= cpu.PARALLEL_MIN_B and B * T * 3 * U * (D + U) >= cpu.ROW_SPLIT_MIN_WORK:
         n = cpu._threads()
     if n > 1:
-        bounds = cpu._row_bounds(B, min(B // 4, n * cpu.ROW_BLOCKS_PER_THREAD))
+        bounds = cpu.row_blocks(B, n, wide_panels)
         with cpu._parallel_region():
             run_parallel(*args, bounds, n, np.zeros(1, np.int64))
     else:
@@ -314,5 +300,5 @@ def gru_forward(x, kernel, recurrent_kernel, bias, h0, mask, *, activation,
             np.int64(activation), np.int64(recurrent_activation), char == "f", panel, wide,
             bool(reset_after), bool(go_backwards), bool(return_sequences),
             bool(zero_output_for_mask), out, T)
-    _run(args, B, T, D, U)
+    _run(args, B, T, D, U, panel and wide)
     return (out if return_sequences else out[:, 0]), h
