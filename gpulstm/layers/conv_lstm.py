@@ -37,9 +37,9 @@ def _recurrence(xp, z_x, rk2d, h, c, mask, act, ract, kernel_size, go_backwards,
     """
     T, F = z_x.shape[1], h.shape[-1]
     ones, same = (1,) * len(kernel_size), "same"
-    seq = xp.empty(z_x.shape[:-1] + (F,), z_x.dtype) if return_sequences else None
+    seq = []
     prev = xp.zeros_like(h)
-    for k, t in enumerate(range(T - 1, -1, -1) if go_backwards else range(T)):
+    for t in range(T - 1, -1, -1) if go_backwards else range(T):
         if rec_masks is None:
             z = z_x[:, t] + conv(h, rk2d, kernel_size, ones, ones, same)
         else:
@@ -56,9 +56,9 @@ def _recurrence(xp, z_x, rk2d, h, c, mask, act, ract, kernel_size, go_backwards,
             h, c = xp.where(keep, h_new, h), xp.where(keep, c_new, c)
             out = xp.where(keep, h_new, 0.0 if zero_output_for_mask else prev)
         prev = out
-        if seq is not None:
-            seq[:, k] = out
-    return (seq if return_sequences else prev), h, c
+        if return_sequences:
+            seq.append(out)
+    return (xp.stack(seq, axis=1) if return_sequences else prev), h, c
 
 
 class _ConvLSTM(CheckedLayer):
