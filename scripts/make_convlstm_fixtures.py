@@ -93,7 +93,39 @@ def shape3d_zoo():
     return {"shape3d_zoo": (model, [_x((2, 5, 4, 6, 2)), _x((2, 4, 5, 3))])}
 
 
+def masked_layers():
+    """Masks as tf_keras's RNN applies them to ConvLSTM layers called directly:
+    ``convlstm_masked_tfk.npz`` holds, per case, the config, weights, input, mask and
+    outputs.  (Keras 3.15 raises on a masked ConvLSTM: its RNN cannot broadcast the
+    (batch, time) mask over the frames; gpulstm applies tf_keras's rule there too.)"""
+    import json
+
+    import numpy as np
+
+    x, mask = _x((3, 5, 6, 2)), np.array([[1, 0, 1, 1, 0], [0, 0, 1, 1, 1], [1, 1, 1, 1, 1]], bool)
+    cases = {"seq": dict(return_sequences=True),
+             "back_state": dict(return_sequences=True, return_state=True, go_backwards=True),
+             "last": dict(recurrent_activation="hard_sigmoid")}
+    arrays = {"x": x, "mask": mask}
+    for name, kw in cases.items():
+        layer = L.ConvLSTM1D(3, 3, padding="same", **kw)
+        layer(x)
+        ws = [np.random.default_rng(9).uniform(-0.6, 0.6, w.shape).astype("float32")
+              for w in layer.get_weights()]
+        layer.set_weights(ws)
+        out = layer(x, mask=mask)
+        out = out if isinstance(out, (list, tuple)) else [out]
+        arrays[f"{name}_config"] = json.dumps(layer.get_config())
+        arrays.update({f"{name}_w{i}": w for i, w in enumerate(ws)})
+        arrays.update({f"{name}_y{i}": np.asarray(y) for i, y in enumerate(out)})
+    np.savez_compressed(os.path.join(base.OUT, f"convlstm_masked{base.SUFFIX}.npz"),
+                        keras_version=keras.__version__, **arrays)
+    print("convlstm_masked" + base.SUFFIX, list(cases))
+
+
 if __name__ == "__main__":
     base.PART1 = [next_frame_video, speech_gru]
     base.PART2 = [convlstm_zoo, shape3d_zoo]
     base.main([a for a in sys.argv[1:] if a != "--tf-keras"])
+    if base.TFK:  # Keras 3.15's RNN cannot broadcast a (batch, time) mask over frames
+        masked_layers()

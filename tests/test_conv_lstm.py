@@ -140,3 +140,19 @@ def test_reshaping_layers_refuse_bad_arguments():
     with pytest.raises(ValueError, match="padding"):
         ZeroPadding3D((1, 2))
     assert ZeroPadding3D((1, 0, 2)).get_config()["padding"] == [[1, 1], [0, 0], [2, 2]]
+
+
+@pytest.mark.parametrize("case", ["seq", "back_state", "last"])
+def test_masks_as_tf_keras(case):
+    """tf_keras's numbers for masked ConvLSTM1D calls (Keras 3.15 refuses them)."""
+    import json
+    import os
+
+    z = np.load(os.path.join(os.path.dirname(__file__), "fixtures_layers",
+                             "convlstm_masked_tfk.npz"), allow_pickle=False)
+    layer = ConvLSTM1D.from_config(json.loads(str(z[f"{case}_config"])),
+                                   keras_version=str(z["keras_version"]))
+    layer.build(z["x"].shape)
+    layer.set_weights([z[k] for k in sorted(z.files) if k.startswith(f"{case}_w")])
+    want = [z[k] for k in sorted(z.files) if k.startswith(f"{case}_y")]
+    _close(layer(z["x"], mask=z["mask"]), want)
