@@ -69,6 +69,8 @@ class _ConvLSTM(CheckedLayer):
     config only, ``dropout`` / ``recurrent_dropout`` apply with ``training=True`` only (one
     mask per gate, shared over time, from the layer's seeded NumPy generator), ``unroll``
     changes nothing.  ``time_major`` (tf_keras) takes (time, batch, ...) input.
+    ``recurrent_activation`` defaults to Keras 3's "sigmoid" (tf_keras's default is
+    "hard_sigmoid", which its configs name explicitly).
     """
 
     rank = 2
