@@ -132,9 +132,10 @@ def _per_input_params(cls, cfg, shape):
 def floor_param_count(config):
     """A lower bound on the parameters a model config declares, from the config alone.
 
-    Counts every LSTM, Dense, Embedding, Conv1D/2D/3D and ConvLSTM config found (recurrent kernels
-    and embeddings are exact; kernels use ``build_config``'s input size when given, else 1;
-    convolutions count ``filters * prod(kernel_size)``, one input channel per group;
+    Counts every LSTM, Dense, Embedding, Conv1D/2D/3D and ConvLSTM config found
+    (recurrent kernels and embeddings are exact; kernels use ``build_config``'s input size
+    when given, else 1; convolutions count ``filters * prod(kernel_size)``, one input
+    channel per group, a ConvLSTM ``4 * filters * prod(kernel_size) * (1 + filters)``;
     BatchNormalization, LayerNormalization and PReLU their ``build_config`` input shape's).
     """
     total, stack, seen = 0, [config], 0
