@@ -19,6 +19,9 @@ _CHILDREN = {
     "LSTM": ("cell",),
     "GRU": ("cell",),
     "SimpleRNN": ("cell",),
+    "ConvLSTM1D": ("cell",),
+    "ConvLSTM2D": ("cell",),
+    "ConvLSTM3D": ("cell",),
     "Bidirectional": ("forward_layer", "backward_layer"),
     "TimeDistributed": ("layer",),
 }

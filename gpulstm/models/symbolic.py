@@ -161,6 +161,9 @@ def symbolic_call(layer, inputs, mask=None, training=None, **kwargs):
                          "arrays. Pass only outputs of `Input(...)` and of layers.")
     shape = [t.shape for t in inputs] if isinstance(inputs, (list, tuple)) else inputs.shape
     initial_state = kwargs.get("initial_state")
+    if "initial_state" in getattr(layer, "call_kwargs", ()) and isinstance(inputs, (list, tuple)):
+        inputs, kwargs["initial_state"] = inputs[0], list(inputs[1:]) or initial_state
+        shape = inputs.shape  # tf_keras style [x, h0, c0] (ConvLSTM)
     if isinstance(layer, (LSTM, Bidirectional)):
         if isinstance(inputs, (list, tuple)):  # tf_keras style [x, h0, c0]
             inputs, initial_state = inputs[0], list(inputs[1:]) or initial_state
