@@ -145,6 +145,13 @@ def apply_weights(model, mf):
     # Legacy .h5 groups list trainable weights first; .keras trees go layer by layer.
     legacy = mf.format in ("legacy_h5", "legacy_weights_h5")
     got, parts = (to_get_weights_order(model, list(v), legacy) for v in (got, mf.weight_paths))
+    if legacy:  # Keras 2 CuDNNLSTM / CuDNNGRU weights, converted as tf_keras's loader does
+        from gpulstm.models.cudnn import convert
+
+        try:
+            got = convert(model, got)
+        except ValueError as e:
+            raise ModelFileError(mf.path, "weights", str(e)) from None
     for i, (shape, w, part) in enumerate(zip(expected, got, parts)):
         if tuple(w.shape) != shape:
             raise ModelFileError(mf.path, part, f"weight {i} has shape {tuple(w.shape)}; the model "

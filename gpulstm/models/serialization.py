@@ -74,6 +74,10 @@ def deserialize_layer(cfg, keras_version=None):
     if cls_name in ("Sequential", "Functional", "Model"):
         return model_from_config(cfg, keras_version, None)  # a nested model
     classes = _layer_classes()
+    from gpulstm.models import cudnn
+
+    if cls_name in cudnn.CUDNN_CLASSES:  # Keras 2's GPU-only layers, run as LSTM / GRU
+        cls_name, conf = cudnn.plain_config(cls_name, conf)
     if cls_name in _CODE_LAYERS:
         raise ValueError(
             f"Layer '{name}' is a {cls_name}, which runs Python code stored with the model. "
