@@ -191,15 +191,22 @@ def load_model(path, backend=None):
     return apply_weights(model, mf)
 
 
-def load_weights(model, path):
+def load_weights(model, path, by_name=False, skip_mismatch=False):
     """Load weights into a built gpulstm ``model`` (``model.load_weights`` hook).
 
     Accepts Keras 3 ``.weights.h5`` files, legacy weights-only ``.h5`` files
     (``save_weights``/ModelCheckpoint, tf_keras) and full ``.h5``/``.keras`` files.
-    The model is unchanged when the file does not fit.
+    ``by_name`` / ``skip_mismatch``: Keras 2's partial loading of legacy ``.h5`` files
+    (see :mod:`gpulstm.io.partial`).  The file's ``keras_version`` goes to the layers it
+    fills (hard_sigmoid).  The model is unchanged when the file does not fit.
     """
+    from .partial import apply_file_version, check_arguments, load_by_name
+
     path = os.fspath(path)
     kind = _sniff(path) if os.path.isfile(path) else None
+    check_arguments(path, kind, by_name, skip_mismatch)
+    if by_name:
+        return load_by_name(model, path, skip_mismatch)
     if kind == "hdf5" and str(path).endswith(".weights.h5"):
         from .weights_h5 import read_weights_h5
 
@@ -208,7 +215,9 @@ def load_weights(model, path):
         mf = read_weights_h5(path, json.loads(model.to_json()), expected=from_model(model, False))
     else:
         mf = read_model_file(path, model)
-    return apply_weights(model, mf)
+    apply_weights(model, mf)
+    apply_file_version(model.layers, mf.keras_version, mf.path)
+    return model
 
 
 def summary_text(path):

@@ -164,11 +164,17 @@ class Model:
         changes (bool, integer and float arrays are cast to each layer's dtype)."""
         atomic.set_weights(self, weights)
 
-    def load_weights(self, filepath):
-        """Load weights from a ``.weights.h5``, ``.h5`` or ``.keras`` file (see gpulstm.io)."""
+    def load_weights(self, filepath, by_name=False, skip_mismatch=False):
+        """Load weights from a ``.weights.h5``, ``.h5`` or ``.keras`` file (see gpulstm.io).
+
+        ``by_name=True`` (legacy ``.h5`` only, as in Keras 2): each layer takes the
+        weights saved under its name; ``skip_mismatch=True`` (with ``by_name``) skips,
+        with a warning, what does not fit.  The file's ``keras_version`` decides the
+        hard_sigmoid of the layers it fills that were given none.
+        """
         from gpulstm.io import load_weights
 
-        return load_weights(self, filepath)
+        return load_weights(self, filepath, by_name=by_name, skip_mismatch=skip_mismatch)
 
     def reset_states(self):
         """Zero the states of every stateful layer."""
