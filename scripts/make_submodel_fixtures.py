@@ -12,7 +12,9 @@ reshaped labels) stands in for it: the prediction sub-model never reaches it eit
 
 ``ocr.npz``: ``image``, ``label``, ``y`` (the whole model's output), ``y_sub`` (the
 prediction sub-model ``keras.Model(model.input[0], model.get_layer("dense2").output)``,
-as the example builds it), and ``meta_json`` (the sub-model's layer names and
+as the example builds it), ``y_skip`` (the same model with 4 characters, its ``dense2``
+weights ``skip_dense2_*``, after ``load_weights("ocr.keras", skip_mismatch=True)``: Keras 3
+keeps dense2's own weights), and ``meta_json`` (the sub-model's layer names and
 count_params, the structure of ``model.input``).
 Tests read everything with NumPy only (``allow_pickle=False``).
 """
@@ -29,7 +31,7 @@ from keras import layers  # noqa: E402
 W, H, CHARS = 16, 8, 5
 
 
-def ocr_model(rng):
+def ocr_model(rng, chars=CHARS):
     image = keras.Input((W, H, 1), name="image")
     label = keras.Input((W // 2,), name="label")
     x = layers.Conv2D(4, (3, 3), activation="relu", padding="same", name="Conv1")(image)
@@ -38,7 +40,7 @@ def ocr_model(rng):
     x = layers.Dense(8, activation="relu", name="dense1")(x)
     x = layers.Dropout(0.2)(x)
     x = layers.Bidirectional(layers.LSTM(6, return_sequences=True, dropout=0.25))(x)
-    x = layers.Dense(CHARS, activation="softmax", name="dense2")(x)
+    x = layers.Dense(chars, activation="softmax", name="dense2")(x)
     lab = layers.Reshape((W // 2, 1), name="label_steps")(label)
     out = layers.Concatenate(name="ctc_loss")([x, lab])  # stands in for the CTC layer
     model = keras.Model([image, label], out, name="ocr_model_v1")
@@ -67,7 +69,14 @@ def main():
             "count_params": int(model.count_params())}
     model.save(os.path.join(out, "ocr.keras"))
     model.save(os.path.join(out, "ocr.h5"))
+    # Keras 3's partial loading: the same model with 4 characters loads ocr.keras with
+    # skip_mismatch=True; dense2 (shapes differ) keeps its own weights
+    other = ocr_model(rng, chars=CHARS - 1)
+    dense2_init = other.get_layer("dense2").get_weights()
+    other.load_weights(os.path.join(out, "ocr.keras"), skip_mismatch=True)
+    y_skip = other.predict([image, label], verbose=0)
     np.savez(os.path.join(out, "ocr.npz"), image=image, label=label, y=y, y_sub=y_sub,
+             y_skip=y_skip, skip_dense2_0=dense2_init[0], skip_dense2_1=dense2_init[1],
              meta_json=np.array(json.dumps(meta)))
     print("wrote", out, meta)
 

@@ -122,3 +122,15 @@ def test_by_name_converts_cudnn_weights():
         warnings.simplefilter("error")
         model.load_weights(os.path.join(HERE, "cudnn_k215.weights-only.h5"), by_name=True)
     _close(model.predict(ref["x"], verbose=0), ref["y"])
+
+
+def test_keras3_weights_h5_with_skip_mismatch_loads_what_fits():
+    fix = os.path.join(os.path.dirname(HERE), "fixtures_io")
+    model = gpulstm.load_model(os.path.join(fix, "seq_emb.k3.keras"))
+    want = model.get_weights()
+    model.set_weights([np.zeros_like(w) for w in want])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.load_weights(os.path.join(fix, "seq_emb.k3.weights.h5"), skip_mismatch=True)
+    for a, b in zip(model.get_weights(), want):
+        np.testing.assert_array_equal(a, b)

@@ -102,3 +102,20 @@ def test_sequential_input_output_once_built():
     s2 = Sequential([Input((4,)), Dense(3, name="a"), Dense(2, name="b")])
     head = Model(s2.input, s2.get_layer("a").output)
     assert head.output_shape == (None, 3)
+
+
+def test_keras3_skip_mismatch_keeps_the_layers_that_do_not_fit(ocr):
+    model = gpulstm.load_model(os.path.join(HERE, "ocr.keras"))
+    cfg = json.loads(model.to_json())
+    for layer in cfg["config"]["layers"]:
+        if layer["name"] == "dense2":
+            layer["config"]["units"] = 4
+    other = gpulstm.model_from_json(json.dumps(cfg))
+    other.get_layer("dense2").set_weights([ocr["skip_dense2_0"], ocr["skip_dense2_1"]])
+    with pytest.raises(ValueError):  # without skip_mismatch the file does not fit
+        other.load_weights(os.path.join(HERE, "ocr.keras"))
+    with pytest.warns(UserWarning, match=r"A total of 1 objects could not be loaded.*dense2"):
+        other.load_weights(os.path.join(HERE, "ocr.keras"), skip_mismatch=True)
+    _close(other.predict([ocr["image"], ocr["label"]], verbose=0), ocr["y_skip"])
+    with pytest.raises(ValueError, match="`by_name` only supports loading legacy"):
+        other.load_weights(os.path.join(HERE, "ocr.keras"), by_name=True)

@@ -200,13 +200,15 @@ def load_weights(model, path, by_name=False, skip_mismatch=False):
     (see :mod:`gpulstm.io.partial`).  The file's ``keras_version`` goes to the layers it
     fills (hard_sigmoid).  The model is unchanged when the file does not fit.
     """
-    from .partial import apply_file_version, check_arguments, load_by_name
+    from . import partial
 
     path = os.fspath(path)
     kind = _sniff(path) if os.path.isfile(path) else None
-    check_arguments(path, kind, by_name, skip_mismatch)
+    partial.check_arguments(path, kind, by_name, skip_mismatch)
     if by_name:
-        return load_by_name(model, path, skip_mismatch)
+        return partial.load_by_name(model, path, skip_mismatch)
+    if skip_mismatch and kind is not None:  # a Keras 3 .keras / .weights.h5, as Keras 3 does
+        return partial.load_skipping(model, path, kind)
     if kind == "hdf5" and str(path).endswith(".weights.h5"):
         from .weights_h5 import read_weights_h5
 
@@ -216,7 +218,7 @@ def load_weights(model, path, by_name=False, skip_mismatch=False):
     else:
         mf = read_model_file(path, model)
     apply_weights(model, mf)
-    apply_file_version(model.layers, mf.keras_version, mf.path)
+    partial.apply_file_version(model.layers, mf.keras_version, mf.path)
     return model
 
 

@@ -1,5 +1,10 @@
-"""``model.load_weights(path, by_name=..., skip_mismatch=...)``: Keras 2's partial loading
-of legacy ``.h5`` files, and the file's ``keras_version`` for the layers it fills.
+"""``model.load_weights(path, by_name=..., skip_mismatch=...)``: Keras's partial loading,
+and the file's ``keras_version`` for the layers it fills.
+
+Keras 3 files (``.keras``, ``.weights.h5``) load by the model's structure; with
+``skip_mismatch`` the layers that do not fit keep their weights (:func:`load_skipping`).
+``by_name`` is for legacy ``.h5`` only, and ``skip_mismatch`` goes with ``by_name``
+there, as Keras refuses otherwise (:func:`check_arguments`).
 
 By name (tf_keras ``hdf5_format.load_weights_from_hdf5_group_by_name``): each layer
 group of the file goes to the model's top-level layer of the same name; file layers
@@ -35,10 +40,6 @@ def check_arguments(path, kind, by_name, skip_mismatch):
     if legacy and skip_mismatch and not by_name:
         raise ValueError("When calling model.load_weights, skip_mismatch can only be set to "
                          "True when by_name is True.")
-    if skip_mismatch and not legacy:
-        raise ValueError(f"skip_mismatch=True is supported for legacy '.h5' files (with "
-                         f"by_name=True) only so far. Received: {path}. Load the file whole, "
-                         "or re-save the weights with tf_keras's `save_weights('x.h5')`.")
 
 
 def _weight_group(path, f):
@@ -131,6 +132,13 @@ def load_by_name(model, path, skip_mismatch=False):
         new = _plan_layer(path, k, layer, values, wparts, skip_mismatch)
         if new is not None:
             plan.append((layer, new))
+    _set_all(plan)
+    apply_file_version([layer for layer, _ in plan], version, path)
+    return model
+
+
+def _set_all(plan):
+    """``layer.set_weights(new)`` for each ``(layer, new)``; all or nothing."""
     done = []
     try:
         for layer, new in plan:
@@ -141,7 +149,62 @@ def load_by_name(model, path, skip_mismatch=False):
         for layer, old in done:
             layer.set_weights(old)
         raise
-    apply_file_version([layer for layer, _ in plan], version, path)
+
+
+def load_skipping(model, path, kind):
+    """Keras 3's ``load_weights(path, skip_mismatch=True)`` for ``.keras`` / ``.weights.h5``.
+
+    The file's tree is read for the model's own structure (as Keras 3 reads it); a
+    top-level layer whose weights do not fit (count or shape) keeps its own, and one
+    warning in Keras 3's words lists them.  Keras 3 skips per weight-owning object (an
+    LSTM's cell, each layer inside a nested model); gpulstm per top-level layer.
+    """
+    import json
+    import zipfile
+
+    from .expected import from_model, member_limit
+    from .keras_zip import read_member, read_weights_tree
+    from gpulstm.models.weight_order import _reorder, get_weights_order
+
+    config = json.loads(model.to_json())
+    source, part = path, path
+    if kind == "zip":
+        try:
+            with zipfile.ZipFile(path, "r") as zf:
+                source = read_member(path, zf, "model.weights.h5",
+                                     member_limit(from_model(model, False)))
+        except (zipfile.BadZipFile, OSError, EOFError) as e:
+            raise ModelFileError(path, None, f"not a readable .keras zip archive ({e})") from None
+        part = "model.weights.h5"
+    reader = read_weights_tree(path, source, config, part, checked=False)
+    by_name, pos = {}, 0
+    for lname, n in reader.layer_weights:
+        by_name[lname] = (reader.weights[pos:pos + n], reader.paths[pos:pos + n])
+        pos += n
+    plan, failed = [], []
+    for layer in model.layers:
+        current = layer.get_weights()
+        values, parts = by_name.get(layer.name, ([], []))
+        if not current and not values:
+            continue
+        values = _reorder(values, list(range(len(values))), get_weights_order(layer))
+        if len(values) != len(current):
+            failed.append((layer, f"Layer '{layer.name}' expected {len(current)} variables, but "
+                                  f"received {len(values)} variables during loading."))
+            continue
+        bad = [(p, tuple(w.shape), tuple(c.shape)) for w, c, p in zip(values, current, parts)
+               if tuple(w.shape) != tuple(c.shape)]
+        if bad:
+            p, got, want = bad[0]
+            failed.append((layer, f"Layer '{layer.name}': the weight at {p} has shape {got}; "
+                                  f"the layer's has shape {want}."))
+            continue
+        plan.append((layer, values))
+    _set_all(plan)
+    if failed:
+        _warn(f"A total of {len(failed)} objects could not be loaded. Example error message for "
+              f"object {failed[0][0]!r}:\n\n{failed[0][1]}\n\nList of objects that could not "
+              f"be loaded:\n{[layer for layer, _ in failed]}")
     return model
 
 
@@ -207,4 +270,4 @@ def apply_file_version(layers, version, path):
             "compute what the file's model computed.")
 
 
-__all__ = ["check_arguments", "load_by_name", "apply_file_version"]
+__all__ = ["check_arguments", "load_by_name", "load_skipping", "apply_file_version"]
