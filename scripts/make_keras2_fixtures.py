@@ -39,6 +39,9 @@
    loading), ``y_b`` (B's output after loading), ``b_json`` / ``a_json`` (the models'
    tf_keras JSON).  hard_sigmoid here is tf_keras's (0.2 x + 0.5): the file's
    ``keras_version`` (2.21.0) is what tells a loader so.
+
+3. ``lstm_k22.weights-only.h5`` / ``.npz``: a Keras 2.2.0 ``save_weights`` file of
+   LSTM(5, return_sequences=True) -> LSTM(3) with hard_sigmoid, by hand (``write_k22``).
 """
 import argparse
 import json
@@ -152,6 +155,33 @@ def write_cudnn(out, rng):
              **{f"w_{i}": v for i, v in enumerate(w)})
 
 
+def write_k22(out, rng):
+    """A Keras 2.2.0 ``save_weights`` file of two LSTMs with Keras 2.2's default
+    ``recurrent_activation="hard_sigmoid"`` (its formula: clip(0.2 x + 0.5, 0, 1)),
+    named as Keras 2.2 named them (``lstm_3/kernel:0``: no cell scope), by hand with
+    h5py; expected output from tests/naive.py with the Keras 2 hard_sigmoid."""
+    def u(*shape):
+        return rng.uniform(-1, 1, shape).astype("float32")
+
+    w3 = [u(D, 4 * 5), u(5, 4 * 5), u(4 * 5)]
+    w4 = [u(5, 4 * 3), u(3, 4 * 3), u(4 * 3)]
+    names = ("kernel:0", "recurrent_kernel:0", "bias:0")
+    with h5py.File(os.path.join(out, "lstm_k22.weights-only.h5"), "w") as f:
+        f.attrs["layer_names"] = [b"lstm_3", b"lstm_4"]
+        f.attrs["backend"] = b"tensorflow"
+        f.attrs["keras_version"] = b"2.2.0"
+        for lname, ws in (("lstm_3", w3), ("lstm_4", w4)):
+            g = f.create_group(lname)
+            g.attrs["weight_names"] = [f"{lname}/{n}".encode() for n in names]
+            for n, w in zip(names, ws):
+                g.create_dataset(f"{lname}/{n}", data=w)
+    x = rng.uniform(-3, 3, (B, T, D)).astype("float32")
+    kw = dict(recurrent_activation="hard_sigmoid", hard_sigmoid="keras2")
+    seq, _, _, _ = naive.lstm(x, *w3, **kw)
+    _, last, _, _ = naive.lstm(seq, *w4, **kw)
+    np.savez(os.path.join(out, "lstm_k22.npz"), x=x, y=last)
+
+
 def write_partial(out, rng):
     import tf_keras as keras
     from tf_keras import layers
@@ -187,6 +217,7 @@ def main():
     rng = np.random.default_rng(2)
     write_cudnn(out, rng)
     write_partial(out, rng)
+    write_k22(out, rng)
     print("wrote", sorted(os.listdir(out)))
 
 

@@ -134,3 +134,26 @@ def test_keras3_weights_h5_with_skip_mismatch_loads_what_fits():
         model.load_weights(os.path.join(fix, "seq_emb.k3.weights.h5"), skip_mismatch=True)
     for a, b in zip(model.get_weights(), want):
         np.testing.assert_array_equal(a, b)
+
+
+def _k22_model(keras_version=None):
+    return Sequential([Input((5, 3)),
+                       LSTM(5, recurrent_activation="hard_sigmoid", return_sequences=True,
+                            keras_version=keras_version),
+                       LSTM(3, recurrent_activation="hard_sigmoid", keras_version=keras_version)])
+
+
+def test_keras22_weights_file_into_hard_sigmoid_lstms():
+    ref = np.load(os.path.join(HERE, "lstm_k22.npz"), allow_pickle=False)
+    path = os.path.join(HERE, "lstm_k22.weights-only.h5")
+    model = _k22_model()
+    model.load_weights(path)
+    assert [layer.keras_version for layer in model.layers] == ["2.2.0", "2.2.0"]
+    _close(model.predict(ref["x"], verbose=0), ref["y"])
+    again = gpulstm.model_from_json(model.to_json())  # the JSON keeps Keras 2's formula
+    again.set_weights(model.get_weights())
+    _close(again.predict(ref["x"], verbose=0), ref["y"])
+    keras3 = _k22_model(keras_version="3.15.1")
+    with pytest.warns(UserWarning, match=r"written by Keras 2\.2\.0, whose hard_sigmoid is "
+                                         r"clip\(0\.2 \* x \+ 0\.5, 0, 1\)"):
+        keras3.load_weights(path)
