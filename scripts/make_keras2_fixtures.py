@@ -42,6 +42,10 @@
 
 3. ``lstm_k22.weights-only.h5`` / ``.npz``: a Keras 2.2.0 ``save_weights`` file of
    LSTM(5, return_sequences=True) -> LSTM(3) with hard_sigmoid, by hand (``write_k22``).
+
+4. ``ocr.tfk.h5`` / ``.npz``: the two-input OCR-shaped model of
+   make_submodel_fixtures.py made and saved by tf_keras, with the output of its
+   prediction sub-model ``Model(model.input[0], model.get_layer("dense2").output)``.
 """
 import argparse
 import json
@@ -182,6 +186,35 @@ def write_k22(out, rng):
     np.savez(os.path.join(out, "lstm_k22.npz"), x=x, y=last)
 
 
+def write_ocr(out, rng):
+    """tf_keras's take on the OCR-shaped two-input model of make_submodel_fixtures.py
+    (saved as legacy ``.h5``), and its prediction sub-model's output."""
+    import tf_keras as keras
+    from tf_keras import layers
+
+    image = keras.Input((16, 8, 1), name="image")
+    label = keras.Input((8,), name="label")
+    x = layers.Conv2D(4, (3, 3), activation="relu", padding="same", name="Conv1")(image)
+    x = layers.MaxPooling2D((2, 2), name="pool1")(x)
+    x = layers.Reshape((8, 16), name="reshape")(x)
+    x = layers.Dense(8, activation="relu", name="dense1")(x)
+    x = layers.Dropout(0.2)(x)
+    x = layers.Bidirectional(layers.LSTM(6, return_sequences=True, dropout=0.25))(x)
+    x = layers.Dense(5, activation="softmax", name="dense2")(x)
+    steps = layers.Reshape((8, 1), name="label_steps")(label)
+    out_t = layers.Concatenate(name="ctc_loss")([x, steps])  # stands in for the CTC layer
+    model = keras.Model([image, label], out_t, name="ocr_model_v1")
+    model.set_weights([rng.uniform(-0.5, 0.5, w.shape).astype("float32")
+                       for w in model.get_weights()])
+    img = rng.random((3, 16, 8, 1)).astype("float32")
+    lab = rng.integers(0, 5, (3, 8)).astype("float32")
+    sub = keras.Model(model.input[0], model.get_layer("dense2").output)
+    model.save(os.path.join(out, "ocr.tfk.h5"))
+    np.savez(os.path.join(out, "ocr.tfk.npz"), image=img, label=lab,
+             y=model.predict([img, lab], verbose=0), y_sub=sub.predict(img, verbose=0),
+             sub_layers=np.array([lyr.name for lyr in sub.layers]))
+
+
 def write_partial(out, rng):
     import tf_keras as keras
     from tf_keras import layers
@@ -218,6 +251,7 @@ def main():
     write_cudnn(out, rng)
     write_partial(out, rng)
     write_k22(out, rng)
+    write_ocr(out, rng)
     print("wrote", sorted(os.listdir(out)))
 
 

@@ -48,6 +48,17 @@ def test_ocr_prediction_submodel_matches_keras(ocr, fname):
     assert [layer.name for layer in again.layers] == meta["sub_layers"]
 
 
+def test_tf_keras_ocr_prediction_submodel():
+    ref = np.load(os.path.join(os.path.dirname(HERE), "fixtures_keras2", "ocr.tfk.npz"),
+                  allow_pickle=False)
+    model = gpulstm.load_model(os.path.join(os.path.dirname(HERE), "fixtures_keras2",
+                                            "ocr.tfk.h5"))
+    _close(model.predict([ref["image"], ref["label"]], verbose=0), ref["y"])
+    sub = Model(model.input[0], model.get_layer("dense2").output)
+    assert [layer.name for layer in sub.layers] == [str(n) for n in ref["sub_layers"]]
+    _close(sub.predict(ref["image"], verbose=0), ref["y_sub"])
+
+
 def _two_input_model():
     a, b = Input((4, 3), name="image"), Input((2,), name="label")
     x = LSTM(5, name="l")(a)
