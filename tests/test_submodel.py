@@ -56,6 +56,8 @@ def test_tf_keras_ocr_prediction_submodel():
     _close(model.predict([ref["image"], ref["label"]], verbose=0), ref["y"])
     sub = Model(model.input[0], model.get_layer("dense2").output)
     assert [layer.name for layer in sub.layers] == [str(n) for n in ref["sub_layers"]]
+    assert sub.input is model.inputs[0]  # tf_keras: a list of one gives its tensor
+    assert gpulstm.model_from_json(sub.to_json()).output.shape == (None, 8, 5)
     _close(sub.predict(ref["image"], verbose=0), ref["y_sub"])
 
 

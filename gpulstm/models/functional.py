@@ -108,13 +108,17 @@ class Model:
         if not getattr(self, "built", False) or attr not in self.__dict__:
             raise AttributeError(f"The layer {self.name} has never been called and thus has "
                                  f"no defined {what}.")
-        return self.__dict__[attr]
+        value = self.__dict__[attr]
+        if nested.keras2(self) and isinstance(value, list) and len(value) == 1:
+            return value[0]  # tf_keras unwraps a list of one (a model from a tf_keras file)
+        return value
 
     @property
     def input(self):
         """The input tensor(s) in the structure the model was built with (Keras 3's
-        ``model.input``): one tensor, a list (``Model([a, b], ...)``, also of one) or a
-        dict.  ``model.inputs`` is always a flat list."""
+        ``model.input``): one tensor, a list (``Model([a, b], ...)``, also of one; a model
+        read from a tf_keras config gives a list of one as its tensor, as tf_keras does)
+        or a dict.  ``model.inputs`` is always a flat list."""
         return self._struct("_nested_inputs", "input")
 
     @property
