@@ -111,6 +111,8 @@ def test_argument_combinations_keras_refuses(tmp_path):
     k3.write_bytes(b"\x89HDF\r\n\x1a\n")
     with pytest.raises(ValueError, match="`by_name` only supports loading legacy '.h5'"):
         model.load_weights(str(k3), by_name=True)
+    with pytest.raises(FileNotFoundError):
+        model.load_weights(str(tmp_path / "missing.h5"), by_name=True)
 
 
 def test_by_name_converts_cudnn_weights():

@@ -205,7 +205,7 @@ def load_weights(model, path, by_name=False, skip_mismatch=False):
     path = os.fspath(path)
     kind = _sniff(path) if os.path.isfile(path) else None
     partial.check_arguments(path, kind, by_name, skip_mismatch)
-    if by_name:
+    if by_name and kind is not None:
         return partial.load_by_name(model, path, skip_mismatch)
     if skip_mismatch and kind is not None:  # a Keras 3 .keras / .weights.h5, as Keras 3 does
         return partial.load_skipping(model, path, kind)

@@ -31,7 +31,11 @@ log = logging.getLogger("gpulstm.io")
 
 
 def check_arguments(path, kind, by_name, skip_mismatch):
-    """Refuse the combinations Keras refuses (tf_keras for ``.h5``, Keras 3 otherwise)."""
+    """Refuse the combinations Keras refuses (tf_keras for ``.h5``, Keras 3 otherwise).
+
+    ``kind``: ``"hdf5"``, ``"zip"`` or None (not a file: the loader reports that)."""
+    if kind is None:
+        return
     name = str(path)
     legacy = kind == "hdf5" and not name.endswith(".weights.h5")
     if by_name and not legacy:
