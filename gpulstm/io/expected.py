@@ -44,6 +44,7 @@ class Expected:
     shapes: list
     nbytes: int
     model: object = None
+    alternatives: dict = None  # {file index: shape also accepted} (CuDNN biases, legacy .h5)
 
 
 def from_model(model, legacy_h5):
@@ -61,7 +62,12 @@ def from_model(model, legacy_h5):
     in_file = [None] * n
     for j, k in enumerate(slot):
         in_file[k] = shapes[j]
-    return Expected(in_file, nbytes, model)
+    alternatives = None
+    if legacy_h5:  # Keras 2 CuDNNLSTM / CuDNNGRU biases, converted once read
+        from gpulstm.models.cudnn import bias_alternatives
+
+        alternatives = {slot[j]: shape for j, shape in bias_alternatives(model).items()}
+    return Expected(in_file, nbytes, model, alternatives)
 
 
 def from_config(path, config, keras_version, legacy_h5, backend=None):
@@ -201,11 +207,14 @@ def check_declared(path, expected, entries):
     if len(entries) != len(expected.shapes):
         raise ModelFileError(path, "weights", f"the model needs {len(expected.shapes)} weight arrays "
                              f"but the file holds {len(entries)}")
-    for (part, ds), shape in zip(entries, expected.shapes):
+    alternatives = expected.alternatives or {}
+    for i, ((part, ds), shape) in enumerate(zip(entries, expected.shapes)):
         try:
             dshape, dtype = ds.shape, ds.dtype
         except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
             raise ModelFileError(path, part, f"unreadable dataset header ({e})") from None
+        if dshape is not None and tuple(dshape) == alternatives.get(i):
+            shape = alternatives[i]
         if dshape is None or tuple(dshape) != tuple(shape):
             raise ModelFileError(path, part, f"weight declared with shape "
                                  f"{None if dshape is None else tuple(dshape)}; the model config "

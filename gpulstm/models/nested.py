@@ -47,7 +47,7 @@ def symbolic_call(model, inputs, mask=None, training=None):
     arg = given[0] if len(model.inputs) == 1 and not isinstance(inputs, (list, tuple)) \
         else list(given)
     nodes.append(Node(model, arg, kwargs, outputs))
-    many = isinstance(model._nested_outputs, (list, tuple))
+    many = isinstance(model._nested_outputs, (list, tuple, dict))
     return list(outputs) if many else outputs[0]
 
 

@@ -206,3 +206,37 @@ def symbolic_call(layer, inputs, mask=None, training=None, **kwargs):
 
 # The hook gpulstm.layers.base.Layer subclasses consult first in __call__.
 Layer._symbolic_call = symbolic_call
+
+
+# -- layer.input / layer.output (Keras's node attributes) ----------------------------
+def _node_attribute(layer, node_index, attr):
+    nodes = layer.__dict__.get("_inbound_nodes") or []
+    if not nodes:
+        raise AttributeError(f"The layer {layer.name} has never been called and thus has no "
+                             f"defined {attr}.")
+    if not 0 <= node_index < len(nodes):
+        raise ValueError(f"Asked to get {attr} at node {node_index}, but the operation has "
+                         f"only {len(nodes)} inbound nodes.")
+    node = nodes[node_index]
+    values = node.input_tensors if attr == "input" else list(node.outputs)
+    return values[0] if len(values) == 1 else values
+
+
+def get_input_at(self, node_index):
+    """The input tensor(s) of the layer's ``node_index``-th call (tf_keras's method)."""
+    return _node_attribute(self, node_index, "input")
+
+
+def get_output_at(self, node_index):
+    """The output tensor(s) of the layer's ``node_index``-th call (tf_keras's method)."""
+    return _node_attribute(self, node_index, "output")
+
+
+# As in Keras 3, ``layer.input`` / ``layer.output`` are those of the layer's first call
+# (a layer called several times: ``get_input_at(i)`` / ``get_output_at(i)`` for the others).
+Layer.input = property(lambda self: _node_attribute(self, 0, "input"),
+                       doc="The input tensor(s) of the layer's first call on symbolic tensors.")
+Layer.output = property(lambda self: _node_attribute(self, 0, "output"),
+                        doc="The output tensor(s) of the layer's first call on symbolic tensors.")
+Layer.get_input_at = get_input_at
+Layer.get_output_at = get_output_at
