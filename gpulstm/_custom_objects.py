@@ -121,6 +121,23 @@ def lookup(cfg):
     return None
 
 
+def lookup_function(identifier):
+    """The user function an activation name (or Keras 3's ``{"class_name": "function"}``
+    dict) names, or None. As in Keras, custom objects come before built-in names."""
+    if isinstance(identifier, dict) and identifier.get("class_name") == "function":
+        keys = [identifier.get("config"), identifier.get("registered_name")]
+    elif isinstance(identifier, str):
+        keys = [identifier]
+    else:
+        return None
+    for table in ((_scopes() or [{}])[-1], _GLOBAL, getattr(_local, "passed", None) or {}):
+        for k in keys:
+            fn = table.get(k) if isinstance(k, str) else None
+            if callable(fn) and not isinstance(fn, type):
+                return fn
+    return None
+
+
 def marks_custom(cfg):
     """Whether a serialized layer says it is a user class (Keras 3: a ``registered_name``
     other than its class name, or a ``module`` outside Keras; Keras 3 legacy ``.h5``: a

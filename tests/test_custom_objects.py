@@ -104,7 +104,8 @@ def _summary(model):
     return "\n".join(lines)
 
 
-@pytest.mark.parametrize("name", ["k3_ctc.keras", "k3_ctc.h5", "tfk_ctc.h5"])
+@pytest.mark.parametrize("name", ["k3_ctc.keras", "k3_ctc.h5", "tfk_ctc.keras",
+                                  "tfk_ctc.h5"])
 def test_ctc_endpoint_layer_returns_predictions(name):
     ref = np.load(_path(name.split(".")[0] + ".npz"), allow_pickle=False)
     # Keras 3 registered it as "ocr>CTCLayer"; the plain class name resolves too
@@ -278,3 +279,19 @@ def test_symbolic_calls_trace_shapes_and_masks():
     np.testing.assert_allclose(kept, direct, atol=1e-6)  # the mask passes through Keep
     np.testing.assert_allclose(plain[1], direct[1], atol=1e-6)  # Plain drops it (Keras 3)
     assert not np.allclose(plain[0], direct[0])
+
+
+def test_custom_activation_by_name():
+    def scaled_tanh(x):
+        return 2.0 * np.tanh(x)
+
+    inp = gpulstm.Input((3,))
+    model = gpulstm.Model(inp, gpulstm.Dense(2, activation=scaled_tanh)(inp))
+    text = model.to_json()
+    assert '"activation": "scaled_tanh"' in text
+    with pytest.raises(ValueError, match="scaled_tanh"):
+        model_from_json(text)
+    again = model_from_json(text, custom_objects={"scaled_tanh": scaled_tanh})
+    again.set_weights(model.get_weights())
+    x = np.linspace(-1, 1, 6, dtype="float32").reshape(2, 3)
+    np.testing.assert_allclose(again.predict(x), model.predict(x), rtol=1e-6)
