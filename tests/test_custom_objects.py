@@ -295,3 +295,13 @@ def test_custom_activation_by_name():
     again.set_weights(model.get_weights())
     x = np.linspace(-1, 1, 6, dtype="float32").reshape(2, 3)
     np.testing.assert_allclose(again.predict(x), model.predict(x), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["k3_gain.h5", "tfk_gain.keras"])
+def test_load_weights_into_a_rebuilt_model(name):
+    x = gpulstm.Input((5, 3))
+    h = ChannelGain(name="gain")(gpulstm.LSTM(4, return_sequences=True)(x))
+    model = gpulstm.Model(x, ScaledDense(2, scale=0.5)(gpulstm.LSTM(3)(h)))
+    model.load_weights(_path(name))
+    ref = np.load(_path(name.split(".")[0] + ".npz"), allow_pickle=False)
+    _close(model.predict(ref["x"]), ref["y"])
