@@ -204,15 +204,19 @@ class Layer:
         self.weight_trainable = flags
         return value
 
+    def _weights_with_flags(self):
+        ws = self.weights
+        flags = getattr(self, "weight_trainable", None) or [True] * len(ws)
+        return [(w, bool(t) and bool(self.trainable)) for w, t in zip(ws, flags)]
+
     @property
     def trainable_weights(self):
-        flags = getattr(self, "weight_trainable", None) or [True] * len(self._weights)
-        return [w for w, t in zip(self.weights, flags) if t and self.trainable]
+        """The weights training would update (read-only views), as Keras lists them."""
+        return [w for w, t in self._weights_with_flags() if t]
 
     @property
     def non_trainable_weights(self):
-        flags = getattr(self, "weight_trainable", None) or [True] * len(self._weights)
-        return [w for w, t in zip(self.weights, flags) if not (t and self.trainable)]
+        return [w for w, t in self._weights_with_flags() if not t]
 
     def __call__(self, *args, **kwargs):
         from gpulstm.layers import _user
