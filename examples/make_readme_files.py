@@ -1,12 +1,15 @@
 """Write the files the README's commands use into the current folder.
 
-    python examples/make_readme_files.py      # model.keras, x.npy, sequences.zarr (with zarr)
+    python examples/make_readme_files.py      # model.keras, ocr.keras, x.npy, sequences.zarr
 
 ``model.keras`` is the seed notebook's functional model (Input (400, 3) -> LSTM(50,
 relu) -> Dense(1)), saved by Keras 3 and committed next to this script
 (``examples/model.keras``, 63 KB); ``x.npy`` holds 32 random sequences for it, and
 ``sequences.zarr`` (written only when zarr is installed) the same for the Dask
-example. No TensorFlow or Keras is needed.
+example. ``ocr.keras`` is the custom-layer example's OCR model (image and label inputs ->
+Bidirectional(LSTM) -> Dense softmax -> a ``CTCLayer`` endpoint), saved by Keras 3 with
+``scripts/make_custom_fixtures.py`` (the same file as ``tests/fixtures_custom/k3_ctc.keras``).
+No TensorFlow or Keras is needed.
 
 ``python examples/make_readme_files.py --keras`` rebuilds ``examples/model.keras``
 with Keras 3 (``KERAS_BACKEND=jax`` is enough); nothing else needs Keras.
@@ -38,11 +41,13 @@ def write_model_with_keras(path=MODEL):
 
 
 def write_inputs(folder="."):
-    """Copy ``model.keras`` and write ``x.npy`` (and ``sequences.zarr``) into ``folder``."""
+    """Copy ``model.keras`` and ``ocr.keras``, write ``x.npy`` (and ``sequences.zarr``) into
+    ``folder``."""
     shutil.copyfile(MODEL, os.path.join(folder, "model.keras"))
+    shutil.copyfile(os.path.join(HERE, "ocr.keras"), os.path.join(folder, "ocr.keras"))
     x = np.random.default_rng(0).normal(size=(32,) + SHAPE).astype("float32")
     np.save(os.path.join(folder, "x.npy"), x)
-    written = ["model.keras", "x.npy"]
+    written = ["model.keras", "ocr.keras", "x.npy"]
     try:
         import zarr
     except ImportError:

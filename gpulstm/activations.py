@@ -76,6 +76,9 @@ def resolve(activation, keras_version=None, arg="activation"):
     compiled function is then ``func``); ``config_name`` is what get_config writes.
     hard_sigmoid takes the formula of the Keras generation given by ``keras_version``.
     """
+    from gpulstm._custom_objects import lookup_function
+
+    activation = lookup_function(activation) or activation  # custom_objects by name
     if callable(activation):
         name = getattr(activation, "__name__", None) or repr(activation)
         return CUSTOM, name, activation

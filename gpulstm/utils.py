@@ -1,7 +1,10 @@
-"""Keras utilities: ``to_categorical`` and ``plot_model``."""
+"""Keras utilities: ``to_categorical``, ``plot_model`` and the custom-object scope."""
 import os
 
 import numpy as np
+
+from gpulstm._custom_objects import (CustomObjectScope, custom_object_scope,  # noqa: F401
+                                     get_custom_objects, register_keras_serializable)
 
 
 def to_categorical(x, num_classes=None):

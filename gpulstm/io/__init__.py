@@ -163,7 +163,7 @@ def apply_weights(model, mf):
     return model
 
 
-def load_model(path, backend=None):
+def load_model(path, backend=None, custom_objects=None, compile=True, safe_mode=True):
     """Load a Keras model saved as ``.keras`` (Keras 3 or tf_keras) or legacy ``.h5``.
 
     Parameters
@@ -172,6 +172,12 @@ def load_model(path, backend=None):
         The saved model file.
     backend : str, optional
         ``"cpu"``, ``"cuda"`` or ``"auto"``; see :mod:`gpulstm.dispatch`.
+    custom_objects : dict, optional
+        ``{"ClassName": cls}`` for the file's custom layers, written on
+        :class:`gpulstm.Layer` (see also ``gpulstm.utils.custom_object_scope``). The
+        module a file names is never imported.
+    compile, safe_mode :
+        Keras's; nothing to compile, and nothing from a file is ever executed.
 
     Returns
     -------
@@ -183,7 +189,10 @@ def load_model(path, backend=None):
     ModelFileError
         The file is unreadable, inconsistent or uses an unsupported feature.
     """
-    mf, model = _read(path, backend=backend)  # the model is built from the config before reading
+    from gpulstm._custom_objects import passed
+
+    with passed(custom_objects):
+        mf, model = _read(path, backend=backend)  # the model is built from the config first
     if mf.config is None or model is None:
         raise ModelFileError(mf.path, None, "a weights-only file holds no architecture; build the "
                              "model and call model.load_weights(path)")

@@ -83,6 +83,15 @@ class TreeReader:
             sub = child(self.path, group, "layers", where + "/layers")
             out += self.model_entries(sub, layer_cfg, where + "/layers", depth + 1) if sub is not None else []
             known = {"vars", "layers"}
+        elif _unsupported(layer_cfg):
+            # Read as data only (gpulstm cannot build it: loading names the class first):
+            # every sub-group, depth first in name order, so the file can be described.
+            kids = sorted(k for k in group.keys() if k != "vars")
+            for name in kids:
+                g = child(self.path, group, name, f"{where}/{name}")
+                if g is not None and not _is_dataset(g):
+                    out += self._collect(g, {"class_name": cls}, f"{where}/{name}", depth + 1)
+            known = {"vars", *kids}
         else:
             kids = _CHILDREN.get(cls, ())
             for name in kids:
@@ -155,6 +164,22 @@ def _child_config(cls, name, inner):
     if cls == "TimeDistributed":
         return layer
     return {"class_name": "Cell"}  # RNN cells: own vars only
+
+
+def _unsupported(layer_cfg):
+    """Whether gpulstm has no class for this layer config (built-in or from custom_objects)."""
+    from gpulstm import _custom_objects
+    from gpulstm.models.serialization import supported_layers
+
+    cls = layer_cfg.get("class_name")
+    return isinstance(cls, str) and cls not in supported_layers() and cls != "Cell" \
+        and _custom_objects.lookup(layer_cfg) is None
+
+
+def _is_dataset(obj):
+    import h5py
+
+    return isinstance(obj, h5py.Dataset)
 
 
 def _index(name):

@@ -213,9 +213,11 @@ def open_h5(path, source, part):
 
 
 def check_config_safe(path, part, config, _depth=0):
-    """Refuse configs that would need code: Lambda layers and custom objects.
+    """Refuse configs that hold code: Lambda layers.
 
-    Walks every nested dict with a ``class_name``; never imports anything.
+    Walks every nested dict with a ``class_name``; never imports anything. Custom
+    classes are data here: building the model looks them up in ``custom_objects``
+    (and refuses them by name when they are not there).
     """
     if _depth > 200:
         raise ModelFileError(path, part, "config nested too deeply")
@@ -228,14 +230,6 @@ def check_config_safe(path, part, config, _depth=0):
                     path, part, f"layer {name!r} is a {cls} layer, which holds Python code; "
                     "gpulstm never executes code from model files. Replace it with "
                     "built-in layers and re-save the model.")
-            registered = config.get("registered_name")
-            module = config.get("module")
-            custom = (isinstance(registered, str) and ">" in registered) or (
-                isinstance(module, str) and module.split(".")[0] not in ("keras", "tf_keras", "builtins"))
-            if custom:
-                raise UnsupportedModelError(
-                    path, part, f"custom object {registered or cls!r} (module {module!r}) is not "
-                    "supported: gpulstm never imports code from model files.")
         for v in config.values():
             check_config_safe(path, part, v, _depth + 1)
     elif isinstance(config, list):

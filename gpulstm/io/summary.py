@@ -38,22 +38,76 @@ def _layer_rows(config, sizes):
 
 
 def _model_summary(mf):
-    """The model's own ``summary()`` (the layout of the Keras that wrote the file), or
-    None when the config does not build (the table below then describes it)."""
+    """``(table, None)``: the model's own ``summary()`` (the layout of the Keras that wrote
+    the file); ``(None, error)`` when the config does not build (the table below then
+    describes it)."""
     import json
 
     from . import _model_from_json
 
     if mf.config is None:
-        return None
+        return None, None
     try:
         model = _model_from_json(json.dumps(mf.config), mf.keras_version, None)
         lines = []
         model.summary(print_fn=lines.append)
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, NotImplementedError,
-            RecursionError, OverflowError, MemoryError):
-        return None  # builds as load_model does: whatever load_model refuses, this describes
-    return "\n".join(lines)
+            RecursionError, OverflowError, MemoryError) as e:
+        return None, e  # builds as load_model does: whatever load_model refuses, this describes
+    return "\n".join(lines), None
+
+
+def _layer_configs(config):
+    """Every layer config in a model config: nested models' and wrapped layers' too."""
+    stack, out = [config], []
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        inner = node.get("config") if isinstance(node.get("config"), dict) else {}
+        layers = inner.get("layers")
+        if isinstance(layers, list):
+            stack.extend(reversed(layers))
+        for key in ("layer", "backward_layer"):
+            if isinstance(inner.get(key), dict):
+                stack.append(inner[key])
+        if node is not config and isinstance(node.get("class_name"), str):
+            out.append(node)
+    return out
+
+
+def runnable_line(mf, error):
+    """Whether gpulstm can run the file's model, and if not, which layers stop it."""
+    from gpulstm import _custom_objects
+    from gpulstm.models.ops import _OPS
+    from gpulstm.models.serialization import supported_layers
+
+    if mf.config is None:
+        return "Runs in gpulstm: no (a weights-only file: build the model and call load_weights)"
+    if error is None:
+        return "Runs in gpulstm: yes"
+    known = set(supported_layers()) | set(_OPS) | {"Sequential", "Functional", "Model"}
+    keras_cls, custom, unknown = [], [], []
+    for cfg in _layer_configs(mf.config):
+        inner = cfg.get("config") if isinstance(cfg.get("config"), dict) else {}
+        cls, name = cfg["class_name"], inner.get("name", cfg.get("name", "?"))
+        if _custom_objects.marks_custom(cfg):
+            custom.append(f"{cfg.get('registered_name') or cls} ({name})")
+        elif cls not in known:  # a Keras 2 config cannot say whether a class is Keras's
+            (keras_cls if "module" in cfg else unknown).append(f"{cls} ({name})")
+    cli = ("need custom_objects, which the command line cannot pass: load the file in Python "
+           "with gpulstm.load_model(path, custom_objects={...})")
+    parts = []
+    if keras_cls:
+        parts.append("Keras layer classes gpulstm does not support: " + ", ".join(keras_cls))
+    if custom:
+        parts.append(f"custom classes ({cli}): " + ", ".join(custom))
+    if unknown:
+        parts.append("layer classes gpulstm does not have (a Keras layer not supported yet, or "
+                     f"a custom class: custom classes {cli}): " + ", ".join(unknown))
+    if not parts:
+        parts.append(str(error).split("\n")[0])
+    return "Runs in gpulstm: no; " + "; ".join(parts)
 
 
 def summary_text(path):
@@ -79,7 +133,8 @@ def summary_text(path):
         i += n
     total = int(sum(np.size(w) for w in mf.weights))
     lines = [f"File: {mf.path}", f"Format: {mf.format}, keras_version={mf.keras_version}"]
-    table = _model_summary(mf)
+    table, error = _model_summary(mf)
+    lines.append(runnable_line(mf, error))
     if table is not None:
         return "\n".join(lines + [table.rstrip("\n")])
     if mf.config is not None:

@@ -96,7 +96,11 @@ def resolve_activation(activation, keras_version=None, arg="activation"):
     """``(config_name, function)`` for a Keras activation name, None or callable.
 
     The built-in functions compute with the module of their argument (NumPy or CuPy).
+    A name ``custom_objects`` (or a scope) maps to a function gives that function.
     """
+    from gpulstm._custom_objects import lookup_function
+
+    activation = lookup_function(activation) or activation
     if callable(activation):
         return getattr(activation, "__name__", repr(activation)), activation
     if isinstance(activation, str) and activation.lower() in ("softmax", "log_softmax"):

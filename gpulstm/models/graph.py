@@ -4,6 +4,7 @@ from collections import defaultdict
 
 from gpulstm import _xp
 from gpulstm.layers.core import Embedding
+from gpulstm.layers import _user
 from gpulstm.layers.embedded import call_on_ids
 from gpulstm.layers.lstm import LSTM
 from gpulstm.layers.wrappers import Bidirectional, TimeDistributed
@@ -101,6 +102,8 @@ def call_layer(layer, args, kwargs, mask, training, backend, source=None):
                          training=training, backend=backend)
     elif isinstance(layer, TimeDistributed):
         out = layer.call(args, mask=mask, training=training, backend=backend)
+    elif _user.is_user_layer(layer):  # a user's layer: Keras's calling conventions
+        out = _user.run(layer, args, kwargs, mask, training)
     else:  # call arguments a layer declares (Attention's use_causal_mask...) go with it
         extra = {k: kwargs[k] for k in getattr(layer, "call_kwargs", ()) if k in kwargs}
         out = layer.call(args, mask=mask, training=training, **extra)

@@ -1,10 +1,13 @@
 """Model configs: Keras 3 JSON out, tf_keras 2 and Keras 3 JSON in.
 
-Nothing from a config is executed or imported: class names are looked up in a
-fixed table, and Lambda / custom layers are refused by name.
+Nothing from a config is executed or imported: class names are looked up in the
+user's ``custom_objects`` (see :mod:`gpulstm._custom_objects`), then in a fixed
+table; Lambda layers and unknown classes are refused by name.
 """
 import json
 
+from gpulstm import _custom_objects
+from gpulstm.layers import _user
 from gpulstm.layers._common import dtype_policy
 from gpulstm.models.ops import _OPS, OpLayer
 from gpulstm.models.symbolic import KerasTensor, _nodes, input_tensor
@@ -55,6 +58,9 @@ def serialize_layer(layer):
         return out
     out = {"module": "keras.layers", "class_name": type(layer).__name__,
            "config": _strip_versions(layer.get_config()), "registered_name": None}
+    if type(layer) not in set(_layer_classes().values()):  # a user class: Keras 3's keys
+        out.update(module=type(layer).__module__,
+                   registered_name=_custom_objects.registered_name(type(layer)))
     shape = getattr(layer, "_build_input_shape", None)
     if type(layer).__name__ != "InputLayer" and shape is not None:
         if isinstance(shape, list):
@@ -73,6 +79,9 @@ def deserialize_layer(cfg, keras_version=None):
     name = conf.get("name", cfg.get("name", "?"))
     if cls_name in ("Sequential", "Functional", "Model"):
         return model_from_config(cfg, keras_version, None)  # a nested model
+    user = _custom_objects.lookup(cfg)  # custom_objects first, as Keras looks them up
+    if user is not None:
+        return _custom_objects.instantiate(user, cfg, conf, name, keras_version)
     classes = _layer_classes()
     from gpulstm.models import cudnn
 
@@ -83,14 +92,19 @@ def deserialize_layer(cfg, keras_version=None):
             f"Layer '{name}' is a {cls_name}, which runs Python code stored with the model. "
             "gpulstm never executes code from a config. Replace it with supported layers "
             f"({', '.join(sorted(classes))}) and load the weights again.")
-    cls = classes.get(cls_name)
+    custom = _custom_objects.marks_custom(cfg)
+    cls = None if custom else classes.get(cls_name)  # a custom class never falls back
     if cls is None:
-        custom = cfg.get("registered_name") not in (None, cls_name) or \
-            str(cfg.get("module", "keras")).split(".")[0] not in ("keras", "tf_keras")
         kind = "custom layer" if custom else "layer class"
+        short = cls_name.split(">")[-1]
+        reg = cfg.get("registered_name") or cls_name
+        reg = f"registered as '{reg}', " if reg != short else ""
         raise ValueError(
-            f"Unknown {kind} '{cls_name}' (layer '{name}'). gpulstm supports: "
-            f"{', '.join(sorted(classes))}. Custom layers are never imported from configs.")
+            f"Unknown {kind} '{short}' ({reg}layer '{name}'). gpulstm supports: "
+            f"{', '.join(sorted(classes))}. Custom layers are never imported from configs: "
+            f"if '{short}' is your own layer, write it on gpulstm.Layer and pass it, e.g. "
+            f"load_model(path, custom_objects={{'{short}': {short}}}) (or use "
+            "gpulstm.utils.custom_object_scope).")
     try:
         return cls.from_config(conf, keras_version=keras_version)
     except TypeError as e:
@@ -237,20 +251,22 @@ def model_from_json(json_string, keras_version=None, backend=None, custom_object
         if present, else Keras 3.
     backend : str, optional
         The model's backend (see :class:`gpulstm.Model`).
+    custom_objects : dict, optional
+        ``{"ClassName": cls}`` for the config's custom layers (classes written on
+        :class:`gpulstm.Layer`); Keras 3's registered names (``"package>ClassName"``)
+        and plain class names both resolve. Nothing named in the JSON is imported.
 
     Returns
     -------
     Model or Sequential
         Built, with freshly initialized weights: call ``set_weights`` next.
     """
-    if custom_objects:
-        raise ValueError("gpulstm does not load custom objects. Received: custom_objects="
-                         f"{sorted(custom_objects)}")
     try:
         d = json.loads(json_string)
     except (TypeError, ValueError) as e:
         raise ValueError(f"Expected a model JSON string. Received invalid JSON: {e}") from None
-    return model_from_config(d, keras_version, backend)
+    with _custom_objects.passed(custom_objects):
+        return model_from_config(d, keras_version, backend)
 
 
 def model_from_config(d, keras_version=None, backend=None):
@@ -324,7 +340,10 @@ def _call_node(layer, node_data, created, names):
         return [layer.symbolic(args)]
     if isinstance(layer, (LSTM, Bidirectional)) and len(args) > 1:
         kwargs.setdefault("initial_state", args[1])
-    out = layer(args[0], **kwargs)
+    if _user.is_user_layer(layer):  # call(y_true, y_pred): every positional argument
+        out = layer(*args, **kwargs)
+    else:
+        out = layer(args[0], **kwargs)
     return out if isinstance(out, list) else [out]
 
 

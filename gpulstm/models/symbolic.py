@@ -183,9 +183,15 @@ def symbolic_call(layer, inputs, mask=None, training=None, **kwargs):
                 raise ValueError(f"Layer '{layer.name}' cannot merge its inputs: {err}. "
                                  f"Inputs come from layers {names}.")
             raise _incompatible(layer, err, shape, first)
-    if not layer.built:
-        layer.build(shape)
-    out_shape = layer.compute_output_shape(shape)
+    from gpulstm.layers import _user
+
+    if _user.is_user_layer(layer):  # Keras 3's shapes_dict rules, or a traced call
+        _user.build(layer, inputs, kwargs)
+        out_shape = _user.output_shape(layer, inputs, kwargs)
+    else:
+        if not layer.built:
+            layer.build(shape)
+        out_shape = layer.compute_output_shape(shape)
     nodes = _nodes(layer)
     index = len(nodes)
     dtype = getattr(layer, "dtype", "float32")

@@ -1,0 +1,156 @@
+"""Write the custom-layer fixtures under tests/fixtures_custom (issue 17).
+
+    KERAS_BACKEND=jax python scripts/make_custom_fixtures.py --out tests/fixtures_custom
+    /work/tfvenv/bin/python scripts/make_custom_fixtures.py --out tests/fixtures_custom  # tf_keras
+
+The same custom layers are written for Keras 3 (``k3_*``) and tf_keras 2 (``tfk_*``):
+
+* ``*_gain.keras`` / ``*_gain.h5``: Input(5, 3) -> LSTM(4, return_sequences) ->
+  ``ChannelGain`` (a non-trainable ``offset`` added before a trainable ``gain``, so
+  Keras stores ``gain`` first) -> LSTM(3) -> ``ScaledDense(2, scale=0.5)`` (kernel, bias);
+  ``*_gain.npz`` holds ``x``, ``y = model.predict(x)`` and ``w_gain_*`` (the
+  ChannelGain layer's ``get_weights()``). Keras 3 registers neither class
+  (its config's ``registered_name`` is the class name, ``module`` this script's).
+* ``*_ctc.keras`` / ``*_ctc.h5``: the OCR examples' endpoint: inputs ``image`` (6, 3) and
+  ``label`` (4,) -> Bidirectional(LSTM(3, return_sequences)) -> Dense(5, softmax) ->
+  ``CTCLayer(name="ctc_loss")(label, y_pred)``, which adds a training loss and returns
+  ``y_pred``; Keras 3 registers it as ``ocr>CTCLayer``. ``*_ctc.npz``: ``image``, ``label``, ``y``.
+* ``k3_convlstm.keras`` / ``.h5``: a ConvLSTM2D model (a layer gpulstm does not support).
+
+Tests read everything with NumPy / h5py only (``allow_pickle=False``).
+"""
+import argparse
+import os
+import sys
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+TF = "tf_keras" in sys.executable or "tfvenv" in sys.executable
+if TF:
+    import tf_keras as keras  # noqa: E402
+    import tensorflow as tf  # noqa: E402
+
+    ops = None
+else:
+    import keras  # noqa: E402
+    from keras import ops  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _mean(x):
+    return tf.reduce_mean(x) if TF else ops.mean(x)
+
+
+class ChannelGain(keras.layers.Layer):
+    """``(x + offset) * gain`` per channel; offset is frozen and added first."""
+
+    def __init__(self, init_gain=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.init_gain = init_gain
+
+    def build(self, input_shape):
+        c = input_shape[-1]
+        self.offset = self.add_weight(name="offset", shape=(c,), initializer="zeros",
+                                      trainable=False)
+        self.gain = self.add_weight(name="gain", shape=(c,),
+                                    initializer=keras.initializers.Constant(self.init_gain))
+        super().build(input_shape)
+
+    def call(self, inputs):
+        return (inputs + self.offset) * self.gain
+
+    def get_config(self):
+        return {**super().get_config(), "init_gain": self.init_gain}
+
+
+class ScaledDense(keras.layers.Layer):
+    """``scale * (x @ kernel + bias)``."""
+
+    def __init__(self, units, scale=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.scale = units, scale
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(name="kernel", shape=(input_shape[-1], self.units))
+        self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
+
+    def call(self, inputs):
+        return self.scale * (inputs @ self.kernel + self.bias)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "scale": self.scale}
+
+
+class CTCLayer(keras.layers.Layer):
+    """The OCR examples' endpoint: a training loss on (labels, predictions), returns predictions."""
+
+    def call(self, y_true, y_pred):
+        self.add_loss(_mean(y_pred) * 0.0 + _mean(y_true) * 0.0)
+        return y_pred
+
+
+if not TF:
+    CTCLayer = keras.saving.register_keras_serializable(package="ocr")(CTCLayer)
+
+
+def _randomise(model, rng):
+    model.set_weights([rng.uniform(-0.7, 0.7, w.shape).astype("float32")
+                       for w in model.get_weights()])
+
+
+def gain_model():
+    x = keras.Input((5, 3), name="x")
+    h = keras.layers.LSTM(4, return_sequences=True)(x)
+    h = ChannelGain(init_gain=1.5, name="gain")(h)
+    h = keras.layers.LSTM(3)(h)
+    return keras.Model(x, ScaledDense(2, scale=0.5, name="scaled")(h), name="gain_model")
+
+
+def ctc_model():
+    image = keras.Input((6, 3), name="image")
+    label = keras.Input((4,), name="label")
+    h = keras.layers.Bidirectional(keras.layers.LSTM(3, return_sequences=True))(image)
+    y = keras.layers.Dense(5, activation="softmax", name="dense2")(h)
+    out = CTCLayer(name="ctc_loss")(label, y)
+    return keras.Model([image, label], out, name="ocr_model")
+
+
+def convlstm_model():
+    x = keras.Input((3, 4, 4, 1), name="frames")
+    h = keras.layers.ConvLSTM2D(2, (2, 2), name="conv_lstm")(x)
+    return keras.Model(x, keras.layers.Flatten()(h), name="convlstm_model")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default="tests/fixtures_custom")
+    out = ap.parse_args().out
+    os.makedirs(out, exist_ok=True)
+    rng = np.random.default_rng(17)
+    tag = "tfk" if TF else "k3"
+    m = gain_model()
+    _randomise(m, rng)
+    x = rng.standard_normal((2, 5, 3)).astype("float32")
+    gain_w = {f"w_gain_{i}": w for i, w in enumerate(m.get_layer("gain").get_weights())}
+    np.savez(os.path.join(out, f"{tag}_gain.npz"), x=x, y=m.predict(x, verbose=0), **gain_w)
+    for ext in ("keras", "h5"):
+        m.save(os.path.join(out, f"{tag}_gain.{ext}"))
+    m = ctc_model()
+    _randomise(m, rng)
+    image = rng.standard_normal((2, 6, 3)).astype("float32")
+    label = rng.integers(1, 5, (2, 4)).astype("float32")
+    np.savez(os.path.join(out, f"{tag}_ctc.npz"), image=image, label=label,
+             y=m.predict([image, label], verbose=0))
+    for ext in ("keras", "h5"):
+        m.save(os.path.join(out, f"{tag}_ctc.{ext}"))
+    if not TF:
+        conv = convlstm_model()
+        conv.save(os.path.join(out, "k3_convlstm.keras"))
+        conv.save(os.path.join(out, "k3_convlstm.h5"))
+    print("wrote", sorted(os.listdir(out)))
+
+
+if __name__ == "__main__":
+    main()
