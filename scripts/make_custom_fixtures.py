@@ -15,7 +15,8 @@ The same custom layers are written for Keras 3 (``k3_*``) and tf_keras 2 (``tfk_
   ``label`` (4,) -> Bidirectional(LSTM(3, return_sequences)) -> Dense(5, softmax) ->
   ``CTCLayer(name="ctc_loss")(label, y_pred)``, which adds a training loss and returns
   ``y_pred``; Keras 3 registers it as ``ocr>CTCLayer``. ``*_ctc.npz``: ``image``, ``label``, ``y``.
-* ``k3_convlstm.keras`` / ``.h5``: a ConvLSTM2D model (a layer gpulstm does not support).
+* ``k3_deconv.keras`` / ``.h5``: a Conv2DTranspose model (a layer with weights that gpulstm
+  does not support).
 
 Tests read everything with NumPy / h5py only (``allow_pickle=False``).
 """
@@ -117,10 +118,10 @@ def ctc_model():
     return keras.Model([image, label], out, name="ocr_model")
 
 
-def convlstm_model():
-    x = keras.Input((3, 4, 4, 1), name="frames")
-    h = keras.layers.ConvLSTM2D(2, (2, 2), name="conv_lstm")(x)
-    return keras.Model(x, keras.layers.Flatten()(h), name="convlstm_model")
+def deconv_model():
+    x = keras.Input((4, 4, 2), name="image")
+    h = keras.layers.Conv2DTranspose(2, (2, 2), name="deconv")(x)
+    return keras.Model(x, keras.layers.Flatten()(h), name="deconv_model")
 
 
 def main():
@@ -146,9 +147,9 @@ def main():
     for ext in ("keras", "h5"):
         m.save(os.path.join(out, f"{tag}_ctc.{ext}"))
     if not TF:
-        conv = convlstm_model()
-        conv.save(os.path.join(out, "k3_convlstm.keras"))
-        conv.save(os.path.join(out, "k3_convlstm.h5"))
+        conv = deconv_model()
+        conv.save(os.path.join(out, "k3_deconv.keras"))
+        conv.save(os.path.join(out, "k3_deconv.h5"))
     print("wrote", sorted(os.listdir(out)))
 
 

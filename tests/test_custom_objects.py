@@ -197,23 +197,23 @@ def test_error_paths_name_the_class_and_leave_nothing_behind():
     assert _custom_objects._scopes() == []
 
 
-@pytest.mark.parametrize("name", ["k3_convlstm.keras", "k3_convlstm.h5", "json"])
+@pytest.mark.parametrize("name", ["k3_deconv.keras", "k3_deconv.h5", "json"])
 def test_unsupported_class_is_reported_before_weights(name):
     if name == "json":
-        with zipfile.ZipFile(_path("k3_convlstm.keras")) as z:
+        with zipfile.ZipFile(_path("k3_deconv.keras")) as z:
             text = z.read("config.json").decode()
-        with pytest.raises(ValueError, match="Unknown layer class 'ConvLSTM2D'") as e:
+        with pytest.raises(ValueError, match="Unknown layer class 'Conv2DTranspose'") as e:
             model_from_json(text)
     else:
-        with pytest.raises(UnsupportedModelError, match="Unknown layer class 'ConvLSTM2D'") as e:
+        with pytest.raises(UnsupportedModelError, match="Unknown layer class 'Conv2DTranspose'") as e:
             gpulstm.load_model(_path(name))
         mf = read_model_file(_path(name))  # the weights are data: read, never refused
-        assert sum(w.size for w in mf.weights) == 104
+        assert sum(w.size for w in mf.weights) == 18
         text = summary_text(_path(name))
         # Keras 3 .keras configs say the class is Keras's (module keras.layers); .h5 ones cannot
         kind = "Keras layer classes gpulstm does not support" if name.endswith(".keras") \
             else "layer classes gpulstm does not have"
-        assert f"Runs in gpulstm: no; {kind}" in text and "ConvLSTM2D (conv_lstm)" in text
+        assert f"Runs in gpulstm: no; {kind}" in text and "Conv2DTranspose (deconv)" in text
     assert "unexpected weights" not in str(e.value)
 
 
@@ -305,3 +305,21 @@ def test_load_weights_into_a_rebuilt_model(name):
     model.load_weights(_path(name))
     ref = np.load(_path(name.split(".")[0] + ".npz"), allow_pickle=False)
     _close(model.predict(ref["x"]), ref["y"])
+
+
+@pytest.mark.parametrize("name", ["k3_ctc.keras", "tfk_ctc.h5"])
+def test_ocr_prediction_submodel_of_a_custom_layer_model(name):
+    """The OCR examples' inference model: ``Model(model.input[0],
+    model.get_layer(<last dense>).output)`` cut out of a model whose endpoint is a custom
+    CTC layer; it takes the image alone, shares the loaded weights, and gives the
+    predictions Keras gave through the endpoint."""
+    ref = np.load(_path(name.split(".")[0] + ".npz"), allow_pickle=False)
+    model = gpulstm.load_model(_path(name), custom_objects={"CTCLayer": CTCLayer})
+    pred = gpulstm.Model(model.input[0], model.get_layer("dense2").output)
+    assert [lyr.name for lyr in pred.layers][-1] == "dense2"
+    assert "ctc_loss" not in [lyr.name for lyr in pred.layers]
+    _close(pred.predict(ref["image"]), ref["y"])
+    # shared weights: a change through the sub-model is seen by the whole model
+    w = pred.get_layer("dense2").get_weights()
+    pred.get_layer("dense2").set_weights([a * 0 for a in w])
+    assert np.all(model.predict([ref["image"], ref["label"]]) == np.float32(1 / ref["y"].shape[-1]))
