@@ -412,9 +412,7 @@ def run_rows(x, W, WT, x_proj, bias, UT, P, RK, h, c, mask, act, ract, fast, wid
             # (or h_tm1 @ RK) on the register-blocked panel kernels
             _set_inputs(src, bias, z, stacked, has_bias, first, t)
             if stacked:
-                for r in range(nb):
-                    xh[r, :D] = x[(b0 + r) * T + t]
-                    xh[r, D:] = H[r]
+                stack_rows(x, H, xh, b0, T, t)
                 cpu_micro.gemm_panels(PR, xh, z, nb, wide)
             else:
                 cpu_micro.gemm_panels(PR, H, z, nb, wide)
@@ -422,9 +420,7 @@ def run_rows(x, W, WT, x_proj, bias, UT, P, RK, h, c, mask, act, ract, fast, wid
             # z = [x_t | h_tm1] @ [kernel; RK] (or h_tm1 @ RK, x_proj given) by one
             # BLAS GEMM, then the bias (and x_proj) is added to it
             if stacked:
-                for r in range(nb):
-                    xh[r, :D] = x[(b0 + r) * T + t]
-                    xh[r, D:] = H[r]
+                stack_rows(x, H, xh, b0, T, t)
                 cpu_blas.dot(xh, W, z)
             else:
                 cpu_blas.dot(H, RK, z)
@@ -432,13 +428,11 @@ def run_rows(x, W, WT, x_proj, bias, UT, P, RK, h, c, mask, act, ract, fast, wid
         else:
             _set_inputs(src, bias, z, fused, has_bias, first, t)
         if fused:
-            for r in range(nb):
-                recur_axpy(W, x[(b0 + r) * T + t], z[r])
+            axpy_rows(W, x, z, b0, T, t)
         if tiled:
             recur_tiles(UT, RK, H, z, nb, wide)
         elif not blas and not panel:
-            for r in range(nb):
-                recur_axpy(RK, H[r], z[r])
+            axpy_rows(RK, H, z, 0, 1, 0)
         gates_rows(z, H, C, tmp, act, ract, fast, mask, b0, t, has_mask, 0, U)
         emit_step(H, prev, out, mask, b0, t, s, has_mask, zero_output_for_mask,
                   return_sequences)
@@ -451,6 +445,25 @@ def copy_row(src, dst):
     """dst[:] = src without NumPy's overlap copy (which allocates, so needs NRT)."""
     for j in range(dst.shape[0]):
         dst[j] = src[j]
+
+
+@numba.njit(**LEAF)
+def axpy_rows(M, A, z, a0, T, t):
+    """z[r] += A[(a0 + r) * T + t] @ M for every row r of z (``recur_axpy``)."""
+    for r in range(z.shape[0]):
+        recur_axpy(M, A[(a0 + r) * T + t], z[r])
+
+
+@numba.njit(**LEAF)
+def stack_rows(x, H, xh, b0, T, t):
+    """xh[r] = [x_t | h_tm1] of row b0 + r: x (B * T, D) row (b0 + r) * T + t, H (nb, U)."""
+    D = x.shape[1]
+    for r in range(H.shape[0]):
+        xr = x[(b0 + r) * T + t]
+        for j in range(D):
+            xh[r, j] = xr[j]
+        for j in range(H.shape[1]):
+            xh[r, D + j] = H[r, j]
 
 
 @numba.njit(**LEAF)
