@@ -12,7 +12,9 @@ A cell kernel module supplies one compiled ``run_rows(*args, b0, b1)`` that runs
   ``cpu``);
 * ``project``: ``x[rows] @ kernel + bias`` for every step up front, and ``product``, the
   per-step ``z += A @ W`` on the ``cpu_micro`` panels or ``cpu_fast``'s row axpy;
-* ``emit_step`` / ``emit_last``: Keras's masked-step output rule (``cpu_fast``'s).
+* ``emit_step`` / ``emit_last``: Keras's masked-step output rule (``cpu_fast``'s);
+* ``act``: one value through an activation code, float32 tanh / sigmoid on ``cpu_fast``'s
+  rational tanh.
 """
 import types
 
@@ -20,12 +22,28 @@ import numba
 import numpy as np
 from numba import prange
 
+from gpulstm.activations import CODES
 from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
 from gpulstm.kernels import cpu_micro, cpu_sync
-from gpulstm.kernels.cpu_fast import emit_last, emit_step, recur_axpy  # noqa: F401
+from gpulstm.kernels.activations import activate
+from gpulstm.kernels.cpu_fast import _FAST, _tanh_f32, emit_last, emit_step, recur_axpy  # noqa: F401
 
 _JIT = dict(cache=True, error_model="numpy", nogil=True)
+_TANH = CODES["tanh"]
+_SIGMOID = CODES["sigmoid"]
+_HALF = np.float32(0.5)
 _L2_FLOATS = 65536  # rows of x projected per block: the x block stays in L2
+
+
+@numba.njit(fastmath=_FAST, **_JIT)
+def act(code, v, fast):
+    """code(v) for one value: rational tanh / sigmoid (``0.5 tanh(v / 2) + 0.5``) when
+    ``fast`` (float32), else the exact shared scalar switch ``activate``."""
+    if fast and code == _TANH:
+        return _tanh_f32(v)
+    if fast and code == _SIGMOID:
+        return _HALF * _tanh_f32(_HALF * v) + _HALF
+    return activate(code, v)
 
 
 @numba.njit(**_JIT)
@@ -103,6 +121,16 @@ def kind(dtype_char):
 def panels(w, panel):
     """``w``'s panels for ``cpu_micro.gemm_panels`` when ``panel``, else an empty stand-in."""
     return cpu_micro.packed_panels(w) if panel else NO_PANELS[w.dtype.char]
+
+
+def buffers(x, h0, mask, U, dtype, return_sequences):
+    """``(x2, h, m, out)`` for ``run_rows``: x as (B * T, D) rows, h a copy of h0 (the
+    final state lands there), the mask as uint8 (or ``NO_MASK``), the output buffer."""
+    B, T, D = x.shape
+    h = np.array(h0, dtype=dtype, order="C", copy=True)
+    out = np.empty((B, T if return_sequences else 1, U), dtype=dtype)
+    m = NO_MASK if mask is None else np.ascontiguousarray(mask, dtype=np.uint8)
+    return np.ascontiguousarray(x, dtype).reshape(B * T, D), h, m, out
 
 
 def run(run_rows, run_parallel, args, B, macs, wide_panels):

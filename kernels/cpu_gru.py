@@ -21,25 +21,14 @@ import numpy as np
 from gpulstm.activations import CODES
 from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
 from gpulstm.kernels import cpu_driver
-from gpulstm.kernels.activations import activate
+from gpulstm.kernels.cpu_driver import act as _act
 from gpulstm.kernels.cpu_driver import emit_last, emit_step, product, project
-from gpulstm.kernels.cpu_fast import _FAST, _tanh_f32
+from gpulstm.kernels.cpu_fast import _FAST
 
 _TANH = CODES["tanh"]
 _SIGMOID = CODES["sigmoid"]
-_HALF = np.float32(0.5)
 _ONE = np.float32(1.0)
 _JIT = dict(cache=True, error_model="numpy", nogil=True)
-
-
-@numba.njit(fastmath=_FAST, **_JIT)
-def _act(code, v, fast):
-    """code(v) for one value: rational tanh / sigmoid when ``fast`` (float32)."""
-    if fast and code == _TANH:
-        return _tanh_f32(v)
-    if fast and code == _SIGMOID:
-        return _HALF * _tanh_f32(_HALF * v) + _HALF
-    return activate(code, v)
 
 
 @numba.njit(fastmath=_FAST, inline="always", **_JIT)
@@ -227,10 +216,7 @@ def gru_forward(x, kernel, recurrent_kernel, bias, h0, mask, *, activation,
         b_rec = np.ascontiguousarray(bias[1], dtype)
     else:
         b_in, b_rec = np.ascontiguousarray(bias, dtype), _EMPTY[char]
-    h = np.array(h0, dtype=dtype, order="C", copy=True)
-    out = np.empty((B, T if return_sequences else 1, U), dtype=dtype)
-    m = cpu_driver.NO_MASK if mask is None else np.ascontiguousarray(mask, dtype=np.uint8)
-    x2 = np.ascontiguousarray(x, dtype).reshape(B * T, D)
+    x2, h, m, out = cpu_driver.buffers(x, h0, mask, U, dtype, return_sequences)
     args = (x2, pk, prepared.kernel, b_in, p1, w1, b_rec, p2, w2, h, m,
             np.int64(activation), np.int64(recurrent_activation), char == "f", panel, wide,
             bool(reset_after), bool(go_backwards), bool(return_sequences),
