@@ -16,8 +16,10 @@ out_0 ..        what the layer returned, flattened (a stateful case: ``x`` and e
                 ``out_*`` have a leading axis of calls, states kept between them)
 ==============  ==============================================================
 
-Models ``<gen>_model_<name>.keras`` / ``.h5`` (and ``.json``, the model's ``to_json()``)
-with ``<gen>_model_<name>.npz`` holding ``x`` and ``model.predict(x)`` as ``y``.
+Models ``<gen>_model_<name>.keras`` (Keras 3) / ``.h5`` (and ``.json``, the model's
+``to_json()``) with ``<gen>_model_<name>.npz`` holding ``x`` and ``model.predict(x)`` as
+``y``: ``simple`` (Masking -> Bidirectional(SimpleRNN) -> SimpleRNN -> Dense) and ``cells``
+(Masking -> RNN(LSTMCell) -> Bidirectional(RNN(GRUCell)) -> RNN(StackedRNNCells) -> Dense).
 Tests read everything with NumPy / h5py only (``allow_pickle=False``).
 """
 import argparse
@@ -146,27 +148,39 @@ def _save(out, name, layer, data):
                         **data)
 
 
-def models(rng, out):
+def _simple_model():
     inp = keras.Input((T, D))
     h = L.Masking()(inp)
     h = L.Bidirectional(L.SimpleRNN(U, return_sequences=True))(h)
-    h = L.SimpleRNN(U, activation="relu", return_sequences=True)(h)
+    h = L.SimpleRNN(U, activation="relu")(h)
+    return keras.Model(inp, L.Dense(2)(h))
+
+
+def _cells_model():
+    inp = keras.Input((T, D))
+    h = L.Masking()(inp)
     h = L.RNN(L.LSTMCell(U), return_sequences=True)(h)
+    h = L.Bidirectional(L.RNN(L.GRUCell(U), return_sequences=True))(h)
     h = L.RNN(L.StackedRNNCells([L.GRUCell(U), L.SimpleRNNCell(U)]))(h)
-    m = keras.Model(inp, L.Dense(2)(h))
+    return keras.Model(inp, L.Dense(2)(h))
+
+
+def models(rng, out):
     x = rng.standard_normal((B, T, D)).astype("float32")
     x[1, :2] = 0.0
     x[2, -3:] = 0.0
-    for layer in m.layers:
-        if layer.weights:
-            _randomise(layer, rng)
-    base = os.path.join(out, f"{GEN}_model_rnn")
-    if GEN == "k3":
-        m.save(base + ".keras")
-    m.save(base + ".h5")
-    with open(base + ".json", "w") as f:
-        f.write(m.to_json())
-    np.savez_compressed(base + ".npz", x=x, y=np.asarray(m.predict(x, verbose=0)))
+    for name, build in (("simple", _simple_model), ("cells", _cells_model)):
+        m = build()
+        for layer in m.layers:
+            if layer.weights:
+                _randomise(layer, rng)
+        base = os.path.join(out, f"{GEN}_model_{name}")
+        if GEN == "k3":
+            m.save(base + ".keras")
+        m.save(base + ".h5")
+        with open(base + ".json", "w") as f:
+            f.write(m.to_json())
+        np.savez_compressed(base + ".npz", x=x, y=np.asarray(m.predict(x, verbose=0)))
 
 
 def main():
