@@ -150,27 +150,6 @@ def test_first_calls_run_on_the_numpy_tier(fresh_tier, monkeypatch):
     assert calls == [1]
 
 
-def test_row_blocks_on_threads(monkeypatch):
-    """B >= PARALLEL_MIN_B: rows split over numba's threads (cpu_rnn.run_parallel)."""
-    import numba
-
-    from gpulstm.kernels import cpu, cpu_rnn
-
-    if numba.get_num_threads() < 2:
-        pytest.skip("one numba thread")
-    monkeypatch.setattr(cpu, "ROW_SPLIT_MIN_WORK", 0)
-    calls = []
-    real = cpu_rnn.run_parallel
-    monkeypatch.setattr(cpu_rnn, "run_parallel", lambda *a: calls.append(1) or real(*a))
-    rng = np.random.default_rng(7)
-    B, T, D, U = 19, 6, 5, 7
-    layer = gpulstm.SimpleRNN(U, return_sequences=True, seed=3)
-    x = rng.standard_normal((B, T, D)).astype("float32")
-    mask = rng.random((B, T)) > 0.2
-    _close(layer(x, mask=mask), naive.simple_rnn(x, *layer.get_weights(), mask=mask)[0])
-    assert calls == [1]
-
-
 def test_custom_activation_and_time_major():
     rng = np.random.default_rng(9)
     x = rng.standard_normal((3, 5, 2)).astype("float32")
