@@ -207,3 +207,19 @@ def test_weights_shapes_and_errors():
         gpulstm.SimpleRNN(3, recurrent_activation="sigmoid")
     with pytest.raises(BackendUnavailableError, match="SimpleRNN"):
         gpulstm.SimpleRNN(3, backend="cuda")
+
+
+def test_dropout_rate_observed():
+    """Linear cell, identity kernel, no recurrence: each output is its input times the
+    input mask (kept / (1 - rate)); the observed drop rate is within 3 sigma of it."""
+    B, T, D, rate = 200, 3, 8, 0.3
+    layer = gpulstm.SimpleRNN(D, activation="linear", use_bias=False, dropout=rate,
+                              return_sequences=True, seed=11)
+    layer.build((None, None, D))
+    layer.set_weights([np.eye(D, dtype="f4"), np.zeros((D, D), "f4")])
+    y = layer(np.ones((B, T, D), "f4"), training=True)
+    kept = y[:, 0] != 0
+    np.testing.assert_allclose(y[:, 0][kept], 1 / (1 - rate), rtol=1e-6)
+    assert np.array_equal(y[:, 0], y[:, -1])  # one mask per call, shared over time
+    sigma = np.sqrt(rate * (1 - rate) / kept.size)
+    assert abs((1 - kept.mean()) - rate) <= 3 * sigma
