@@ -70,8 +70,8 @@ def run(model, args, mask, training, backend):
 def takes_mask(layer):
     """Whether Keras 3's ``call`` of this layer has a ``mask`` argument."""
     return hasattr(layer, "_exec_nodes") or type(layer).__name__ in (
-        "LSTM", "GRU", "Bidirectional", "TimeDistributed", "ConvLSTM1D", "ConvLSTM2D",
-        "ConvLSTM3D")
+        "LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional", "TimeDistributed", "ConvLSTM1D",
+        "ConvLSTM2D", "ConvLSTM3D")
 
 
 def keras2(model):
