@@ -22,8 +22,11 @@ import numba
 import numpy as np
 
 from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
-from gpulstm.kernels import cpu_blas, cpu_fast, cpu_micro, cpu_split
+from gpulstm.kernels import cpu_blas, cpu_driver, cpu_fast, cpu_micro, cpu_split
 from gpulstm.kernels.cpu_plain import forward_plain as _forward_plain
+
+# cpu_fast.run_rows over row blocks that the threads claim (the loop every cell shares)
+run_parallel = cpu_driver.parallel(cpu_fast.run_rows, "lstm_run_parallel")
 
 
 class Prepared:
@@ -179,7 +182,7 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
     tiles4x2, (rows per thread) x U >= BLAS_MIN_WORK runs each row block's product
     through SciPy's BLAS (where SciPy is installed).  Threads: from PARALLEL_MIN_B rows
     and ROW_SPLIT_MIN_WORK multiply-adds, row blocks claimed by the threads
-    (``cpu_fast.run_parallel``); below PARALLEL_MIN_B rows with a step of at least
+    (``run_parallel``: ``cpu_driver``'s row-block loop over ``cpu_fast.run_rows``); below PARALLEL_MIN_B rows with a step of at least
     SPLIT_MIN_WORK, the threads share each step over unit chunks (``cpu_split``,
     panel kinds).  The input projection runs inside the loop for single steps and
     small problems (see FUSE_MAX_MACS), else as one NumPy GEMM (or, with
@@ -295,7 +298,7 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
             bounds = row_blocks(B, n, panel and wide)
             _last.path = f"{product}, {proj}: {len(bounds) - 1} row blocks on {n} threads"
             with _parallel_region():
-                cpu_fast.run_parallel(*args, bounds, n, np.zeros(1, np.int64))
+                run_parallel(args, bounds, n, np.zeros(1, np.int64))
         else:
             _last.path = f"{product}, {proj}: one thread"
             cpu_fast.run_rows(*args, 0, B)

@@ -29,6 +29,7 @@ from gpulstm.kernels.activations import activate
 from gpulstm.kernels.cpu_fast import _FAST, _tanh_f32, emit_last, emit_step, recur_axpy  # noqa: F401
 
 _JIT = dict(cache=True, error_model="numpy", nogil=True)
+LEAF = cpu_micro.LEAF  # step-level functions: no reference counting (see cpu_micro)
 _TANH = CODES["tanh"]
 _SIGMOID = CODES["sigmoid"]
 _HALF = np.float32(0.5)
@@ -46,7 +47,7 @@ def act(code, v, fast):
     return activate(code, v)
 
 
-@numba.njit(**_JIT)
+@numba.njit(**LEAF)
 def product(P, W, A, z, nb, panel, wide):
     """z[:nb] += A[:nb] @ W: on W's panels P when ``panel``, else row by row."""
     if panel:
@@ -54,6 +55,18 @@ def product(P, W, A, z, nb, panel, wide):
     else:
         for r in range(nb):
             recur_axpy(W, A[r], z[r])
+
+
+@numba.njit(**LEAF)
+def step_inputs(xs3, t, xt, bias, zb):
+    """A step's inputs: xt[r] = xs3[r, t] (xs3 (nb, T, G)); zb[r] = bias, or zeros when
+    bias is empty (zb may have no rows: nothing to set)."""
+    for r in range(xt.shape[0]):
+        for j in range(xt.shape[1]):
+            xt[r, j] = xs3[r, t, j]
+    for r in range(zb.shape[0]):
+        for j in range(zb.shape[1]):
+            zb[r, j] = bias[j] if bias.shape[0] > 0 else 0.0
 
 
 @numba.njit(**_JIT)

@@ -18,16 +18,15 @@ D + U feeds the GEMM better than a separate K = D projection), the bias added to
 afterwards; the gate pass is the same.
 
 Rows are independent work items: ``run_rows`` runs rows [b0, b1) through the whole
-sequence, and ``run_parallel`` hands each thread its own block of rows (no barrier
-per step).  Only ``fastmath`` flags that keep NaN and inf semantics are used.
+sequence; ``cpu.run_parallel`` (``cpu_driver``'s loop) hands threads blocks of rows (no
+barrier per step).  Only ``fastmath`` flags that keep NaN and inf semantics are used.
 """
 import numba
 import numpy as np
-from numba import prange
 
 from gpulstm.activations import CODES
 from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
-from gpulstm.kernels import cpu_blas, cpu_micro, cpu_sync
+from gpulstm.kernels import cpu_blas, cpu_micro
 from gpulstm.kernels.activations import activate
 
 _TANH = CODES["tanh"]
@@ -536,27 +535,6 @@ def _add_inputs(src, bias, z, fused, has_bias, first, t):
             xr = src[first + r, t]
             for j in range(G):
                 zr[j] += xr[j]
-
-
-@numba.njit(parallel=True, **_JIT)
-def run_parallel(x, W, WT, x_proj, bias, UT, P, RK, h, c, mask, act, ract, fast, wide, blas,
-                 pfirst, go_backwards, return_sequences, zero_output_for_mask, out, T, bounds,
-                 n, ticket):
-    """``run_rows`` over row blocks [bounds[i], bounds[i + 1]) on n threads.
-
-    Each thread claims the next unclaimed block (``ticket``, an int64 zero counter)
-    until none is left: a thread the OS deschedules holds up at most its current
-    block, and the others take the rest.
-    """
-    nblk = bounds.shape[0] - 1
-    for _ in prange(n):
-        while True:
-            i = cpu_sync.fetch_add(ticket, 0, 1)
-            if i >= nblk:
-                break
-            run_rows(x, W, WT, x_proj, bias, UT, P, RK, h, c, mask, act, ract, fast, wide, blas,
-                     pfirst, go_backwards, return_sequences, zero_output_for_mask, out, T,
-                     bounds[i], bounds[i + 1])
 
 
 @numba.njit(**_JIT)

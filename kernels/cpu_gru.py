@@ -22,7 +22,7 @@ from gpulstm.activations import CODES
 from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
 from gpulstm.kernels import cpu_driver
 from gpulstm.kernels.cpu_driver import act as _act
-from gpulstm.kernels.cpu_driver import emit_last, emit_step, product, project
+from gpulstm.kernels.cpu_driver import emit_last, emit_step, product, project, step_inputs
 from gpulstm.kernels.cpu_fast import _FAST
 
 _TANH = CODES["tanh"]
@@ -46,7 +46,7 @@ def _after_loop(xs, zh, H, mask, b0, t, has_mask, act, ract, fast):
             H[r, k] = zg * H[r, k] + (_ONE - zg) * hh
 
 
-@numba.njit(fastmath=_FAST, **_JIT)
+@numba.njit(fastmath=_FAST, **cpu_driver.LEAF)
 def _gates_after(xs, zh, H, mask, b0, t, has_mask, act, ract, fast):
     """reset_after: z, r from x + recurrent parts, hh = act(x_h + r * rec_h); H updated.
 
@@ -70,7 +70,7 @@ def _reset_loop(xs, zh, H, RH, ract, fast):
             RH[r, k] = g * H[r, k]
 
 
-@numba.njit(fastmath=_FAST, **_JIT)
+@numba.njit(fastmath=_FAST, **cpu_driver.LEAF)
 def _reset_rows(xs, zh, H, RH, ract, fast):
     """reset_before, first half: zh[:, :2U] become z and r; RH = r * H.
 
@@ -95,7 +95,7 @@ def _before_loop(xs, zh, zc, H, mask, b0, t, has_mask, act, fast):
             H[r, k] = zg * H[r, k] + (_ONE - zg) * hh
 
 
-@numba.njit(fastmath=_FAST, **_JIT)
+@numba.njit(fastmath=_FAST, **cpu_driver.LEAF)
 def _gates_before(xs, zh, zc, H, mask, b0, t, has_mask, act, fast):
     """reset_before, second half: hh = act(x_h + (r * h) @ R_h); H updated."""
     if fast and act == _TANH:
@@ -130,15 +130,9 @@ def run_rows(x, PK, K, b_in, P1, W1, b_rec, P2, W2, h, mask, act, ract, fast, pa
     xt = np.empty((nb, G), dt)
     prev = np.zeros((nb if has_mask else 0, U), dt)
     H = h[b0:b1]
-    has_rec_bias = b_rec.shape[0] > 0
     for s in range(T):
         t = T - 1 - s if go_backwards else s
-        for r in range(nb):
-            xt[r] = xs3[r, t]
-            if has_rec_bias:
-                zh[r] = b_rec
-            else:
-                zh[r] = 0.0
+        step_inputs(xs3, t, xt, b_rec, zh)
         product(P1, W1, H, zh, nb, panel, wide)
         if reset_after:
             _gates_after(xt, zh, H, mask, b0, t, has_mask, act, ract, fast)

@@ -15,7 +15,7 @@ from gpulstm.activations import CODES
 from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
 from gpulstm.kernels import cpu_driver
 from gpulstm.kernels.cpu_driver import act as _act
-from gpulstm.kernels.cpu_driver import emit_last, emit_step, product, project
+from gpulstm.kernels.cpu_driver import emit_last, emit_step, product, project, step_inputs
 from gpulstm.kernels.cpu_fast import _FAST
 
 _TANH = CODES["tanh"]
@@ -32,7 +32,7 @@ def _cell_loop(z, H, mask, b0, t, has_mask, act, fast):
             H[r, j] = _act(act, z[r, j], fast)
 
 
-@numba.njit(fastmath=_FAST, **_JIT)
+@numba.njit(fastmath=_FAST, **cpu_driver.LEAF)
 def _cell(z, H, mask, b0, t, has_mask, act, fast):
     """H = act(z) on the unmasked rows; a constant tanh code (float32) vectorises."""
     if fast and act == _TANH:
@@ -61,8 +61,7 @@ def run_rows(x, PK, K, b_in, P, W, h, mask, act, fast, panel, wide, go_backwards
     H = h[b0:b1]
     for s in range(T):
         t = T - 1 - s if go_backwards else s
-        for r in range(nb):
-            z[r] = xs3[r, t]
+        step_inputs(xs3, t, z, b_in, z[:0])
         product(P, W, H, z, nb, panel, wide)
         _cell(z, H, mask, b0, t, has_mask, act, fast)
         emit_step(H, prev, out, mask, b0, t, s, has_mask, zero_output_for_mask,

@@ -1,6 +1,6 @@
 """Threads sharing each timestep of a small batch: unit chunks claimed step by step.
 
-Rows split over threads (``cpu_fast.run_parallel``) leave a single sequence, or a
+Rows split over threads (``cpu.run_parallel``) leave a single sequence, or a
 few, on one core.  Here the hidden units are cut into ``nch`` chunks instead; at
 every step each thread claims chunks (its own first, so a chunk's weights stay in
 that core's L2; another's only once that thread looks descheduled), computes

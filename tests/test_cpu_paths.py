@@ -123,8 +123,8 @@ def test_parallel_path(B, threads, wide, fuse, monkeypatch):
     monkeypatch.setattr(cpu, "ROW_SPLIT_MIN_WORK", 0)  # tiny sizes on the threaded paths
     monkeypatch.setattr(cpu, "PARALLEL_MIN_B", 8)
     calls = []
-    real = cpu.cpu_fast.run_parallel
-    monkeypatch.setattr(cpu.cpu_fast, "run_parallel",
+    real = cpu.run_parallel
+    monkeypatch.setattr(cpu, "run_parallel",
                         lambda *a: calls.append(a[-3].copy()) or real(*a))
     T, D, U = 5, 4, 17
     x, kernel, rk, bias, h0, c0, mask = _case(B, T, D, U, seed=B + threads)
@@ -359,10 +359,11 @@ def test_wide_inputs_project_first_on_panels(B, kind, monkeypatch):
     monkeypatch.setattr(cpu, "PARALLEL_MIN_B", 8)
     x, kernel, rk, bias, h0, c0, mask = _case(B, 7, 2000, 5, seed=B, scale=0.02)
     seen = []  # the pfirst argument of each compiled call
-    for entry in ("run_rows", "run_parallel"):
-        real = getattr(cpu.cpu_fast, entry)
-        monkeypatch.setattr(cpu.cpu_fast, entry,
-                            lambda *a, real=real: seen.append(a[16]) or real(*a))
+    real_rows, real_par = cpu.cpu_fast.run_rows, cpu.run_parallel
+    monkeypatch.setattr(cpu.cpu_fast, "run_rows",
+                        lambda *a: seen.append(a[16]) or real_rows(*a))
+    monkeypatch.setattr(cpu, "run_parallel",  # (args, bounds, n, ticket)
+                        lambda args, *a: seen.append(args[16]) or real_par(args, *a))
     for ratio in (3, 10**6):  # up front / stacked per step
         monkeypatch.setattr(cpu, "PROJECT_FIRST_RATIO", ratio)
         seen.clear()
