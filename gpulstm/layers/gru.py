@@ -6,22 +6,11 @@ calls, configs): a GRU is an LSTM-shaped recurrent layer with one state, three g
 """
 import numpy as np
 
-from gpulstm import _xp
-from gpulstm.dispatch import BackendUnavailableError, get_backend, requested_backend
+from gpulstm.layers._cpu_recurrent import CpuRecurrent, cpu_only
 from gpulstm.layers.lstm import LSTM
 
 
-def _cpu_only(layer_name, backend):
-    """Refuse a request (argument or GPULSTM_BACKEND) for a backend other than the CPU."""
-    asked, source = requested_backend(backend)
-    if asked not in ("auto", "cpu"):
-        raise BackendUnavailableError(
-            f"Layer '{layer_name}' (GRU) cannot run on the '{asked}' backend (requested by "
-            f"the {source}): gpulstm's GRU runs on the 'cpu' backend only so far. "
-            "To fix it: pass backend='cpu' (or 'auto').")
-
-
-class GRU(LSTM):
+class GRU(CpuRecurrent, LSTM):
     """Gated Recurrent Unit layer with Keras's arguments, defaults and numbers.
 
     Arguments as ``keras.layers.GRU`` (and :class:`gpulstm.LSTM` for ``backend``,
@@ -53,7 +42,7 @@ class GRU(LSTM):
                  stateful=False, unroll=False, reset_after=True, use_cudnn="auto",
                  time_major=False, zero_output_for_mask=False, backend=None,
                  keras_version=None, **kwargs):
-        _cpu_only(kwargs.get("name") or "gru", backend)
+        cpu_only(kwargs.get("name") or "gru", "GRU", backend)
         super().__init__(
             units, activation=activation, recurrent_activation=recurrent_activation,
             use_bias=use_bias, kernel_initializer=kernel_initializer,
@@ -75,43 +64,12 @@ class GRU(LSTM):
         G = 3 * self.units
         return [(D, G), (self.units, G), (2, G) if self.reset_after else (G,)]
 
-    def build(self, input_shape):
-        """Create the weights for an input of ``input_shape`` (B, T, D), or (T, B, D)."""
-        from gpulstm.layers import _lstm_checks as checks
-
-        shape = checks.input_shape(input_shape, self)
-        kernel_shape, rec_shape, bias_shape = self._weight_shapes(shape[-1])
-        rng = self._rng
-        weights = [self.kernel_initializer(kernel_shape, self.dtype, rng),
-                   self.recurrent_initializer(rec_shape, self.dtype, rng)]
-        if self.use_bias:
-            weights.append(self.bias_initializer(bias_shape, self.dtype, rng))
-        self._set_built(weights, shape)
-
     def _input_bias(self):
         if not self.use_bias:
             return 0
         return self._weights[2][0] if self.reset_after else self._weights[2]
 
     # -- call ---------------------------------------------------------------------
-    def call(self, inputs, mask=None, initial_state=None, training=None, backend=None):
-        """Run the layer on ``inputs``; device (CuPy) arrays are copied to the host (the
-        GRU runs on the CPU backend) and the results are NumPy arrays."""
-        def host(v):
-            return _xp.to_host(v) if _xp.is_device_array(v) else v
-
-        if isinstance(initial_state, (list, tuple)):
-            initial_state = [host(v) for v in initial_state]
-        return super().call(host(inputs), mask=host(mask), initial_state=host(initial_state),
-                            training=training, backend=backend)
-
-    def _backend(self, backend, inputs):
-        # Only the CPU backend runs GRUs so far: "auto" picks it, a request for
-        # another backend is refused by name (before that backend is even loaded).
-        _cpu_only(self.name, backend if backend is not None else self.backend)
-        be, name, _ = get_backend("cpu", None)
-        return be, name
-
     def _forward(self, be, name, x, m, states, training, xp):
         """``(out, h)`` from the backend's ``gru_forward``."""
         B, T, D = x.shape
