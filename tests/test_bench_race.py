@@ -300,7 +300,8 @@ def test_suite_race_one_process_per_contender(tmp_path, cell):
     assert rows["onnxruntime"]["status"] == "ok" and rows["onnxruntime"]["case"] == name
     assert rows["onnxruntime"]["cell"] == cell and run["settings"]["cells"] == [cell]
     assert os.listdir(tmp_path / "raw") == ["onnxruntime-1-0.json"]
-    assert "--contenders C" in run["settings"]["worker_command"] and f"--cell {cell}" in run["settings"]["worker_command"]
+    command = run["settings"]["worker_command"]
+    assert "--contenders C" in command and f"--cell {cell}" in command
 
 
 def test_notes_say_whether_one_thread_was_honoured():

@@ -74,7 +74,7 @@ def _graph(path, W, R, B, direction, layout, acts=None, alphas=None, betas=None,
         attrs.update(activation_beta=betas)
     attrs.update(extra or {})
     outs = ["Y", "Y_h", "Y_c"]
-    if op == "GRU":  # inputs X, W, R, B, sequence_lens, initial_h; outputs Y, Y_h
+    if op in ("GRU", "RNN"):  # inputs X, W, R, B, sequence_lens, initial_h; outputs Y, Y_h
         ins, outs = ins[:6], outs[:2]
     node = helper.make_node(op, ins, outs, **attrs)
     inits = [numpy_helper.from_array(a, n) for a, n in ((W, "W"), (R, "R"), (B, "B"))]
@@ -140,7 +140,7 @@ def test_refusals(tmp_path):
     B = np.zeros((1, 16), np.float32)
     with pytest.raises(UnsupportedModelError, match="'Scan' is not supported"):
         load_onnx(_graph(tmp_path / "a.onnx", W, R, B, "forward", 0, op="Scan"))
-    with pytest.raises(ModelFileError, match=r"GRU.*do not fit hidden_size=2 \(GRU has 3 gates\)"):
+    with pytest.raises(ModelFileError, match=r"GRU.*do not fit hidden_size=2 \(GRU: 3 gate block\(s\) of H rows\)"):
         load_onnx(_graph(tmp_path / "g.onnx", W, R, B, "forward", 0, op="GRU"))
     with pytest.raises(UnsupportedModelError, match="clip"):
         load_onnx(_graph(tmp_path / "b.onnx", W, R, B, "forward", 0, extra={"clip": 3.0}))

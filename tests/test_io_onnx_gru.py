@@ -12,31 +12,41 @@ from test_io_onnx import _close, _graph  # noqa: E402
 from test_io_onnx_node import _backend_cases, _model, _ort, check_backend_case  # noqa: E402
 
 
-def onnx_gru_ref(X, W, R, B, lens, h0, direction, layout, lbr, act="tanh", ract="sigmoid",
-                 hard_sigmoid="keras3"):
-    """Y, Y_h in the node's layout from naive.gru, one direction at a time.
-
-    ONNX's z, r, h gate blocks are Keras's: kernel W[d].T, recurrent kernel R[d].T;
-    linear_before_reset=1 is reset_after (bias [Wb; Rb]), 0 one bias Wb + Rb.  A row
-    of length 0 ends with zero states (onnxruntime).
-    """
+def node_ref(X, lens, h0, direction, layout, run):
+    """Y, Y_h in an ONNX node's layout from ``run(d, x (B, T, F), h0_d, mask, go_backwards)``
+    -> ``(seq, h)`` of tests/naive.py, one direction at a time.  A row of length 0 ends with
+    zero states (onnxruntime)."""
     if layout == 1:
         X, h0 = X.transpose(1, 0, 2), h0.transpose(1, 0, 2)
     T, N, _ = X.shape
-    dirs, H = W.shape[0], R.shape[2]
+    dirs, H = h0.shape[0], h0.shape[2]
     mask = np.arange(T)[None, :] < np.asarray(lens)[:, None]
     Y, Yh = np.zeros((T, dirs, N, H)), np.zeros((dirs, N, H))
     for d in range(dirs):
-        b = B[d].reshape(2, 3 * H) if lbr else B[d, :3 * H].astype(np.float64) + B[d, 3 * H:]
         rev = direction == "reverse" or d == 1
-        seq, _, h = naive.gru(X.transpose(1, 0, 2), W[d].T, R[d].T, b, h0=h0[d], mask=mask, activation=act,
-                              recurrent_activation=ract, reset_after=bool(lbr), go_backwards=rev,
-                              zero_output_for_mask=True, hard_sigmoid=hard_sigmoid)
+        seq, h = run(d, X.transpose(1, 0, 2), h0[d], mask, rev)
         Y[:, d] = (seq[:, ::-1] if rev else seq).transpose(1, 0, 2)
         Yh[d] = np.where(mask.any(axis=1)[:, None], h, 0.0)
     if layout == 1:
         return Y.transpose(2, 0, 1, 3), Yh.transpose(1, 0, 2)
     return Y, Yh
+
+
+def onnx_gru_ref(X, W, R, B, lens, h0, direction, layout, lbr, act="tanh", ract="sigmoid",
+                 hard_sigmoid="keras3"):
+    """The GRU node from naive.gru: ONNX's z, r, h gate blocks are Keras's (kernel W[d].T,
+    recurrent kernel R[d].T); linear_before_reset=1 is reset_after (bias [Wb; Rb]), 0 one
+    bias Wb + Rb."""
+    H = R.shape[2]
+
+    def run(d, x, h0_d, mask, rev):
+        b = B[d].reshape(2, 3 * H) if lbr else B[d, :3 * H].astype(np.float64) + B[d, 3 * H:]
+        seq, _, h = naive.gru(x, W[d].T, R[d].T, b, h0=h0_d, mask=mask, activation=act,
+                              recurrent_activation=ract, reset_after=bool(lbr), go_backwards=rev,
+                              zero_output_for_mask=True, hard_sigmoid=hard_sigmoid)
+        return seq, h
+
+    return node_ref(X, lens, h0, direction, layout, run)
 
 
 def _weights(rng, dirs, H, F):
@@ -74,13 +84,18 @@ def test_gru_node_semantics(tmp_path, direction, layout, lbr, acts):
     assert [type(layer).__name__ for layer in model.layers[0].layers] == ["GRU"] * dirs
     assert all(layer.reset_after == bool(lbr) for layer in model.layers[0].layers)
     got = model.predict(X, lens, h0)
-    ref = onnx_gru_ref(X, W, R, B, lens, h0, direction, layout, lbr, **ref_kw)
-    assert len(got) == 2
+    check_outputs(path, got, onnx_gru_ref(X, W, R, B, lens, h0, direction, layout, lbr, **ref_kw),
+                  {"X": X, "lens": lens, "h0": h0}, layout)
+
+
+def check_outputs(path, got, ref, feeds, layout):
+    """``got`` equals the reference ``ref`` and, for layout 0, what onnxruntime gives for ``feeds``."""
+    assert len(got) == len(ref)
     for a, b in zip(got, ref):
         assert a.shape == b.shape
         _close(a, b)
     if layout == 0:  # onnxruntime's CPU provider rejects layout=1
-        for a, b in zip(got, _ort(path, {"X": X, "lens": lens, "h0": h0})):
+        for a, b in zip(got, _ort(path, feeds)):
             _close(a, b)
 
 
@@ -114,7 +129,7 @@ def test_weights_fed_at_run_time_are_reconverted(tmp_path):
             _close(a, b)
         for a, b in zip(got, _ort(path, {"X": X, "W": W * scale, "R": R * scale, "B": B * scale})):
             _close(a, b)
-    with pytest.raises(ValueError, match=r"do not fit hidden_size=3 \(GRU has 3 gates\)"):
+    with pytest.raises(ValueError, match=r"do not fit hidden_size=3 \(GRU: 3 gate block\(s\) of H rows\)"):
         m.predict(X, W[:, :6], R, B)
 
 

@@ -4,20 +4,21 @@ import pytest
 
 import gpulstm
 import naive
-from gpulstm.io import ModelFileError, UnsupportedModelError, from_torch
+from gpulstm.io import ModelFileError, from_torch
 from test_io_torch import _close
 
 
-def _state_dict(rng, D, H, num_layers, dirs, bias=True):
+def _state_dict(rng, D, H, num_layers, dirs, bias=True, gates=3):
+    """A torch state dict of random weights (gates: 3 for nn.GRU, 1 for nn.RNN)."""
     sd = {}
     for k in range(num_layers):
         for d in range(dirs):
             sfx = f"_l{k}" + ("_reverse" if d else "")
-            sd["weight_ih" + sfx] = rng.uniform(-1, 1, (3 * H, D if k == 0 else dirs * H)).astype(np.float32)
-            sd["weight_hh" + sfx] = rng.uniform(-1, 1, (3 * H, H)).astype(np.float32)
+            sd["weight_ih" + sfx] = rng.uniform(-1, 1, (gates * H, D if k == 0 else dirs * H)).astype(np.float32)
+            sd["weight_hh" + sfx] = rng.uniform(-1, 1, (gates * H, H)).astype(np.float32)
             if bias:
-                sd["bias_ih" + sfx] = rng.uniform(-1, 1, 3 * H).astype(np.float32)
-                sd["bias_hh" + sfx] = rng.uniform(-1, 1, 3 * H).astype(np.float32)
+                sd["bias_ih" + sfx] = rng.uniform(-1, 1, gates * H).astype(np.float32)
+                sd["bias_hh" + sfx] = rng.uniform(-1, 1, gates * H).astype(np.float32)
     return sd
 
 
@@ -65,7 +66,7 @@ def test_bad_weights_and_states():
     rng = np.random.default_rng(22)
     sd = _state_dict(rng, 3, 4, 2, 1)
     bad = dict(sd, weight_hh_l0=np.zeros((20, 4), np.float32))
-    with pytest.raises(ModelFileError, match=r"weight_hh_l0\]: shape \(20, 4\) is neither nn.LSTM's"):
+    with pytest.raises(ModelFileError, match=r"weight_hh_l0\]: shape \(20, 4\) is none of nn.LSTM's"):
         from_torch(bad)
     bad = dict(sd, weight_hh_l1=np.zeros((16, 4), np.float32))
     with pytest.raises(ModelFileError, match=r"weight_hh_l1\]: expected shape \(12, 4\)"):
@@ -110,7 +111,7 @@ def test_live_torch_gru(num_layers, bidirectional, batch_first, bias):
 
 def test_live_module_checks():
     torch = pytest.importorskip("torch")
-    with pytest.raises(UnsupportedModelError, match="only nn.LSTM and nn.GRU are supported, got mode='RNN_TANH'"):
-        from_torch(torch.nn.RNN(3, 4))
+    with pytest.raises(ValueError, match="nonlinearity is an nn.RNN setting; these weights are GRU's"):
+        from_torch(torch.nn.GRU(3, 4), nonlinearity="relu")
     with pytest.raises(ValueError, match=r"Expected hidden_size=4"):
         from_torch(torch.nn.GRU(3, 4), hidden_size=5)

@@ -1,9 +1,10 @@
-"""Run ONNX graphs built around the ``LSTM`` and ``GRU`` operators on gpulstm.
+"""Run ONNX graphs built around the ``LSTM``, ``GRU`` and ``RNN`` operators on gpulstm.
 
 The file is parsed with the ``onnx`` package (protobuf: data, no code).  Each
 ``LSTM`` node becomes gpulstm ``LSTM`` layers (ONNX gate order i, o, f, c is
 reordered to Keras's i, f, c, o), each ``GRU`` node gpulstm ``GRU`` layers
-(``linear_before_reset`` is ``reset_after``); the shape plumbing exporters emit around it
+(``linear_before_reset`` is ``reset_after``), each ``RNN`` node gpulstm
+``SimpleRNN`` layers; the shape plumbing exporters emit around it
 is evaluated with NumPy, and folded to constants at load time wherever its
 inputs are constant; ``Gemm`` / ``MatMul`` + ``Add`` cover a Dense head.  An
 operator outside that list is refused by name when the file is loaded.
@@ -22,8 +23,9 @@ from .onnx_gru import GRU_OP
 from .onnx_lstm import LSTM_OP
 from .onnx_ops import OPS, output_nbytes
 from .onnx_recurrent import RuntimeWeights
+from .onnx_rnn import RNN_OP
 
-RECURRENT = {op.name: op for op in (LSTM_OP, GRU_OP)}
+RECURRENT = {op.name: op for op in (LSTM_OP, GRU_OP, RNN_OP)}
 _PLUMBING = sorted(OPS)
 SUPPORTED_OPS = sorted(set(_PLUMBING) | set(RECURRENT))
 _SLACK = 64 * 2**20
@@ -69,7 +71,7 @@ def _tensor(path, t, part):
 
 
 class OnnxModel:
-    """An ONNX graph with LSTM / GRU nodes, evaluated with gpulstm and NumPy.
+    """An ONNX graph with LSTM / GRU / RNN nodes, evaluated with gpulstm and NumPy.
 
     Attributes
     ----------
@@ -226,14 +228,15 @@ def _attrs(path, node, part):
 
 
 def load_onnx(path, backend=None):
-    """Load an ONNX model whose graph runs ``LSTM`` / ``GRU`` nodes (e.g. ``torch.onnx.export``).
+    """Load an ONNX model whose graph runs ``LSTM`` / ``GRU`` / ``RNN`` nodes (e.g. ``torch.onnx.export``).
 
     Parameters
     ----------
     path : str or os.PathLike
         The ``.onnx`` file (tensors inside the file; external data is refused).
     backend : str, optional
-        gpulstm backend for the LSTM / GRU layers (GRU: the CPU backend so far).
+        gpulstm backend for the LSTM / GRU / SimpleRNN layers (GRU and SimpleRNN: the CPU
+        backend so far).
 
     Returns
     -------
@@ -243,7 +246,7 @@ def load_onnx(path, backend=None):
     Raises
     ------
     ModelFileError / UnsupportedModelError
-        Unreadable protobuf, unsupported operator (named), or LSTM / GRU attributes
+        Unreadable protobuf, unsupported operator (named), or LSTM / GRU / RNN attributes
         gpulstm cannot express (clip, input_forget, peepholes, activations without
         a Keras equivalent, ...).
     """

@@ -117,7 +117,7 @@ def node_weights(op, W, R, Bias, dirs, gates, hidden_size):
     if (hidden_size if hidden_size is not None else H) != H or W.shape[1] != gates * H \
             or R.shape[1] != gates * H:
         raise ValueError(f"W {W.shape} / R {R.shape} do not fit hidden_size={hidden_size} "
-                         f"({op} has {gates} gates)")
+                         f"({op}: {gates} gate block(s) of H rows)")
     if Bias is not None and np.shape(Bias) != (dirs, 2 * gates * H):
         raise ValueError(f"B must be ({dirs}, {2 * gates * H}). Received: {np.shape(Bias)}")
     return W, R, None if Bias is None else np.asarray(Bias, np.float32), H

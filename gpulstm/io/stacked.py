@@ -22,8 +22,9 @@ class StackedRNN:
         Input/output ``(B, T, F)`` when True, else ``(T, B, F)``.
     return_state : bool
         ``predict`` returns ``[output, h_n, c_n]`` instead of ``output``.
-    activation, recurrent_activation : str
-        Keras activation names (as in ``gpulstm.LSTM``).
+    activation, recurrent_activation : str, optional
+        Keras activation names (as in ``gpulstm.LSTM``; a SimpleRNN takes no
+        ``recurrent_activation``); the layer's defaults when omitted.
     keras_version : str, optional
         Picks the hard_sigmoid formula (``"2"``: 0.2x + 0.5, ``"3"``: x/6 + 0.5).
     backend : str, optional
@@ -31,17 +32,20 @@ class StackedRNN:
     reverse_only : bool
         One direction that runs backwards (ONNX ``direction="reverse"``).
     layer_class : class, optional
-        The layer of every direction: ``gpulstm.LSTM`` (default) or ``gpulstm.GRU``.
+        The layer of every direction: ``gpulstm.LSTM`` (default), ``gpulstm.GRU`` or
+        ``gpulstm.SimpleRNN``.
     **layer_kwargs
         More arguments of every layer (``reset_after`` for a GRU).
     """
 
-    def __init__(self, layer_weights, *, batch_first=False, return_state=False, activation="tanh",
-                 recurrent_activation="sigmoid", keras_version=None, backend=None, name="stacked_lstm",
+    def __init__(self, layer_weights, *, batch_first=False, return_state=False, activation=None,
+                 recurrent_activation=None, keras_version=None, backend=None, name="stacked_lstm",
                  reverse_only=False, layer_class=None, **layer_kwargs):
         if layer_class is None:
             from gpulstm.layers import LSTM as layer_class
 
+        acts = dict(activation=activation, recurrent_activation=recurrent_activation)
+        layer_kwargs.update({k: v for k, v in acts.items() if v is not None})
         self.name = name
         self.n_states = layer_class._n_states
         self.batch_first = bool(batch_first)
@@ -55,11 +59,10 @@ class StackedRNN:
         self._backward = (lambda d: True) if reverse_only else (lambda d: d == 1)
         for k, per_dir in enumerate(layer_weights):
             for d, (kernel, rk, bias) in enumerate(per_dir):
-                layer = layer_class(self.hidden_size, activation=activation,
-                             recurrent_activation=recurrent_activation, use_bias=bias is not None,
-                             return_sequences=True, return_state=True, go_backwards=self._backward(d),
-                             zero_output_for_mask=True, backend=backend, keras_version=keras_version,
-                             name=f"{name}_l{k}" + ("_reverse" if d else ""), **layer_kwargs)
+                layer = layer_class(self.hidden_size, use_bias=bias is not None, return_sequences=True,
+                                    return_state=True, go_backwards=self._backward(d),
+                                    zero_output_for_mask=True, backend=backend, keras_version=keras_version,
+                                    name=f"{name}_l{k}" + ("_reverse" if d else ""), **layer_kwargs)
                 layer.set_weights(  # builds from the kernel's shape, no random draws
                     [kernel, rk] + ([bias] if bias is not None else []))
                 self.layers.append(layer)
@@ -125,5 +128,6 @@ class StackedRNN:
 
     def summary(self, print_fn=print):
         dirs = "bidirectional" if self.num_directions == 2 else "forward"
-        print_fn(f'{type(self).__name__} of {type(self.layers[0]).__name__} "{self.name}": {self.num_layers} layer(s), {dirs}, hidden_size='
-                 f"{self.hidden_size}, batch_first={self.batch_first}, params={self.count_params():,}")
+        print_fn(f'{type(self).__name__} of {type(self.layers[0]).__name__} "{self.name}": '
+                 f"{self.num_layers} layer(s), {dirs}, hidden_size={self.hidden_size}, "
+                 f"batch_first={self.batch_first}, params={self.count_params():,}")

@@ -1,4 +1,4 @@
-"""Import a PyTorch ``nn.LSTM`` or ``nn.GRU`` (module, state dict or saved file) as a gpulstm Model.
+"""Import a PyTorch ``nn.LSTM``, ``nn.GRU`` or ``nn.RNN`` (module, state dict or saved file) as a gpulstm Model.
 
 PyTorch and Keras share the LSTM gate order (i, f, g/c, o), so the conversion is a
 transpose and a bias sum per layer and direction::
@@ -9,8 +9,10 @@ transpose and a bias sum per layer and direction::
 
 A GRU's gate blocks are reordered from torch's r, z, n to Keras's z, r, h and its
 two biases kept apart: torch's GRU is Keras's ``reset_after=True`` GRU, whose bias
-is ``[bias_ih; bias_hh]`` (2, 3H).  A state dict says which it is by its shapes
-(``weight_hh`` is (4H, H) for an LSTM, (3H, H) for a GRU).
+is ``[bias_ih; bias_hh]`` (2, 3H).  An ``nn.RNN`` is Keras's SimpleRNN (one block,
+``bias_ih + bias_hh``, activation = ``nonlinearity``).  A state dict says which it
+is by its shapes (``weight_hh`` is (4H, H) for an LSTM, (3H, H) for a GRU, (H, H)
+for an RNN), except an RNN's nonlinearity, which a state dict does not hold.
 
 State-dict files are read with ``safetensors`` or ``torch.load(weights_only=True)``
 (a restricted unpickler that only rebuilds tensors); nothing else is unpickled.
@@ -24,8 +26,9 @@ from .common import ModelFileError, UnsupportedModelError
 
 # cell -> (torch module, gate blocks per direction, torch's blocks in Keras gate order)
 CELLS = {"lstm": ("nn.LSTM", 4, (0, 1, 2, 3)),  # i, f, g, o in both
-         "gru": ("nn.GRU", 3, (1, 0, 2))}       # Keras z, r, h = torch (r, z, n)[1, 0, 2]
-_MODES = {"LSTM": "lstm", "GRU": "gru"}  # nn.RNNBase.mode -> cell
+         "gru": ("nn.GRU", 3, (1, 0, 2)),       # Keras z, r, h = torch (r, z, n)[1, 0, 2]
+         "rnn": ("nn.RNN", 1, (0,))}            # Keras SimpleRNN
+_MODES = {"LSTM": "lstm", "GRU": "gru", "RNN_TANH": "rnn", "RNN_RELU": "rnn"}  # nn.RNNBase.mode -> cell
 _KEY = re.compile(r"^(?P<prefix>.*?)(?P<kind>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)"
                   r"_l(?P<layer>\d+)(?P<rev>_reverse)?$")
 
@@ -81,7 +84,8 @@ def _cell_of(w_hh, source, key):
     for cell, (_, gates, _) in CELLS.items():
         if len(shape) == 2 and shape[0] == gates * shape[1] and shape[1] > 0:
             return cell
-    raise ModelFileError(source, key, f"shape {shape} is neither nn.LSTM's (4H, H) nor nn.GRU's (3H, H)")
+    raise ModelFileError(source, key, f"shape {shape} is none of nn.LSTM's (4H, H), nn.GRU's (3H, H) "
+                         "or nn.RNN's (H, H)")
 
 
 def _keras_bias(cell, b_ih, b_hh, order):
@@ -94,7 +98,7 @@ def _keras_bias(cell, b_ih, b_hh, order):
 
 def torch_rnn_weights(module_or_state_dict, *, input_size=None, hidden_size=None, num_layers=None,
                       bidirectional=None, prefix=None):
-    """Keras weights per layer and direction from an ``nn.LSTM`` / ``nn.GRU`` or its state dict.
+    """Keras weights per layer and direction from an ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` or its state dict.
 
     Returns
     -------
@@ -102,8 +106,8 @@ def torch_rnn_weights(module_or_state_dict, *, input_size=None, hidden_size=None
         ``layers[k][d]`` for layer k and direction d (0 forward, 1 reverse), in Keras's
         layout and gate order (a GRU's bias is (2, 3H)).
     hparams : dict
-        cell ("lstm" or "gru"), input_size, hidden_size, num_layers, bidirectional,
-        batch_first (module only).
+        cell ("lstm", "gru" or "rnn"), input_size, hidden_size, num_layers, bidirectional,
+        batch_first and nonlinearity (module only).
     """
     source = "state dict"
     extra = {}
@@ -116,17 +120,19 @@ def torch_rnn_weights(module_or_state_dict, *, input_size=None, hidden_size=None
         mode = getattr(obj, "mode", "LSTM")
         mode_cell = _MODES.get(mode)
         if mode_cell is None:
-            raise UnsupportedModelError(type(obj).__name__, "mode", f"only nn.LSTM and nn.GRU are supported, "
-                                        f"got mode={mode!r}")
+            raise UnsupportedModelError(type(obj).__name__, "mode", f"only nn.LSTM, nn.GRU and nn.RNN are "
+                                        f"supported, got mode={mode!r}")
         if getattr(obj, "proj_size", 0):
             raise UnsupportedModelError(
                 "nn.LSTM", "proj_size", f"proj_size={obj.proj_size} (LSTMP) has no Keras equivalent")
         for name in ("input_size", "hidden_size", "num_layers", "bidirectional", "batch_first"):
             extra[name] = getattr(obj, name)
+        if mode_cell == "rnn":
+            extra["nonlinearity"] = "relu" if mode == "RNN_RELU" else "tanh"
         source = CELLS[mode_cell][0]
         obj = obj.state_dict()
     if not hasattr(obj, "items"):
-        raise ValueError("Expected an nn.LSTM or nn.GRU module, a state dict or a .safetensors/.pt path. "
+        raise ValueError("Expected an nn.LSTM, nn.GRU or nn.RNN module, a state dict or a .safetensors/.pt path. "
                          f"Received: {type(module_or_state_dict).__name__}")
     found = {}
     for key, value in obj.items():
@@ -137,9 +143,9 @@ def torch_rnn_weights(module_or_state_dict, *, input_size=None, hidden_size=None
             continue
         found.setdefault(m["prefix"], {})[(m["kind"], int(m["layer"]), bool(m["rev"]))] = (key, value)
     if not found:
-        raise ModelFileError(source, None, "no nn.LSTM or nn.GRU weights (weight_ih_l0, ...) found")
+        raise ModelFileError(source, None, "no nn.LSTM, nn.GRU or nn.RNN weights (weight_ih_l0, ...) found")
     if len(found) > 1:
-        raise ValueError(f"Expected one nn.LSTM or nn.GRU in the state dict. Received several prefixes: "
+        raise ValueError(f"Expected one recurrent module in the state dict. Received several prefixes: "
                          f"{sorted(found)}; pass prefix= to pick one.")
     (pfx, entries), = found.items()
     if any(kind == "weight_hr" for kind, _, _ in entries):
@@ -166,6 +172,7 @@ def torch_rnn_weights(module_or_state_dict, *, input_size=None, hidden_size=None
         if k in extra and extra[k] != hp[k]:
             raise ModelFileError(source, k, f"module says {extra[k]} but its weights say {hp[k]}")
     hp["batch_first"] = extra.get("batch_first")
+    hp["nonlinearity"] = extra.get("nonlinearity")
     hp["cell"] = cell
     H, dirs = hp["hidden_size"], 2 if hp["bidirectional"] else 1
     G = gates * H
@@ -208,16 +215,24 @@ def torch_rnn_weights(module_or_state_dict, *, input_size=None, hidden_size=None
     return layers, hp
 
 
+def _setting(name, module_value, given, default):
+    """A setting the module fixes (``module_value``, None for a state dict) or the caller gives."""
+    if module_value is not None and given is not None and given != module_value:
+        raise ValueError(f"Expected {name}={module_value!r} (the module's). Received: {name}={given!r}")
+    return module_value if given is None and module_value is not None else default if given is None else given
+
+
 def from_torch(module_or_state_dict, *, input_size=None, hidden_size=None, num_layers=None,
-               bidirectional=None, batch_first=None, return_state=False, prefix=None, backend=None):
-    """Build a gpulstm ``Model`` equal to a PyTorch ``nn.LSTM`` or ``nn.GRU`` at inference.
+               bidirectional=None, batch_first=None, return_state=False, prefix=None, backend=None,
+               nonlinearity=None):
+    """Build a gpulstm ``Model`` equal to a PyTorch ``nn.LSTM``, ``nn.GRU`` or ``nn.RNN`` at inference.
 
     Parameters
     ----------
-    module_or_state_dict : torch.nn.LSTM or torch.nn.GRU, mapping or path
+    module_or_state_dict : torch.nn.LSTM, torch.nn.GRU or torch.nn.RNN, mapping or path
         The module, its ``state_dict()`` (torch tensors or NumPy arrays), or a
         ``.safetensors`` / ``.pt`` file holding the state dict (an LSTM's
-        ``weight_hh`` is (4H, H), a GRU's (3H, H): the shapes say which).
+        ``weight_hh`` is (4H, H), a GRU's (3H, H), an RNN's (H, H): the shapes say which).
     input_size, hidden_size, num_layers, bidirectional : optional
         Checked against the weights (inferred from them when omitted).
     batch_first : bool, optional
@@ -230,34 +245,43 @@ def from_torch(module_or_state_dict, *, input_size=None, hidden_size=None, num_l
     prefix : str, optional
         Key prefix (e.g. ``"encoder."``) when the state dict holds several modules.
     backend : str, optional
-        "auto", "cpu" or "cuda" for the model and its LSTM layers.
+        "auto", "cpu" or "cuda" for the model and its layers (GRU and SimpleRNN: the CPU so far).
+    nonlinearity : {"tanh", "relu"}, optional
+        An ``nn.RNN``'s activation: taken from the module; a state dict does not hold it
+        (default "tanh", as torch's).
 
     Returns
     -------
     TorchRNNModel
         A functional :class:`gpulstm.Model`: ``Input(shape=(None, input_size))``
         then, per torch layer, ``LSTM(hidden_size, return_sequences=True)`` (or
-        ``GRU(hidden_size, return_sequences=True)``, Keras's ``reset_after=True``)
+        ``GRU(hidden_size, return_sequences=True)``, Keras's ``reset_after=True``, or
+        ``SimpleRNN(hidden_size, activation=nonlinearity, return_sequences=True)``)
         or ``Bidirectional(...)`` of it with ``merge_mode="concat"``, so
         ``summary()``, ``get_weights()`` and ``to_json()`` are Keras's.
         ``model.predict(x)`` (any ``batch_size``; ``initial_state=(h_0, c_0)``
-        for an LSTM, ``h_0`` for a GRU, optional) gives the module's ``output`` in
+        for an LSTM, ``h_0`` for a GRU or an RNN, optional) gives the module's ``output`` in
         torch's layout; see :class:`~gpulstm.io.torch_model.TorchRNNModel`.
 
     Notes
     -----
     An LSTM keeps one bias per direction in Keras (``bias_ih + bias_hh``), so its
     ``count_params()`` is 4H smaller per layer and direction than torch's
-    ``sum(p.numel() for p in module.parameters())``; a GRU keeps both (the same
-    count as torch).  Dropout between layers is an inference no-op and is ignored.
+    ``sum(p.numel() for p in module.parameters())`` (an RNN's H smaller); a GRU keeps
+    both (the same count as torch).  Dropout between layers is an inference no-op and is ignored.
     """
     layers, hp = torch_rnn_weights(module_or_state_dict, input_size=input_size, hidden_size=hidden_size,
                                     num_layers=num_layers, bidirectional=bidirectional, prefix=prefix)
-    if hp["batch_first"] is not None and batch_first is not None and batch_first != hp["batch_first"]:
-        raise ValueError(f"Expected batch_first={hp['batch_first']} (the module's). "
-                         f"Received: batch_first={batch_first!r}")
-    bf = hp["batch_first"] if batch_first is None else bool(batch_first)
+    bf = _setting("batch_first", hp["batch_first"], batch_first, False)
+    act = None
+    if hp["cell"] == "rnn":
+        act = _setting("nonlinearity", hp["nonlinearity"], nonlinearity, "tanh")
+        if act not in ("tanh", "relu"):
+            raise ValueError(f"Expected nonlinearity 'tanh' or 'relu' (nn.RNN's). Received: {act!r}")
+    elif nonlinearity is not None:
+        raise ValueError(f"nonlinearity is an nn.RNN setting; these weights are {hp['cell'].upper()}'s. "
+                         f"Received: nonlinearity={nonlinearity!r}")
     from .torch_model import build_torch_model
 
-    return build_torch_model(layers, cell=hp["cell"], batch_first=bool(bf),
+    return build_torch_model(layers, cell=hp["cell"], batch_first=bool(bf), activation=act,
                              return_state=bool(return_state), backend=backend, name=f"torch_{hp['cell']}")

@@ -1,9 +1,9 @@
-"""The functional model :func:`gpulstm.from_torch` returns for an ``nn.LSTM`` or ``nn.GRU``.
+"""The functional model :func:`gpulstm.from_torch` returns for an ``nn.LSTM``, ``nn.GRU`` or ``nn.RNN``.
 
 The graph is an ordinary Keras one, batch-major like every Keras model::
 
     Input(shape=(None, input_size))
-    -> LSTM(H, return_sequences=True)                      # per torch layer (GRU alike), or
+    -> LSTM(H, return_sequences=True)                      # per torch layer (GRU, SimpleRNN alike), or
     -> Bidirectional(LSTM(H, return_sequences=True), merge_mode="concat")
 
 so ``summary()``, ``get_weights()``, ``count_params()`` and ``to_json()`` are the
@@ -40,14 +40,15 @@ def _stack_states(states, kind, H):
 
 
 class TorchRNNModel(Model):
-    """A functional gpulstm ``Model`` that speaks ``nn.LSTM``'s / ``nn.GRU``'s layouts at its edges.
+    """A functional gpulstm ``Model`` that speaks ``nn.LSTM``'s / ``nn.GRU``'s / ``nn.RNN``'s layouts
+    at its edges.
 
     Built by :func:`gpulstm.from_torch`; see :mod:`gpulstm.io.torch_model`.
 
     Attributes
     ----------
     mode : str
-        "LSTM" or "GRU", as torch's ``module.mode``.
+        "LSTM", "GRU", "RNN_TANH" or "RNN_RELU", as torch's ``module.mode``.
     input_size, hidden_size, num_layers : int
     bidirectional, batch_first, return_state : bool
     num_directions : int
@@ -156,7 +157,7 @@ class TorchRNNModel(Model):
         """The Keras summary, then one line on the torch layouts ``predict`` uses."""
         super().summary(line_length, positions, print_fn, **kwargs)
         x = "(B, T, F)" if self.batch_first else "(T, B, F)"
-        note = (f"Converted from torch nn.{self.mode}: predict takes and returns {x} "
+        note = (f"Converted from torch nn.{self.mode.split('_')[0]}: predict takes and returns {x} "
                 f"(batch_first={self.batch_first})")
         if self.return_state:
             note += "; h_n and c_n are" if self.mode == "LSTM" else "; h_n is"
@@ -165,16 +166,20 @@ class TorchRNNModel(Model):
 
 
 def build_torch_model(layer_weights, *, batch_first, return_state, backend=None,
-                      name="torch_lstm", cell="lstm"):
+                      name="torch_lstm", cell="lstm", activation=None):
     """A :class:`TorchRNNModel` from Keras-layout weights ``layer_weights[k][d]`` of
-    ``cell`` "lstm" or "gru" (a GRU's bias is (2, 3H): ``reset_after=True``)."""
+    ``cell`` "lstm", "gru" (a GRU's bias is (2, 3H): ``reset_after=True``) or "rnn"
+    (SimpleRNN with ``activation``, "tanh" or "relu")."""
     from gpulstm.initializers import placeholders
     from gpulstm.layers.core import Input
     from gpulstm.layers.gru import GRU
     from gpulstm.layers.lstm import LSTM
+    from gpulstm.layers.simple_rnn import SimpleRNN
     from gpulstm.layers.wrappers import Bidirectional
 
-    layer_class = {"lstm": LSTM, "gru": GRU}[cell]
+    layer_class = {"lstm": LSTM, "gru": GRU, "rnn": SimpleRNN}[cell]
+    extra = {} if activation is None else {"activation": activation}
+    mode = f"RNN_{(activation or 'tanh').upper()}" if cell == "rnn" else cell.upper()
     n_states = layer_class._n_states  # [h, c] or [h] per direction
     dirs = len(layer_weights[0])
     H = int(layer_weights[0][0][1].shape[0])
@@ -182,7 +187,7 @@ def build_torch_model(layer_weights, *, batch_first, return_state, backend=None,
     layers = []
     for k, per_dir in enumerate(layer_weights):
         rnn = layer_class(H, return_sequences=True, return_state=return_state,
-                          use_bias=per_dir[0][2] is not None, backend=backend, name=f"{cell}_l{k}")
+                          use_bias=per_dir[0][2] is not None, backend=backend, name=f"{cell}_l{k}", **extra)
         layer = rnn if dirs == 1 else Bidirectional(rnn, merge_mode="concat",
                                                     name=f"bidirectional_l{k}")
         with placeholders():  # set_weights replaces them at once
@@ -215,7 +220,7 @@ def build_torch_model(layer_weights, *, batch_first, return_state, backend=None,
                         name=name + "_with_state", backend=backend)
     return TorchRNNModel(x_in, outputs, state_model=state_model, layer_weights=layer_weights,
                          batch_first=batch_first, return_state=return_state, name=name,
-                         backend=backend, mode=cell.upper())
+                         backend=backend, mode=mode)
 
 
 TorchLSTMModel = TorchRNNModel  # its name before nn.GRU
