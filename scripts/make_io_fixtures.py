@@ -4,8 +4,8 @@ Needs (on the developer machine only, never in CI)::
 
     pip install tensorflow-cpu==2.21.0 tf-keras==2.21.0 torch==2.13.0 onnx onnxruntime safetensors
 
-Run ``python scripts/make_io_fixtures.py [k3 tfk nested state frozen torch onnx onnx_gru]`` from
-the repository root (no argument: all but onnx_gru).  Every expected output comes from the framework
+Run ``python scripts/make_io_fixtures.py [k3 tfk nested state frozen torch onnx onnx_cells]`` from
+the repository root (no argument: all but onnx_cells).  Every expected output comes from the framework
 that wrote the file; the tests then need only NumPy, h5py and onnx.
 """
 import json
@@ -262,8 +262,9 @@ def _export_onnx(nets):
         print("wrote", name)
 
 
-def save_onnx_gru():
-    """torch.onnx.export of nn.GRU (linear_before_reset=1): a bidirectional head and a stack."""
+def save_onnx_cells():
+    """torch.onnx.export of nn.GRU (linear_before_reset=1: a bidirectional head and a stack)
+    and of a bidirectional relu nn.RNN."""
     import torch
 
     class Net(torch.nn.Module):
@@ -284,9 +285,18 @@ def save_onnx_gru():
         def forward(self, x):
             return self.gru(x)[0]
 
+    class Rnn(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = torch.nn.RNN(3, 4, nonlinearity="relu", bidirectional=True)  # time-major
+
+        def forward(self, x):
+            return self.rnn(x)[0]
+
     torch.manual_seed(2)
     _export_onnx([("onnx_bigru_head", Net(), torch.randn(2, 7, 3)),
                   ("onnx_gru_stack_seq", Seq(), torch.randn(7, 2, 3))])
+    _export_onnx([("onnx_birnn_relu_seq", Rnn(), torch.randn(7, 2, 3))])
 
 
 def main():
@@ -322,8 +332,8 @@ def main():
         save_torch()
     if "onnx" in which:
         save_onnx()
-    if "onnx_gru" in which:  # not in the default set: it came later
-        save_onnx_gru()
+    if "onnx_cells" in which:  # not in the default set: it came later
+        save_onnx_cells()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""gpulstm.load_onnx: real torch.onnx.export graphs and hand-built LSTM nodes."""
+"""gpulstm.load_onnx: real torch.onnx.export graphs (LSTM, GRU, RNN) and hand-built LSTM nodes."""
 import os
 
 import numpy as np
@@ -17,7 +17,7 @@ def _close(a, ref):
 
 
 @pytest.mark.parametrize("name", ["onnx_lstm_head", "onnx_bilstm_head", "onnx_stack_seq", "onnx_bigru_head",
-                                  "onnx_gru_stack_seq"])
+                                  "onnx_gru_stack_seq", "onnx_birnn_relu_seq"])
 def test_torch_exports(name):
     z = np.load(os.path.join(FIX, name + ".npz"))
     model = load_onnx(os.path.join(FIX, name + ".onnx"))
