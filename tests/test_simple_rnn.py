@@ -2,7 +2,6 @@
 scripts/make_rnn_fixtures.py) and the float64 reference ``naive.simple_rnn``, on the
 NumPy tier, the numba kernel under every forced product kernel, and numba's threads."""
 import glob
-import json
 import os
 
 import numpy as np
@@ -10,29 +9,17 @@ import pytest
 
 import gpulstm
 import naive
+from rnn_fixtures import HERE, check_call
+from rnn_fixtures import close as _close
+from rnn_fixtures import load as _load
+from rnn_fixtures import weights as _weights
 from gpulstm.activations import CODES
 from gpulstm.dispatch import BackendUnavailableError
 from gpulstm.kernels import cpu_rnn_numpy
 from gpulstm.models.serialization import deserialize_layer
 
-HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures_rnn")
 CASES = sorted(os.path.basename(p)[:-4] for p in glob.glob(os.path.join(HERE, "*_simple_*.npz")))
 KINDS = ("panels16", "panels8", "tiles4x4", "tiles4x2")
-
-
-def _close(got, ref):
-    got, ref = np.asarray(got, np.float64), np.asarray(ref, np.float64)
-    assert got.shape == ref.shape
-    assert np.max(np.abs(got - ref)) <= 1e-5 * max(1.0, float(np.max(np.abs(ref))))
-
-
-def _load(name):
-    d = np.load(os.path.join(HERE, f"{name}.npz"), allow_pickle=False)
-    return d, json.loads(str(d["config_json"])), json.loads(str(d["meta_json"]))
-
-
-def _weights(d):
-    return [d[f"w_{i}"] for i in range(len([k for k in d.files if k.startswith("w_")]))]
 
 
 @pytest.fixture(params=KINDS)
@@ -65,17 +52,7 @@ def test_matches_keras(name):
     layer.build((None, None, d["x"].shape[-1]))
     layer.set_weights(_weights(d))
     assert layer.count_params() == meta["count_params"]
-    kw = {}
-    if "mask" in d.files:
-        kw["mask"] = d["mask"]
-    if "h0_0" in d.files:
-        kw["initial_state"] = [d["h0_0"]]
-    res = layer(d["x"], **kw)
-    res = res if isinstance(res, list) else [res]
-    outs = [k for k in d.files if k.startswith("out_")]
-    assert len(res) == len(outs)
-    for i, r in enumerate(res):
-        _close(r, d[f"out_{i}"])
+    check_call(layer, d)
 
 
 @pytest.mark.parametrize("name", ["k3_simple_default", "k3_simple_relu_seq",
@@ -173,27 +150,6 @@ def test_first_calls_run_on_the_numpy_tier(fresh_tier, monkeypatch):
     assert calls == [1]
 
 
-def test_row_blocks_on_threads(monkeypatch):
-    """B >= PARALLEL_MIN_B: rows split over numba's threads (cpu_rnn.run_parallel)."""
-    import numba
-
-    from gpulstm.kernels import cpu, cpu_rnn
-
-    if numba.get_num_threads() < 2:
-        pytest.skip("one numba thread")
-    monkeypatch.setattr(cpu, "ROW_SPLIT_MIN_WORK", 0)
-    calls = []
-    real = cpu_rnn.run_parallel
-    monkeypatch.setattr(cpu_rnn, "run_parallel", lambda *a: calls.append(1) or real(*a))
-    rng = np.random.default_rng(7)
-    B, T, D, U = 19, 6, 5, 7
-    layer = gpulstm.SimpleRNN(U, return_sequences=True, seed=3)
-    x = rng.standard_normal((B, T, D)).astype("float32")
-    mask = rng.random((B, T)) > 0.2
-    _close(layer(x, mask=mask), naive.simple_rnn(x, *layer.get_weights(), mask=mask)[0])
-    assert calls == [1]
-
-
 def test_custom_activation_and_time_major():
     rng = np.random.default_rng(9)
     x = rng.standard_normal((3, 5, 2)).astype("float32")
@@ -251,3 +207,19 @@ def test_weights_shapes_and_errors():
         gpulstm.SimpleRNN(3, recurrent_activation="sigmoid")
     with pytest.raises(BackendUnavailableError, match="SimpleRNN"):
         gpulstm.SimpleRNN(3, backend="cuda")
+
+
+def test_dropout_rate_observed():
+    """Linear cell, identity kernel, no recurrence: each output is its input times the
+    input mask (kept / (1 - rate)); the observed drop rate is within 3 sigma of it."""
+    B, T, D, rate = 200, 3, 8, 0.3
+    layer = gpulstm.SimpleRNN(D, activation="linear", use_bias=False, dropout=rate,
+                              return_sequences=True, seed=11)
+    layer.build((None, None, D))
+    layer.set_weights([np.eye(D, dtype="f4"), np.zeros((D, D), "f4")])
+    y = layer(np.ones((B, T, D), "f4"), training=True)
+    kept = y[:, 0] != 0
+    np.testing.assert_allclose(y[:, 0][kept], 1 / (1 - rate), rtol=1e-6)
+    assert np.array_equal(y[:, 0], y[:, -1])  # one mask per call, shared over time
+    sigma = np.sqrt(rate * (1 - rate) / kept.size)
+    assert abs((1 - kept.mean()) - rate) <= 3 * sigma

@@ -19,6 +19,10 @@ _CHILDREN = {
     "LSTM": ("cell",),
     "GRU": ("cell",),
     "SimpleRNN": ("cell",),
+    "RNN": ("cell",),
+    "ConvLSTM1D": ("cell",),
+    "ConvLSTM2D": ("cell",),
+    "ConvLSTM3D": ("cell",),
     "Bidirectional": ("forward_layer", "backward_layer"),
     "TimeDistributed": ("layer",),
 }
@@ -80,6 +84,9 @@ class TreeReader:
             sub = child(self.path, group, "layers", where + "/layers")
             out += self.model_entries(sub, layer_cfg, where + "/layers", depth + 1) if sub is not None else []
             known = {"vars", "layers"}
+        elif cls == "StackedRNNCells":
+            out += self._cells(group, inner, where, depth)
+            known = {"vars", "cells"}
         else:
             kids = _CHILDREN.get(cls, ())
             for name in kids:
@@ -94,6 +101,21 @@ class TreeReader:
                 raise UnsupportedModelError(
                     self.path, f"{where}/{name}",
                     f"unexpected weights for a {cls} layer (not a layer type gpulstm can read)")
+        return out
+
+    def _cells(self, group, inner, where, depth):
+        """A StackedRNNCells' cells: ``cells/<key>`` groups, keyed like a model's layers."""
+        cells = inner.get("cells") if isinstance(inner.get("cells"), list) else []
+        try:
+            keyed = layer_keys({"config": {"layers": cells}})
+        except TypeError as e:
+            raise ModelFileError(self.path, where, str(e)) from None
+        sub = child(self.path, group, "cells", where + "/cells")
+        out = []
+        for key, _ in keyed:
+            g = child(self.path, sub, key, f"{where}/cells/{key}") if sub is not None else None
+            if g is not None:
+                out += self._collect(g, {"class_name": "Cell"}, f"{where}/cells/{key}", depth + 1)
         return out
 
     def model_entries(self, layers_group, model_cfg, where, depth=0):
@@ -131,10 +153,13 @@ class TreeReader:
                                          "weights for a layer that the config does not have")
         return out
 
-    def read(self, entries):
+    def read(self, entries, checked=True):
+        """Read ``entries``; ``checked``: compare each layer's weights with its config."""
         for part, ds in entries:
             self.weights.append(read_dataset(self.path, ds, part, self.budget))
             self.paths.append(part)
+        if not checked:  # load_weights(skip_mismatch=True) compares them itself
+            return
         pos = len(self.weights) - sum(n for _, n, _ in self._checks)
         for cfg, n, where in self._checks:
             check_layer_weights(self.path, cfg, self.weights[pos:pos + n], self.paths[pos:pos + n], where)
@@ -148,6 +173,8 @@ def _child_config(cls, name, inner):
         return sub if isinstance(sub, dict) else layer
     if cls == "TimeDistributed":
         return layer
+    if cls == "RNN" and isinstance(inner.get("cell"), dict):
+        return inner["cell"]  # a cell, or StackedRNNCells and its cells
     return {"class_name": "Cell"}  # RNN cells: own vars only
 
 

@@ -3,6 +3,7 @@ refusing other backends, host copies of device inputs, weights built from
 ``_weight_shapes``."""
 from gpulstm import _xp
 from gpulstm.dispatch import BackendUnavailableError, get_backend, requested_backend
+from gpulstm.layers.lstm import LSTM
 
 
 def cpu_only(layer_name, class_name, backend):
@@ -16,7 +17,8 @@ def cpu_only(layer_name, class_name, backend):
 
 
 class CpuRecurrent:
-    """Mixin before ``LSTM`` in a layer's bases."""
+    """Mixin before ``LSTM`` in a layer's bases (its methods also serve ``RNN`` over such
+    cells, called as plain functions)."""
 
     def build(self, input_shape):
         """Create the weights for an input of ``input_shape`` (B, T, D), or (T, B, D)."""
@@ -39,8 +41,8 @@ class CpuRecurrent:
 
         if isinstance(initial_state, (list, tuple)):
             initial_state = [host(v) for v in initial_state]
-        return super().call(host(inputs), mask=host(mask), initial_state=host(initial_state),
-                            training=training, backend=backend)
+        return LSTM.call(self, host(inputs), mask=host(mask),
+                         initial_state=host(initial_state), training=training, backend=backend)
 
     def _backend(self, backend, inputs):
         # Only the CPU backend runs these layers so far: "auto" picks it, a request for
