@@ -1,5 +1,7 @@
 """gpulstm against torch, onnxruntime, OpenVINO, JAX and tf_keras, one benchmark per (case, contender, threads).
 
+``--cell gru`` races the same sizes on a GRU (Keras's reset_after=True) instead of an LSTM.
+
 Race it one contender per pinned process (what ratios need)::
 
     python bench/suite_race.py --groups issue13 --threads 1,2 --json bench/results/RUN.json
@@ -44,7 +46,7 @@ def bench_lstm(benchmark, case, contender, threads, prepared, request):
         iterations = max(1, math.ceil((0.01 if quick else 0.03) / max(per, 1e-7)))
         benchmark.group = f"{case.name} threads={threads}"
         benchmark.extra_info.update(
-            case=case.name, group=case.group, B=case.B, T=case.T, D=case.D, U=case.U,
+            case=case.name, group=case.group, B=case.B, T=case.T, D=case.D, U=case.U, cell=case.cell,
             flags=case.flags, threads=threads, contender=contender, backend=contender,
             kind=runner.kind, device=runner.device, dtype="float32", version=runner.version,
             max_abs_err=err, tolerance=tol)

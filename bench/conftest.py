@@ -3,6 +3,7 @@
     pytest bench --benchmark-only                     # the whole matrix (long)
     pytest bench --benchmark-only --quick             # the quick subset (also: -m quick)
     pytest bench --benchmark-only --peers torch --threads 1,all --groups targets,streaming
+    pytest bench --benchmark-only --cell gru          # the same sizes on a GRU
     python bench/suite_race.py --groups issue13 --threads 1,2 --json bench/results/RUN.json
                                                       # one pinned process per contender
     pytest bench --benchmark-only --benchmark-json run.json && python bench/report.py run.json
@@ -32,6 +33,7 @@ def pytest_addoption(parser):
                 help="exactly these contenders (gpulstm-<backend> or peers), overriding --peers and "
                      "--gpulstm-backends; bench/suite_race.py runs one per process this way")
     g.addoption("--threads", default="1,all", help="thread counts, e.g. '1,all'")
+    g.addoption("--cell", default="lstm", help="the recurrent layer raced: lstm or gru")
     g.addoption("--groups", default="all", help="case groups/tags (targets, streaming, nocudnn, "
                                                 "long, deepbench, keras, issue2, issue7, all)")
 
@@ -41,11 +43,14 @@ def _split(text):
 
 
 def pytest_generate_tests(metafunc):
+    import dataclasses
+
     from gpulstm import _race, dispatch
 
     cfg = metafunc.config
     if "case" in metafunc.fixturenames:
-        cases = _race.select(_split(cfg.getoption("groups")))
+        cell = cfg.getoption("cell")
+        cases = [dataclasses.replace(c, cell=cell) for c in _race.select(_split(cfg.getoption("groups")))]
         params = [pytest.param(c, id=c.name.replace(" ", "-"),
                                marks=[pytest.mark.quick] if "quick" in c.tags else [])
                   for c in cases]
@@ -76,13 +81,16 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     machine_info["gpulstm"] = race_machine_info()
 
 
-def naive_reference(x, kernel, recurrent_kernel, bias=None, mask=None,
-                    activation="tanh", recurrent_activation="sigmoid"):
-    """tests/naive.py's LSTM with ``gpulstm._race.reference_lstm``'s signature."""
+def naive_reference(cell):
+    """tests/naive.py's LSTM or GRU (reset_after) with ``gpulstm._race.reference_lstm``'s signature."""
     import naive
 
-    return naive.lstm(x, kernel, recurrent_kernel, bias, mask=mask, activation=activation,
-                      recurrent_activation=recurrent_activation)[0]
+    def reference(x, kernel, recurrent_kernel, bias=None, mask=None, activation="tanh",
+                  recurrent_activation="sigmoid"):
+        return getattr(naive, cell)(x, kernel, recurrent_kernel, bias, mask=mask, activation=activation,
+                                    recurrent_activation=recurrent_activation)[0]
+
+    return reference
 
 
 @functools.lru_cache(maxsize=4)
@@ -91,7 +99,7 @@ def _prepared(case):
 
     weights = case.weights()
     x, mask = case.inputs()
-    expected = _race.expected_outputs(case, x, mask, weights, naive_reference)
+    expected = _race.expected_outputs(case, x, mask, weights, naive_reference(case.cell))
     return weights, x, mask, expected, _race.tolerance(expected)
 
 

@@ -2,6 +2,7 @@
 
     python bench/suite_race.py --groups issue13 --threads 1,2 --json bench/results/RUN.json
     python bench/suite_race.py --quick --contenders gpulstm-cpu,onnxruntime --threads 1
+    python bench/suite_race.py --cell gru --groups issue13 --threads 1,2   # the GRU race
 
 For every thread count and pass, each contender runs alone in
 ``taskset -c CPUS python -m pytest bench/bench_cpu.py --benchmark-only --contenders C
@@ -25,15 +26,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SUITE = os.path.join(HERE, "bench_cpu.py")
 
 
-def suite_args(contender, threads, groups, json_path, quick=False, extra=()):
+def suite_args(contender, threads, groups, json_path, quick=False, extra=(), cell="lstm"):
     """The pytest arguments of one suite process."""
     args = [SUITE, "--benchmark-only", "-q", "-p", "no:cacheprovider", "--contenders", contender,
-            "--threads", str(threads), "--groups", groups, "--benchmark-json", json_path]
+            "--threads", str(threads), "--groups", groups, "--cell", cell, "--benchmark-json", json_path]
     return args + (["--quick"] if quick else []) + list(extra)
 
 
-def suite_cases(groups, quick):
-    cases = _cases.select(_split(groups))
+def suite_cases(groups, quick, cell="lstm"):
+    import dataclasses
+
+    cases = [dataclasses.replace(c, cell=cell) for c in _cases.select(_split(groups))]
     return [c for c in cases if "quick" in c.tags] if quick else cases
 
 
@@ -41,10 +44,10 @@ def _split(text):
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-def run_suite(contender, n, groups, cpus, tmp, quick=False, extra=(), timeout=_race.TIMEOUT_S):
+def run_suite(contender, n, groups, cpus, tmp, quick=False, extra=(), timeout=_race.TIMEOUT_S, cell="lstm"):
     """One suite process: ``(rows, error)`` like ``gpulstm._race.run_worker``."""
     path = os.path.join(tmp, f"{contender}-{n}-{len(os.listdir(tmp))}.json")
-    cmd = _race.worker_command(cpus, "pytest", suite_args(contender, n, groups, path, quick, extra))
+    cmd = _race.worker_command(cpus, "pytest", suite_args(contender, n, groups, path, quick, extra, cell))
     try:
         out = subprocess.run(cmd, cwd=os.path.dirname(HERE), env=_race.worker_env(contender, n),
                              capture_output=True, text=True, timeout=timeout)
@@ -66,6 +69,7 @@ def main(argv=None):
     p.add_argument("--threads", default="1,2")
     p.add_argument("--groups", default="issue13")
     p.add_argument("--quick", action="store_true", help="the suite's quick subset of those groups")
+    p.add_argument("--cell", default="lstm", choices=_cases.CELLS, help="the recurrent layer raced")
     p.add_argument("--passes", type=int, default=2)
     p.add_argument("--cpus", help="taskset -c list (default: the first max(threads) cores)")
     p.add_argument("--json", help="save the merged run here")
@@ -73,7 +77,7 @@ def main(argv=None):
     p.add_argument("pytest_args", nargs="*", help="more pytest arguments (after --)")
     args = p.parse_args(argv)
     contenders, threads = _split(args.contenders), [int(t) for t in _split(args.threads)]
-    cases = suite_cases(args.groups, args.quick)
+    cases = suite_cases(args.groups, args.quick, args.cell)
     if not cases or not contenders or not threads or args.passes < 1:
         p.error("no case, contender or thread count to race")
     unknown = [c for c in contenders if not c.startswith("gpulstm-") and c not in _peers.PEERS]
@@ -81,7 +85,7 @@ def main(argv=None):
         p.error(f"unknown contenders {unknown}; peers are {list(_peers.PEERS)}")
     cpus = _race.default_cpus(threads) if args.cpus is None else args.cpus
     template = " ".join(_race.worker_command(cpus, "pytest", suite_args("C", "N", args.groups, "OUT.json",
-                                                                         args.quick, args.pytest_args)))
+                                                                         args.quick, args.pytest_args, args.cell)))
     run = _race.new_run(contenders, threads, "python bench/suite_race.py " + " ".join(argv or sys.argv[1:]),
                         _race.settings(threads, 5 if args.quick else 7, 0.01 if args.quick else 0.03, None,
                                        args.passes, None, cpus, command=template))
@@ -99,7 +103,7 @@ def main(argv=None):
 
 
 def _one(name, n, k, args, cpus, raw):
-    rows, error = run_suite(name, n, args.groups, cpus, raw, args.quick, args.pytest_args)
+    rows, error = run_suite(name, n, args.groups, cpus, raw, args.quick, args.pytest_args, cell=args.cell)
     print(f"  {name} threads={n} pass {k + 1}: " + (", ".join(
         f"{r['case']} {_results.cell_text(r)}" for r in rows) or error), file=sys.stderr, flush=True)
     return rows, error

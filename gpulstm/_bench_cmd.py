@@ -1,7 +1,7 @@
 """``gpulstm bench``: the single-layer race, the busy-machine race and the Python-threads bench.
 
-    gpulstm bench [--quick] [--peers P,..] [--threads 1,2] [--groups G,..] [--size B,T,D,U]
-                  [--repeats N] [--passes N] [--cpus 0,1] [--json OUT]
+    gpulstm bench [--quick] [--cell lstm|gru] [--peers P,..] [--threads 1,2] [--groups G,..]
+                  [--size B,T,D,U] [--repeats N] [--passes N] [--cpus 0,1] [--json OUT]
     gpulstm bench --busy [--calls 200] [--loads idle,unpinned,pinned] [--load-cpu 1] ...
     gpulstm bench --pythreads [--seconds 2]
 
@@ -19,6 +19,9 @@ def add_parser(sub):
                                      "each in its own process; print ms and ratios")
     s.add_argument("--quick", action="store_true",
                    help="three small sizes, 3 samples (1-3 minutes on 2 cores)")
+    s.add_argument("--cell", default="lstm",
+                   help="the recurrent layer raced: lstm (default) or gru (Keras's GRU, reset_after=True, "
+                        "against torch nn.GRU, the ONNX GRU op, OpenVINO and JAX)")
     s.add_argument("--backend", help="gpulstm backend(s), comma separated (default: every available one)")
     s.add_argument("--peers", help="comma separated among torch, onnxruntime, openvino, jax, tf_keras, "
                                    "torch-cuda, or 'all' (default: torch,onnxruntime,openvino,jax)")
@@ -99,16 +102,27 @@ def _contenders(args, backends=None, peers=None):
     return [f"gpulstm-{b}" for b in backends] + peers
 
 
-def _cases_of(args):
+def _cell_arg(args):
     from gpulstm import _cases
 
+    if args.cell not in _cases.CELLS:
+        raise CommandError(f"Expected --cell among {list(_cases.CELLS)}. Received: --cell={args.cell!r}")
+    return args.cell
+
+
+def _cases_of(args):
+    import dataclasses
+
+    from gpulstm import _cases
+
+    cell = _cell_arg(args)
     groups = _split(args.groups) or ([] if args.size else ["smoke"] if args.quick else ["issue13"])
     cases = _cases.select(groups) + [_parse_size(s) for s in args.size or []]
     if not cases:
         raise CommandError(f"No benchmark case matches the groups. Expected names among "
                            f"{list(_cases.GROUPS) + list(_cases.TAGS) + ['all']}. "
                            f"Received: --groups={args.groups!r}")
-    return cases
+    return [dataclasses.replace(c, cell=cell) for c in cases]
 
 
 def _say(text):
@@ -133,7 +147,7 @@ def _race(args, threads, command):
     cases, contenders = _cases_of(args), _contenders(args)
     repeats = args.repeats or (3 if args.quick else 7)
     min_sample = 0.005 if args.quick else 0.03
-    _say(f"gpulstm bench: {len(cases)} cases x {len(threads)} thread count(s); contenders "
+    _say(f"gpulstm bench: {args.cell.upper()}, {len(cases)} cases x {len(threads)} thread count(s); contenders "
          f"{', '.join(contenders)}, each in its own process; best of {args.passes} pass(es), "
          f"median of {repeats} samples each")
     run = _race.race(cases, contenders, threads, repeats=repeats, min_sample_s=min_sample,
@@ -201,6 +215,8 @@ def cmd_bench(args):
         raise CommandError(f"Expected --passes >= 1. Received: --passes={args.passes}")
     command = "gpulstm " + " ".join(args.argv)
     if args.pythreads:
+        if _cell_arg(args) != "lstm":
+            raise CommandError(f"--pythreads races an LSTM only. Received: --cell={args.cell!r}")
         run = _pythreads(args, command)
     else:
         threads = _threads(args.threads)

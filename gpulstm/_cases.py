@@ -2,7 +2,9 @@
 
 ``matrix()`` lists every case of the suites; ``select`` picks groups or tags
 ("issue13" is issue 13's eight single-layer sizes, "smoke" the three smallest of
-them, for ``gpulstm bench --quick``).
+them, for ``gpulstm bench --quick``).  A case races one recurrent cell: ``"lstm"``
+(the default) or ``"gru"`` (Keras's GRU with ``reset_after=True``, torch's GRU):
+``dataclasses.replace(case, cell="gru")`` turns any size into a GRU race.
 """
 import math
 from dataclasses import dataclass, field
@@ -10,11 +12,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 STREAM_STEPS = 16  # stateful cases check this many T=1 calls against the reference
+CELLS = ("lstm", "gru")
+GATES = {"lstm": 4, "gru": 3}  # gate blocks of the kernels (Keras order i, f, c, o / z, r, h)
 
 
 @dataclass(frozen=True)
 class Case:
-    """One benchmark size: x is (B, T, D), U units; ``stateful`` means streaming T=1 calls."""
+    """One benchmark size: x is (B, T, D), U units; ``stateful`` means streaming T=1 calls;
+    ``cell`` "lstm" or "gru"."""
 
     group: str
     B: int
@@ -27,6 +32,11 @@ class Case:
     mask: str = None  # "left": left-padded sequences of random lengths
     stateful: bool = False
     tags: frozenset = field(default_factory=frozenset)
+    cell: str = "lstm"
+
+    def __post_init__(self):
+        if self.cell not in CELLS:
+            raise ValueError(f"Expected cell among {CELLS}. Received: cell={self.cell!r}")
 
     @property
     def flags(self):
@@ -41,6 +51,8 @@ class Case:
             out["mask"] = self.mask
         if self.stateful:
             out["stateful"] = True
+        if self.cell != "lstm":
+            out["cell"] = self.cell
         return out
 
     @property
@@ -63,13 +75,17 @@ class Case:
         return cls(**{**d, "tags": frozenset(d.get("tags", ()))})
 
     def weights(self, seed=0):
-        """Keras-layout float32 weights: kernel (D, 4U), recurrent_kernel (U, 4U), bias (4U,)."""
+        """Keras-layout float32 weights: kernel (D, G), recurrent_kernel (U, G) and bias (G,)
+        for an LSTM (G = 4U), (2, G) [input; recurrent] for a GRU (G = 3U, reset_after)."""
         rng = np.random.default_rng(seed)
-        U, G = self.U, 4 * self.U
+        U, G = self.U, GATES[self.cell] * self.U
         kernel = rng.uniform(-1, 1, (self.D, G)) * math.sqrt(6.0 / (self.D + G))
         recurrent_kernel = rng.uniform(-1, 1, (U, G)) * math.sqrt(3.0 / U)
-        bias = rng.uniform(-0.1, 0.1, G)
-        bias[U:2 * U] += 1.0  # unit_forget_bias
+        if self.cell == "gru":
+            bias = rng.uniform(-0.1, 0.1, (2, G))
+        else:
+            bias = rng.uniform(-0.1, 0.1, G)
+            bias[U:2 * U] += 1.0  # unit_forget_bias
         return [np.ascontiguousarray(a, dtype=np.float32) for a in (kernel, recurrent_kernel, bias)]
 
     def inputs(self, seed=1):
@@ -142,35 +158,74 @@ _REF_ACT = {"tanh": np.tanh, "sigmoid": _sigmoid,
             "hard_sigmoid": lambda z: np.clip(z / 6.0 + 0.5, 0.0, 1.0)}
 
 
+def _scan(x_proj, mask, U, n_states, step):
+    """Run ``step(x_proj_t, *states) -> new states`` (h first) over time, float64.
+
+    Masked steps carry every state and repeat the previous output (Keras's CPU rule);
+    returns the output at every step (B, T, U).
+    """
+    B, T = x_proj.shape[:2]
+    states = [np.zeros((B, U)) for _ in range(n_states)]
+    out, seq = np.zeros((B, U)), np.empty((B, T, U))
+    for t in range(T):
+        new = step(x_proj[:, t], *states)
+        keep = np.ones((B, 1), bool) if mask is None else mask[:, t:t + 1]
+        states = [np.where(keep, n, s) for n, s in zip(new, states)]
+        out = np.where(keep, new[0], out)
+        seq[:, t] = out
+    return seq
+
+
 def reference_lstm(x, kernel, recurrent_kernel, bias=None, mask=None,
                    activation="tanh", recurrent_activation="sigmoid"):
     """Float64 NumPy LSTM from Keras's equations; returns the output at every step (B, T, U).
 
     Masked steps carry h and c and repeat the previous output (Keras's CPU rule).
     """
-    x = np.asarray(x, np.float64)
-    W, R = np.asarray(kernel, np.float64), np.asarray(recurrent_kernel, np.float64)
-    B, T, _ = x.shape
+    R = np.asarray(recurrent_kernel, np.float64)
     U = R.shape[0]
     b = np.zeros(4 * U) if bias is None else np.asarray(bias, np.float64)
     act, ract = _REF_ACT[activation], _REF_ACT[recurrent_activation]
-    h, c, out = np.zeros((B, U)), np.zeros((B, U)), np.zeros((B, U))
-    seq = np.empty((B, T, U))
-    x_proj = x @ W + b  # x_proj is (B, T, 4U)
-    for t in range(T):
-        z = x_proj[:, t] + h @ R
+
+    def step(xp, h, c):
+        z = xp + h @ R
         c_new = ract(z[:, U:2 * U]) * c + ract(z[:, :U]) * act(z[:, 2 * U:3 * U])
-        h_new = ract(z[:, 3 * U:]) * act(c_new)
-        keep = np.ones((B, 1), bool) if mask is None else mask[:, t:t + 1]
-        h, c, out = np.where(keep, h_new, h), np.where(keep, c_new, c), np.where(keep, h_new, out)
-        seq[:, t] = out
-    return seq
+        return ract(z[:, 3 * U:]) * act(c_new), c_new
+
+    x_proj = np.asarray(x, np.float64) @ np.asarray(kernel, np.float64) + b  # x_proj is (B, T, 4U)
+    return _scan(x_proj, mask, U, 2, step)
+
+
+def reference_gru(x, kernel, recurrent_kernel, bias=None, mask=None,
+                  activation="tanh", recurrent_activation="sigmoid"):
+    """Float64 NumPy GRU (``reset_after=True``, bias (2, 3U)) from Keras's equations, gates z, r, h;
+    the output at every step (B, T, U), masks as ``reference_lstm``."""
+    R = np.asarray(recurrent_kernel, np.float64)
+    U = R.shape[0]
+    b_in, b_rec = np.zeros((2, 3 * U)) if bias is None else np.asarray(bias, np.float64)
+    act, ract = _REF_ACT[activation], _REF_ACT[recurrent_activation]
+
+    def step(xp, h):
+        hr = h @ R + b_rec
+        z = ract(xp[:, :U] + hr[:, :U])
+        r = ract(xp[:, U:2 * U] + hr[:, U:2 * U])
+        return (z * h + (1.0 - z) * act(xp[:, 2 * U:] + r * hr[:, 2 * U:]),)
+
+    x_proj = np.asarray(x, np.float64) @ np.asarray(kernel, np.float64) + b_in  # (B, T, 3U)
+    return _scan(x_proj, mask, U, 1, step)
+
+
+REFERENCES = {"lstm": reference_lstm, "gru": reference_gru}
 
 
 def expected_outputs(case, x, mask, weights, reference=None):
-    """What each call must return: [(B, U)] once, or one (B, U) per streaming step."""
+    """What each call must return: [(B, U)] once, or one (B, U) per streaming step.
+
+    ``reference``: a function with ``reference_lstm``'s signature for the case's cell
+    (default: ``REFERENCES[case.cell]``).
+    """
     kernel, recurrent_kernel, bias = weights
-    ref = reference or reference_lstm
+    ref = reference or REFERENCES[case.cell]
     seq = ref(x, kernel, recurrent_kernel, bias if case.use_bias else None, mask=mask,
               activation=case.activation, recurrent_activation=case.recurrent_activation)
     return [seq[:, t] for t in range(x.shape[1])] if case.stateful else [seq[:, -1]]

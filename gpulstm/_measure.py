@@ -32,7 +32,7 @@ def _cpu_seconds():
 def make_row(case, name, n, **kw):
     """A result row of ``gpulstm._results.SCHEMA`` with every field at its empty value."""
     row = {"case": case.name, "group": case.group, "B": case.B, "T": case.T, "D": case.D,
-           "U": case.U, "flags": case.flags, "threads": n, "contender": name,
+           "U": case.U, "cell": case.cell, "flags": case.flags, "threads": n, "contender": name,
            "kind": "gpulstm" if name.startswith("gpulstm-") else "peer",
            "device": "cuda" if "cuda" in name else "cpu", "dtype": "float32",
            "status": "ok", "reason": None, "version": None, "median_ms": None, "times_ms": [],

@@ -1,8 +1,9 @@
 """The contenders of ``gpulstm bench``: gpulstm's backends and the peer libraries.
 
-Every contender is built from the same Keras weights (kernel (D, 4U),
-recurrent_kernel (U, 4U), bias (4U,) in Keras gate order i, f, c, o) and is used
-the way a user would use it: NumPy in, NumPy out, the last output (B, U).  Peers
+Every contender is built from the same Keras weights of the case's cell (LSTM:
+kernel (D, 4U), recurrent_kernel (U, 4U), bias (4U,) in Keras gate order i, f, c, o;
+GRU: (D, 3U), (U, 3U), bias (2, 3U) in gate order z, r, h with ``reset_after=True``)
+and is used the way a user would use it: NumPy in, NumPy out, the last output (B, U).  Peers
 are imported only when asked for; a missing library raises ``Unavailable`` and a
 configuration a library cannot express (a left-padded mask for torch, say) raises
 ``Unsupported``, so a race records why a cell is empty instead of failing.
@@ -15,34 +16,36 @@ import os
 
 import numpy as np
 
-from gpulstm._peers_base import Runner, Unavailable, Unsupported  # noqa: F401
+from gpulstm._peers_base import Runner, Unavailable, Unsupported, gate_blocks  # noqa: F401
 from gpulstm._peers_jax import jax_runner
-from gpulstm._peers_onnx import onnx_lstm_model, onnxruntime_runner, openvino_runner  # noqa: F401
+from gpulstm._peers_onnx import onnx_rnn_model, onnxruntime_runner, openvino_runner  # noqa: F401
 
 PEERS = ("torch", "onnxruntime", "openvino", "jax", "tf_keras", "torch-cuda")
 DEFAULT_PEERS = ("torch", "onnxruntime", "openvino", "jax")
 # How each peer is run (recorded in every results file).
 DESCRIPTIONS = {
-    "torch": "nn.LSTM batch_first, inference_mode, set_num_threads(threads)",
-    "onnxruntime": "one LSTM node, intra_op_num_threads=threads, inter_op 1, allow_spinning=0",
+    "torch": "nn.LSTM / nn.GRU batch_first, inference_mode, set_num_threads(threads)",
+    "onnxruntime": "one LSTM / GRU (linear_before_reset=1) node, intra_op_num_threads=threads, inter_op 1, "
+                   "allow_spinning=0",
     "openvino": "compile_model(same ONNX graph, 'CPU', INFERENCE_NUM_THREADS=threads, "
                 "INFERENCE_PRECISION_HINT=f32, PERFORMANCE_HINT=LATENCY)",
-    "jax": "jax.jit(x @ W + b, then lax.scan over steps with h @ U); 1 thread: XLA_FLAGS="
+    "jax": "jax.jit(x @ W + b, then lax.scan of the LSTM / GRU step with h @ U); 1 thread: XLA_FLAGS="
            "'--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1' (cpu_util says "
            "whether honoured)",
-    "tf_keras": "tf_keras.layers.LSTM in tf.function, all cores only",
-    "torch-cuda": "nn.LSTM on CUDA (cuDNN), NumPy in and out",
+    "tf_keras": "tf_keras.layers.LSTM / GRU in tf.function, all cores only",
+    "torch-cuda": "nn.LSTM / nn.GRU on CUDA (cuDNN), NumPy in and out",
 }
 
 
 # ----------------------------------------------------------------------------- gpulstm
 def gpulstm_runner(backend, case, kernel, recurrent_kernel, bias, threads):
-    """A ``gpulstm.LSTM`` layer on ``backend`` with the case's weights."""
+    """A ``gpulstm.LSTM`` (or ``gpulstm.GRU``) layer on ``backend`` with the case's weights."""
+    layer_name = case.cell.upper()
     try:
         import gpulstm
-        LSTM = gpulstm.LSTM
+        layer_class = getattr(gpulstm, layer_name)
     except (ImportError, AttributeError) as exc:
-        raise Unavailable(f"gpulstm.LSTM cannot be imported ({exc})") from None
+        raise Unavailable(f"gpulstm.{layer_name} cannot be imported ({exc})") from None
     if threads is not None and backend == "cpu":
         import numba  # the thread count applies to kernels launched from now on
 
@@ -57,14 +60,11 @@ def gpulstm_runner(backend, case, kernel, recurrent_kernel, bias, threads):
         # the race times steady state: the numba kernels, not the NumPy tier that
         # serves a fresh process's first calls (``startup`` measures those)
         entry.load().load_numba()
-    layer = LSTM(
-        case.U,
-        activation=case.activation,
-        recurrent_activation=case.recurrent_activation,
-        use_bias=case.use_bias,
-        stateful=case.stateful,
-        backend=backend,
-    )
+    try:
+        layer = layer_class(case.U, activation=case.activation, recurrent_activation=case.recurrent_activation,
+                            use_bias=case.use_bias, stateful=case.stateful, backend=backend)
+    except gpulstm.dispatch.BackendUnavailableError as exc:  # a cell this backend does not run yet
+        raise Unsupported(str(exc)) from None
     weights = [kernel, recurrent_kernel] + ([bias] if case.use_bias else [])
     layer.set_weights(weights)  # builds the layer from the kernel's shape
     device = "cuda" if backend.startswith("cuda") else "cpu"
@@ -78,33 +78,55 @@ def gpulstm_runner(backend, case, kernel, recurrent_kernel, bias, threads):
 
 
 # ----------------------------------------------------------------------------- torch
+def torch_weights(case, kernel, recurrent_kernel, bias):
+    """torch's ``weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0`` for Keras weights.
+
+    The gate blocks go back to torch's order (``gpulstm.io.torch_import.CELLS``, the
+    importer's map); an LSTM's one Keras bias becomes ``bias_ih`` with ``bias_hh = 0``, a
+    GRU's [input; recurrent] rows become ``bias_ih`` and ``bias_hh``.
+    """
+    from gpulstm.io.torch_import import CELLS
+
+    blocks = np.argsort(CELLS[case.cell][2])  # torch block j = Keras block blocks[j]
+    U = case.U
+
+    def torch_rows(a):  # (., G) in Keras order -> (G, .) in torch order
+        keras = gate_blocks(a, U)
+        return np.ascontiguousarray(np.concatenate([keras[k] for k in blocks], axis=-1).T)
+
+    if not case.use_bias:
+        return torch_rows(kernel), torch_rows(recurrent_kernel), None, None
+    b = np.reshape(bias, (-1, bias.shape[-1]))
+    b_hh = torch_rows(b[1]) if case.cell == "gru" else np.zeros(bias.shape[-1], np.float32)
+    return torch_rows(kernel), torch_rows(recurrent_kernel), torch_rows(b[0]), b_hh
+
+
 def _torch_runner(case, kernel, recurrent_kernel, bias, threads, device="cpu"):
     try:
         import torch
     except ImportError as exc:
         raise Unavailable(f"torch is not installed ({exc}); pip install torch==2.13.0") from None
+    module = "nn." + case.cell.upper()
     if case.activation != "tanh" or case.recurrent_activation != "sigmoid":
-        raise Unsupported("torch.nn.LSTM has fixed sigmoid/tanh activations")
+        raise Unsupported(f"torch.{module} has fixed sigmoid/tanh activations")
     if case.mask is not None:
-        raise Unsupported("torch.nn.LSTM has no left-padding mask (packed sequences pad on the right)")
+        raise Unsupported(f"torch.{module} has no left-padding mask (packed sequences pad on the right)")
     if device == "cuda" and not torch.cuda.is_available():
         raise Unavailable("torch sees no CUDA device")
     if threads is not None:
         torch.set_num_threads(int(threads))  # set_threads() ran before torch was first imported
-    lstm = torch.nn.LSTM(case.D, case.U, batch_first=True, bias=case.use_bias)
+    rnn = getattr(torch.nn, case.cell.upper())(case.D, case.U, batch_first=True, bias=case.use_bias)
     with torch.no_grad():
-        lstm.weight_ih_l0.copy_(torch.from_numpy(np.ascontiguousarray(kernel.T)))
-        lstm.weight_hh_l0.copy_(torch.from_numpy(np.ascontiguousarray(recurrent_kernel.T)))
-        if case.use_bias:
-            # Keras has one bias; torch adds two, so the second is zero.
-            lstm.bias_ih_l0.copy_(torch.from_numpy(bias))
-            lstm.bias_hh_l0.zero_()
-    lstm = lstm.to(device).eval()
+        for name, w in zip(("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"),
+                           torch_weights(case, kernel, recurrent_kernel, bias)):
+            if w is not None:
+                getattr(rnn, name).copy_(torch.from_numpy(w))
+    rnn = rnn.to(device).eval()
     state = {}
 
     def reset():
         zeros = torch.zeros(1, case.B, case.U, device=device)
-        state["hc"] = (zeros, zeros.clone())
+        state["s"] = (zeros, zeros.clone()) if case.cell == "lstm" else zeros
 
     reset()
 
@@ -112,11 +134,12 @@ def _torch_runner(case, kernel, recurrent_kernel, bias, threads, device="cpu"):
         with torch.inference_mode():
             xt = torch.from_numpy(x).to(device)
             if case.stateful:
-                _, hc = lstm(xt, state["hc"])
-                state["hc"] = hc
+                _, s = rnn(xt, state["s"])
+                state["s"] = s
             else:
-                _, hc = lstm(xt)
-            out = hc[0][0].cpu().numpy()  # h_T is (B, U): the last output without masks
+                _, s = rnn(xt)
+            h = s[0] if case.cell == "lstm" else s  # (h_n, c_n) or h_n
+            out = h[0].cpu().numpy()  # h_T is (B, U): the last output without masks
             if device == "cuda":
                 torch.cuda.synchronize()
             return out
@@ -126,18 +149,18 @@ def _torch_runner(case, kernel, recurrent_kernel, bias, threads, device="cpu"):
 
 
 def torch_runner(case, kernel, recurrent_kernel, bias, threads):
-    """torch.nn.LSTM on the CPU (oneDNN), under ``torch.inference_mode``."""
+    """torch.nn.LSTM / nn.GRU on the CPU (oneDNN), under ``torch.inference_mode``."""
     return _torch_runner(case, kernel, recurrent_kernel, bias, threads, "cpu")
 
 
 def torch_cuda_runner(case, kernel, recurrent_kernel, bias, threads):
-    """torch.nn.LSTM on a CUDA device (cuDNN), NumPy in and out."""
+    """torch.nn.LSTM / nn.GRU on a CUDA device (cuDNN), NumPy in and out."""
     return _torch_runner(case, kernel, recurrent_kernel, bias, threads, "cuda")
 
 
 # ----------------------------------------------------------------------------- tf_keras
 def tf_keras_runner(case, kernel, recurrent_kernel, bias, threads):
-    """tf_keras.layers.LSTM in a ``tf.function`` (TensorFlow's own thread pools)."""
+    """tf_keras.layers.LSTM (or GRU) in a ``tf.function`` (TensorFlow's own thread pools)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         import tensorflow as tf
@@ -152,8 +175,9 @@ def tf_keras_runner(case, kernel, recurrent_kernel, bias, threads):
         def ract(z):
             return tf.clip_by_value(z / 6.0 + 0.5, 0.0, 1.0)
     batch = {"batch_size": case.B} if case.stateful else {}
-    layer = tf_keras.layers.LSTM(case.U, activation=case.activation, recurrent_activation=ract,
-                                 use_bias=case.use_bias, stateful=case.stateful)
+    layer = getattr(tf_keras.layers, case.cell.upper())(
+        case.U, activation=case.activation, recurrent_activation=ract, use_bias=case.use_bias,
+        stateful=case.stateful)
     inp = tf_keras.Input((case.T, case.D), **batch)
     m = tf_keras.Input((case.T,), dtype="bool", **batch) if case.mask else None
     layer(inp, mask=m)

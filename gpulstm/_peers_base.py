@@ -27,5 +27,5 @@ class Runner:
 
 
 def gate_blocks(a, U):
-    # Keras gate blocks along the last axis: i, f, c, o.
-    return [a[..., k * U:(k + 1) * U] for k in range(4)]
+    """Keras gate blocks along the last axis: i, f, c, o (LSTM) or z, r, h (GRU)."""
+    return [a[..., k * U:(k + 1) * U] for k in range(a.shape[-1] // U)]

@@ -21,8 +21,8 @@ import sys
 import threading
 
 from gpulstm import _peers
-from gpulstm._cases import (GROUPS, STREAM_STEPS, TAGS, Case, expected_outputs, matrix,  # noqa: F401
-                            reference_lstm, select, tolerance, validate)
+from gpulstm._cases import (GROUPS, REFERENCES, STREAM_STEPS, TAGS, Case, expected_outputs,  # noqa: F401
+                            matrix, reference_gru, reference_lstm, select, tolerance, validate)
 from gpulstm._machine import machine_info
 from gpulstm._measure import make_row
 from gpulstm._results import SCHEMA
@@ -185,6 +185,7 @@ def run_all(run, cases, contenders, threads, passes, run_one, absent="failed"):
     other pass; a case a worker gave no row for gets an ``absent`` row saying why; each
     cell keeps the best of its passes (``best_of``).
     """
+    run["settings"]["cells"] = sorted({case.cell for case in cases})  # the recurrent layers raced
     cells = {}  # (case name, threads, contender) -> one row per pass
     for n in threads:
         for p in range(passes):

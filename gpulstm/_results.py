@@ -10,10 +10,12 @@ read the same way, without the fields marked /2::
                   "interleaved": bool, "threads": [int, ...],
                   # /2: "isolation": "process", "passes": int, "order": "alternating",
                   # "cpus": taskset list, "worker_command": str, "worker_env": {...},
-                  # "calls": int | null (single-call timing), "peers": {name: how run}
+                  # "calls": int | null (single-call timing), "peers": {name: how run},
+                  # "cells": ["lstm" | "gru", ...] (the layers raced; absent: LSTM)
                   ...},
      "results": [{"case": str, "group": str, "B": int, "T": int, "D": int, "U": int,
-                  "flags": {...}, "threads": int, "contender": str,
+                  "flags": {...},   # {"cell": "gru"} for a GRU case (its name ends "cell=gru")
+                  "threads": int, "contender": str,
                   "kind": "gpulstm" | "peer", "device": "cpu" | "cuda", "dtype": "float32",
                   "status": "ok" | "missing" | "unsupported" | "invalid" | "failed",
                   "reason": str | null, "version": str | null,
@@ -29,7 +31,9 @@ read the same way, without the fields marked /2::
                   # setting was not honoured), the 90th percentile (single-call timing),
                   # the runner's notes
                   "pass_medians_ms": [float | null, ...], "cpu_util": float | null,
-                  "p90_ms": float, "notes": str | null}, ...],
+                  "p90_ms": float, "notes": str | null,
+                  # optional (since the GRU race): the recurrent layer, "lstm" or "gru"
+                  "cell": str}, ...],
      # optional: fresh-process costs (``gpulstm._startup.startup``)
      "startup": {"import_s": float, "first_call_s": float, "cold_first_call_s": float,
                  "numba_on_import": bool, "samples": [...],
@@ -104,6 +108,7 @@ def from_pytest_benchmark(data):
             continue
         row = {k: e[k] for k in ("case", "group", "B", "T", "D", "U", "flags", "threads",
                                  "contender", "kind", "device", "dtype")}
+        row["cell"] = e.get("cell", "lstm")
         stats = b["stats"]
         row.update(status="ok", reason=None, version=e.get("version"),
                    median_ms=stats["median"] * 1e3, times_ms=[t * 1e3 for t in stats.get("data", [])]

@@ -4,8 +4,8 @@ Needs (on the developer machine only, never in CI)::
 
     pip install tensorflow-cpu==2.21.0 tf-keras==2.21.0 torch==2.13.0 onnx onnxruntime safetensors
 
-Run ``python scripts/make_io_fixtures.py [k3 tfk nested state frozen torch onnx]`` from
-the repository root (no argument: all).  Every expected output comes from the framework
+Run ``python scripts/make_io_fixtures.py [k3 tfk nested state frozen torch onnx onnx_cells]`` from
+the repository root (no argument: all but onnx_cells).  Every expected output comes from the framework
 that wrote the file; the tests then need only NumPy, h5py and onnx.
 """
 import json
@@ -242,9 +242,16 @@ def save_onnx():
             return self.lstm(x)[0]
 
     torch.manual_seed(1)
-    for name, net, x in [("onnx_lstm_head", Net(False), torch.randn(2, 8, 3)),
-                         ("onnx_bilstm_head", Net(True), torch.randn(2, 8, 3)),
-                         ("onnx_stack_seq", Seq(), torch.randn(8, 2, 3))]:
+    _export_onnx([("onnx_lstm_head", Net(False), torch.randn(2, 8, 3)),
+                  ("onnx_bilstm_head", Net(True), torch.randn(2, 8, 3)),
+                  ("onnx_stack_seq", Seq(), torch.randn(8, 2, 3))])
+
+
+def _export_onnx(nets):
+    """torch.onnx.export each (name, net, x) at opset 14, with x and the net's y beside it."""
+    import torch
+
+    for name, net, x in nets:
         net.eval()
         with torch.no_grad():
             y = net(x)
@@ -253,6 +260,43 @@ def save_onnx():
                           opset_version=14, dynamo=False)
         np.savez(os.path.join(OUT, name + ".npz"), x=x.numpy(), y=y.numpy())
         print("wrote", name)
+
+
+def save_onnx_cells():
+    """torch.onnx.export of nn.GRU (linear_before_reset=1: a bidirectional head and a stack)
+    and of a bidirectional relu nn.RNN."""
+    import torch
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru = torch.nn.GRU(3, 5, batch_first=True, bidirectional=True)
+            self.head = torch.nn.Linear(10, 2)
+
+        def forward(self, x):
+            y, _ = self.gru(x)
+            return self.head(y[:, -1])
+
+    class Seq(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru = torch.nn.GRU(3, 4, num_layers=2)  # time-major, stacked
+
+        def forward(self, x):
+            return self.gru(x)[0]
+
+    class Rnn(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = torch.nn.RNN(3, 4, nonlinearity="relu", bidirectional=True)  # time-major
+
+        def forward(self, x):
+            return self.rnn(x)[0]
+
+    torch.manual_seed(2)
+    _export_onnx([("onnx_bigru_head", Net(), torch.randn(2, 7, 3)),
+                  ("onnx_gru_stack_seq", Seq(), torch.randn(7, 2, 3))])
+    _export_onnx([("onnx_birnn_relu_seq", Rnn(), torch.randn(7, 2, 3))])
 
 
 def main():
@@ -288,6 +332,8 @@ def main():
         save_torch()
     if "onnx" in which:
         save_onnx()
+    if "onnx_cells" in which:  # not in the default set: it came later
+        save_onnx_cells()
 
 
 if __name__ == "__main__":

@@ -41,6 +41,21 @@ def test_worker_statuses_and_samples(monkeypatch):
     assert samples[1][1] == 1  # a 2 ms call fills a 0.5 ms sample alone
 
 
+def test_a_gru_race_names_its_cell(monkeypatch):
+    case = _cases.Case("t", 2, 6, 3, 4, cell="gru")
+    run, _, workers = fake_race(monkeypatch, ["gpulstm-slow", "peer-a", "wrong"], case=case, repeats=1)
+    _results.check_run(run)
+    assert run["settings"]["cells"] == ["gru"] and [w[0] for w in workers] == ["gpulstm-slow", "peer-a", "wrong"]
+    rows = {r["contender"]: r for r in run["results"]}
+    for r in rows.values():
+        assert r["case"] == "B=2 T=6 D=3 U=4 cell=gru" and r["cell"] == "gru" and r["flags"] == {"cell": "gru"}
+    # the fakes compute the GRU reference: exact ones pass, the one off by 1 is caught
+    assert rows["peer-a"]["status"] == "ok" and rows["peer-a"]["max_abs_err"] < 1e-6
+    assert rows["wrong"]["status"] == "invalid"
+    (entry,) = _results.ratio_rows(run)
+    assert entry["case"].endswith("cell=gru") and entry["best_peer"] == "peer-a"
+
+
 def test_passes_alternate_order_and_keep_the_best(monkeypatch):
     run, _, workers = fake_race(monkeypatch, ["gpulstm-slow", "peer-a", "peer-b"], threads=(1, 2),
                                 repeats=1, passes=3)
@@ -120,6 +135,10 @@ def test_real_worker_and_its_failures():
     rows, error = _race.run_worker(spec, "0", _race.worker_env("onnxruntime", 1), on_rows=seen.extend)
     assert error is None and rows == seen and len(rows) == 1
     assert rows[0]["status"] in ("ok", "missing") and rows[0]["case"] == CASE.name
+    gru = _cases.Case("t", 2, 6, 3, 4, cell="gru")
+    rows, error = _race.run_worker(dict(spec, cases=[gru.to_dict()]), "0", _race.worker_env("onnxruntime", 1))
+    assert error is None and rows[0]["case"] == gru.name and rows[0]["cell"] == "gru"
+    assert rows[0]["status"] == "missing" or rows[0]["max_abs_err"] <= rows[0]["tolerance"]
     rows, error = _race.run_worker({k: v for k, v in spec.items() if k != "cases"}, "", dict(os.environ))
     assert rows == [] and "exited with code 1" in error
     rows, error = _race.run_worker(dict(spec, module="gpulstm._no_such_module"), "", dict(os.environ))
@@ -266,19 +285,23 @@ def test_report_shows_the_issue_13_sections(monkeypatch):
     assert "2 threads vs 1, idle phase" in md and "Python threads: not measured (not today)" in md
 
 
-def test_suite_race_one_process_per_contender(tmp_path):
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_suite_race_one_process_per_contender(tmp_path, cell):
     pytest.importorskip("pytest_benchmark")
     pytest.importorskip("onnxruntime")
     suite_race = _bench_module("suite_race")
     out = tmp_path / "run.json"
-    assert suite_race.main(["--quick", "--groups", "smoke", "--contenders", "onnxruntime",
+    assert suite_race.main(["--quick", "--groups", "smoke", "--contenders", "onnxruntime", "--cell", cell,
                             "--threads", "1", "--passes", "1", "--cpus", "", "--raw", str(tmp_path / "raw"),
                             "--json", str(out)]) == 0
     run = _results.load_run(out)
     rows = {r["contender"]: r for r in run["results"]}
-    assert rows["onnxruntime"]["status"] == "ok" and rows["onnxruntime"]["case"] == "B=1 T=100 D=32 U=128"
+    name = "B=1 T=100 D=32 U=128" + (" cell=gru" if cell == "gru" else "")
+    assert rows["onnxruntime"]["status"] == "ok" and rows["onnxruntime"]["case"] == name
+    assert rows["onnxruntime"]["cell"] == cell and run["settings"]["cells"] == [cell]
     assert os.listdir(tmp_path / "raw") == ["onnxruntime-1-0.json"]
-    assert "--contenders C" in run["settings"]["worker_command"]
+    command = run["settings"]["worker_command"]
+    assert "--contenders C" in command and f"--cell {cell}" in command
 
 
 def test_notes_say_whether_one_thread_was_honoured():

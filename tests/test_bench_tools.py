@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import pytest
 
+import gpulstm
 import naive
 from bench_fakes import fake_race
 from gpulstm import _peers, _race, _results, _startup
@@ -22,6 +23,15 @@ def _naive_seq(x, kernel, recurrent_kernel, bias=None, mask=None, activation="ta
                recurrent_activation="sigmoid"):
     return naive.lstm(x, kernel, recurrent_kernel, bias, mask=mask, activation=activation,
                       recurrent_activation=recurrent_activation)[0]
+
+
+def _naive_gru_seq(x, kernel, recurrent_kernel, bias=None, mask=None, activation="tanh",
+                   recurrent_activation="sigmoid"):
+    return naive.gru(x, kernel, recurrent_kernel, bias, mask=mask, activation=activation,
+                     recurrent_activation=recurrent_activation, reset_after=True)[0]
+
+
+NAIVE = {"lstm": _naive_seq, "gru": _naive_gru_seq}
 
 
 # ----------------------------------------------------------------------------- matrix
@@ -68,16 +78,41 @@ def test_case_inputs_left_mask_and_names():
     assert np.all(b[4:8] > 0.8)  # forget-gate bias block like unit_forget_bias
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("flags", [{}, {"recurrent_activation": "hard_sigmoid"}, {"mask": "left"},
                                    {"use_bias": False}])
-def test_reference_matches_naive(flags):
-    case = _race.Case("t", 3, 9, 4, 5, **flags)
+def test_reference_matches_naive(flags, cell):
+    case = _race.Case("t", 3, 9, 4, 5, cell=cell, **flags)
     k, r, b = case.weights()
     x, mask = case.inputs()
     bias = b if case.use_bias else None
     kw = dict(mask=mask, activation=case.activation, recurrent_activation=case.recurrent_activation)
-    np.testing.assert_allclose(_race.reference_lstm(x, k, r, bias, **kw), _naive_seq(x, k, r, bias, **kw),
+    np.testing.assert_allclose(_race.REFERENCES[cell](x, k, r, bias, **kw), NAIVE[cell](x, k, r, bias, **kw),
                                rtol=0, atol=1e-12)
+
+
+def test_gru_cases_weights_and_names():
+    case = _race.Case("t", 5, 12, 3, 4, cell="gru")
+    k, r, b = case.weights()
+    assert k.shape == (3, 12) and r.shape == (4, 12) and b.shape == (2, 12)  # reset_after's bias
+    assert case.name == "B=5 T=12 D=3 U=4 cell=gru" and case.flags == {"cell": "gru"}
+    assert _race.Case.from_dict(case.to_dict()) == case and case.key() != _race.Case("t", 5, 12, 3, 4).key()
+    assert [a.shape for a in _race.Case("t", 5, 12, 3, 4).weights()] == [(3, 16), (4, 16), (16,)]
+    with pytest.raises(ValueError, match=r"cell among \('lstm', 'gru'\). Received: cell='rnn'"):
+        _race.Case("t", 1, 2, 3, 4, cell="rnn")
+
+
+def test_torch_layout_is_the_importers_inverse():
+    """The torch peer's weights, read back by gpulstm.from_torch, are the case's Keras weights."""
+    for case in (_race.Case("t", 2, 3, 3, 4, cell="gru"), _race.Case("t", 2, 3, 3, 4),
+                 _race.Case("t", 2, 3, 3, 4, cell="gru", use_bias=False)):
+        keras = case.weights()
+        names = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+        sd = {n: w for n, w in zip(names, _peers.torch_weights(case, *keras)) if w is not None}
+        back = gpulstm.from_torch(sd).get_weights()
+        assert len(back) == (3 if case.use_bias else 2)
+        for a, b in zip(back, keras):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-7)
 
 
 # ----------------------------------------------------------------------------- results
@@ -245,13 +280,17 @@ PEER_CASES = [
     _race.Case("t", 2, 6, 3, 4, use_bias=False),
     _race.Case("t", 2, 6, 3, 4, recurrent_activation="hard_sigmoid"),
     _race.Case("t", 1, 1, 3, 4, stateful=True),
+    _race.Case("t", 3, 7, 4, 5, cell="gru"),
+    _race.Case("t", 2, 6, 3, 4, use_bias=False, cell="gru"),
+    _race.Case("t", 2, 6, 3, 4, recurrent_activation="hard_sigmoid", cell="gru"),
+    _race.Case("t", 1, 1, 3, 4, stateful=True, cell="gru"),
 ]
 
 
 def _check_runner(name, case):
     weights = case.weights()
     x, mask = case.inputs()
-    expected = _race.expected_outputs(case, x, mask, weights, _naive_seq)
+    expected = _race.expected_outputs(case, x, mask, weights, NAIVE[case.cell])
     with _peers.set_threads(1):
         try:
             runner = _peers.make_runner(name, case, *weights, 1)
@@ -296,8 +335,9 @@ def test_runners_set_their_thread_count():
     assert torch.get_num_threads() == 1
 
 
-def test_peers_refuse_masks_and_report_missing(monkeypatch):
-    case = _race.Case("t", 2, 5, 3, 4, mask="left")
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_peers_refuse_masks_and_report_missing(monkeypatch, cell):
+    case = _race.Case("t", 2, 5, 3, 4, mask="left", cell=cell)
     w = case.weights()
     for name in ("torch", "onnxruntime", "openvino", "jax"):
         try:

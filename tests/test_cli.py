@@ -56,6 +56,8 @@ def test_python_dash_m_and_version():
     (["bench", "--threads", "0"], 1, "--threads"),
     (["bench", "--size", "1,2,3"], 1, "--size"),
     (["bench", "--groups", "nothing"], 1, "nothing"),
+    (["bench", "--cell", "rnn"], 1, "--cell"),
+    (["bench", "--pythreads", "--cell", "gru"], 1, "--pythreads races an LSTM only"),
     (["predict", "absent.keras", "x.npy", "-o", "y.npy"], 1, "absent.keras"),
     (["predict", MODEL, "absent.npy", "-o", "y.npy"], 1, "absent.npy"),
     (["predict", MODEL], 2, "-o"),
@@ -102,6 +104,20 @@ def test_bench_quick_size_runs_and_saves(capsys, tmp_path):
         assert f"{ratio:.2f} (onnxruntime)" in table[1]
     assert "OPENBLAS_CORETYPE=unset" in out and run["settings"]["threads"] == [1]
     assert run["settings"]["isolation"] == "process" and "gpulstm._measure" in run["settings"]["worker_command"]
+
+
+def test_bench_gru_race_runs_and_saves(capsys, tmp_path):
+    out_json = tmp_path / "run.json"
+    code, out, err = _run(capsys, "bench", "--cell", "gru", "--size", "2,5,3,4", "--peers", "onnxruntime,torch",
+                          "--repeats", "2", "--threads", "1", "--passes", "1", "--json", str(out_json))
+    assert code == 0, err
+    run = _results.load_run(out_json)
+    rows = {r["contender"]: r for r in run["results"]}
+    assert run["settings"]["cells"] == ["gru"] and all(r["cell"] == "gru" for r in run["results"])
+    mine = rows["gpulstm-cpu"]
+    assert mine["status"] == "ok" and mine["max_abs_err"] <= mine["tolerance"]
+    assert {rows[p]["status"] for p in ("onnxruntime", "torch")} <= {"ok", "missing"}
+    assert out.splitlines()[1].startswith("B=2 T=5 D=3 U=4 cell=gru") and "gpulstm bench: GRU" in err
 
 
 def test_bench_quick_races_the_small_sizes(capsys, tmp_path):

@@ -164,7 +164,7 @@ def test_byte_level_mutations_in_subprocess(tmp_path):
                                             "func_bidir.tfk.keras")]
     try:
         import onnx  # noqa: F401
-        corpus.append(os.path.join(FIX, "onnx_lstm_head.onnx"))
+        corpus += [os.path.join(FIX, n) for n in ("onnx_lstm_head.onnx", "onnx_bigru_head.onnx")]
     except ImportError:
         pass
     start, stop, crashes = 0, 300, []

@@ -1,4 +1,4 @@
-"""gpulstm.load_onnx: real torch.onnx.export graphs and hand-built LSTM nodes."""
+"""gpulstm.load_onnx: real torch.onnx.export graphs (LSTM, GRU, RNN) and hand-built LSTM nodes."""
 import os
 
 import numpy as np
@@ -16,7 +16,8 @@ def _close(a, ref):
     np.testing.assert_allclose(a, ref, rtol=0, atol=1e-5 * max(1.0, float(np.abs(ref).max())))
 
 
-@pytest.mark.parametrize("name", ["onnx_lstm_head", "onnx_bilstm_head", "onnx_stack_seq"])
+@pytest.mark.parametrize("name", ["onnx_lstm_head", "onnx_bilstm_head", "onnx_stack_seq", "onnx_bigru_head",
+                                  "onnx_gru_stack_seq", "onnx_birnn_relu_seq"])
 def test_torch_exports(name):
     z = np.load(os.path.join(FIX, name + ".npz"))
     model = load_onnx(os.path.join(FIX, name + ".onnx"))
@@ -72,7 +73,10 @@ def _graph(path, W, R, B, direction, layout, acts=None, alphas=None, betas=None,
     if betas:
         attrs.update(activation_beta=betas)
     attrs.update(extra or {})
-    node = helper.make_node(op, ins, ["Y", "Y_h", "Y_c"], **attrs)
+    outs = ["Y", "Y_h", "Y_c"]
+    if op in ("GRU", "RNN"):  # inputs X, W, R, B, sequence_lens, initial_h; outputs Y, Y_h
+        ins, outs = ins[:6], outs[:2]
+    node = helper.make_node(op, ins, outs, **attrs)
     inits = [numpy_helper.from_array(a, n) for a, n in ((W, "W"), (R, "R"), (B, "B"))]
     xs = ["T", "N"] if layout == 0 else ["N", "T"]
     inputs = [helper.make_tensor_value_info("X", TensorProto.FLOAT, xs + [F])]
@@ -80,8 +84,8 @@ def _graph(path, W, R, B, direction, layout, acts=None, alphas=None, betas=None,
         inputs.append(helper.make_tensor_value_info("lens", TensorProto.INT32, ["N"]))
     if with_state:
         sh = [dirs, "N", H] if layout == 0 else ["N", dirs, H]
-        inputs += [helper.make_tensor_value_info(n, TensorProto.FLOAT, sh) for n in ("h0", "c0")]
-    outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("Y", "Y_h", "Y_c")]
+        inputs += [helper.make_tensor_value_info(n, TensorProto.FLOAT, sh) for n in ins[5:]]
+    outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in outs]
     g = helper.make_graph([node], "g", inputs, outs, inits)
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)])
     onnx.save(m, str(path))
@@ -134,8 +138,10 @@ def test_refusals(tmp_path):
     W = rng.standard_normal((1, 8, 2)).astype(np.float32)
     R = rng.standard_normal((1, 8, 2)).astype(np.float32)
     B = np.zeros((1, 16), np.float32)
-    with pytest.raises(UnsupportedModelError, match="GRU"):
-        load_onnx(_graph(tmp_path / "a.onnx", W, R, B, "forward", 0, op="GRU"))
+    with pytest.raises(UnsupportedModelError, match="'Scan' is not supported"):
+        load_onnx(_graph(tmp_path / "a.onnx", W, R, B, "forward", 0, op="Scan"))
+    with pytest.raises(ModelFileError, match=r"GRU.*do not fit hidden_size=2 \(GRU: 3 gate block\(s\) of H rows\)"):
+        load_onnx(_graph(tmp_path / "g.onnx", W, R, B, "forward", 0, op="GRU"))
     with pytest.raises(UnsupportedModelError, match="clip"):
         load_onnx(_graph(tmp_path / "b.onnx", W, R, B, "forward", 0, extra={"clip": 3.0}))
     with pytest.raises(UnsupportedModelError, match="differ"):

@@ -68,10 +68,12 @@ def test_zero_length_with_initial_state_matches_onnxruntime(tmp_path, direction)
     assert not np.any(got[1][:, [0, 3]]) and not np.any(got[2][:, [0, 3]])
 
 
-def _backend_cases():
-    """ONNX's own LSTM node tests (onnx.backend.test.case.node.lstm): node, inputs, outputs."""
+def _backend_cases(op="LSTM"):
+    """ONNX's own node tests of ``op`` (onnx.backend.test.case.node.lstm, .gru): node, inputs, outputs."""
+    import importlib
+
     try:
-        from onnx.backend.test.case.node import lstm as cases
+        cases = importlib.import_module(f"onnx.backend.test.case.node.{op.lower()}")
     except ImportError:
         return []
     found = []
@@ -82,9 +84,9 @@ def _backend_cases():
     real = cases.expect
     cases.expect = capture
     try:
-        for attr in sorted(dir(cases.LSTM)):
+        for attr in sorted(dir(getattr(cases, op))):
             if attr.startswith("export"):
-                getattr(cases.LSTM, attr)()
+                getattr(getattr(cases, op), attr)()
     finally:
         cases.expect = real
     return found
@@ -97,14 +99,20 @@ _CASES = _backend_cases()
 @pytest.mark.parametrize("case", _CASES, ids=[c[0] for c in _CASES])
 def test_onnx_backend_lstm_cases(tmp_path, case):
     """W, R and B come in as graph inputs, as in onnx/backend/test/data/node/test_lstm_*."""
-    name, node, inputs, outputs = case
-    feeds = dict(zip([i for i in node.input if i], inputs))
-    path = _model(tmp_path / f"{name}.onnx", node, feeds)
-    if "peephole" in name:
+    if "peephole" in case[0]:
+        name, node, inputs, _ = case
+        path = _model(tmp_path / f"{name}.onnx", node, dict(zip([i for i in node.input if i], inputs)))
         with pytest.raises(UnsupportedModelError, match=r"\]: LSTM peepholes \(input P\) are not supported"):
             load_onnx(path)
         return
-    got = load_onnx(path).predict(feeds)
+    check_backend_case(tmp_path, case)
+
+
+def check_backend_case(tmp_path, case):
+    """Run one of ONNX's node tests (every input fed at run time) and compare every output."""
+    name, node, inputs, outputs = case
+    feeds = dict(zip([i for i in node.input if i], inputs))
+    got = load_onnx(_model(tmp_path / f"{name}.onnx", node, feeds)).predict(feeds)
     got = got if isinstance(got, list) else [got]
     assert len(got) == len(outputs)
     for a, b in zip(got, outputs):

@@ -87,7 +87,7 @@ def test_hyperparameter_mismatch_and_bad_weights():
     proj["weight_hr_l0"] = np.zeros((2, 4), np.float32)
     with pytest.raises(UnsupportedModelError, match="proj_size"):
         from_torch(proj)
-    with pytest.raises(ModelFileError, match="no nn.LSTM weights"):
+    with pytest.raises(ModelFileError, match="no nn.LSTM, nn.GRU or nn.RNN weights"):
         from_torch({"fc.weight": np.zeros((2, 2))})
 
 

@@ -242,14 +242,16 @@ def summary_text(path):
 
 
 def from_torch(module_or_state_dict, **kwargs):
-    """Build a gpulstm model from a PyTorch ``nn.LSTM`` (see :mod:`gpulstm.io.torch_import`)."""
+    """Build a gpulstm model from a PyTorch ``nn.LSTM``, ``nn.GRU`` or ``nn.RNN`` (see
+    :mod:`gpulstm.io.torch_import`)."""
     from .torch_import import from_torch as _from_torch
 
     return _from_torch(module_or_state_dict, **kwargs)
 
 
 def load_onnx(path, **kwargs):
-    """Build a gpulstm model from an ONNX graph with an LSTM (see :mod:`gpulstm.io.onnx_import`)."""
+    """Build a gpulstm model from an ONNX graph with LSTM / GRU / RNN nodes (see
+    :mod:`gpulstm.io.onnx_import`)."""
     from .onnx_import import load_onnx as _load_onnx
 
     return _load_onnx(path, **kwargs)

@@ -1,8 +1,10 @@
-"""Run ONNX graphs built around the ``LSTM`` operator on gpulstm.
+"""Run ONNX graphs built around the ``LSTM``, ``GRU`` and ``RNN`` operators on gpulstm.
 
 The file is parsed with the ``onnx`` package (protobuf: data, no code).  Each
 ``LSTM`` node becomes gpulstm ``LSTM`` layers (ONNX gate order i, o, f, c is
-reordered to Keras's i, f, c, o); the shape plumbing exporters emit around it
+reordered to Keras's i, f, c, o), each ``GRU`` node gpulstm ``GRU`` layers
+(``linear_before_reset`` is ``reset_after``), each ``RNN`` node gpulstm
+``SimpleRNN`` layers; the shape plumbing exporters emit around it
 is evaluated with NumPy, and folded to constants at load time wherever its
 inputs are constant; ``Gemm`` / ``MatMul`` + ``Add`` cover a Dense head.  An
 operator outside that list is refused by name when the file is loaded.
@@ -17,11 +19,15 @@ import os
 import numpy as np
 
 from .common import MAX_WEIGHT_BYTES, ModelFileError, UnsupportedModelError
-from .onnx_lstm import RuntimeWeightsLSTM, check_peepholes, lstm_config, lstm_node_weights
+from .onnx_gru import GRU_OP
+from .onnx_lstm import LSTM_OP
 from .onnx_ops import OPS, output_nbytes
+from .onnx_recurrent import RuntimeWeights
+from .onnx_rnn import RNN_OP
 
+RECURRENT = {op.name: op for op in (LSTM_OP, GRU_OP, RNN_OP)}
 _PLUMBING = sorted(OPS)
-SUPPORTED_OPS = sorted(set(_PLUMBING) | {"LSTM"})
+SUPPORTED_OPS = sorted(set(_PLUMBING) | set(RECURRENT))
 _SLACK = 64 * 2**20
 
 
@@ -65,15 +71,15 @@ def _tensor(path, t, part):
 
 
 class OnnxModel:
-    """An ONNX graph with LSTM nodes, evaluated with gpulstm and NumPy.
+    """An ONNX graph with LSTM / GRU / RNN nodes, evaluated with gpulstm and NumPy.
 
     Attributes
     ----------
     input_names, output_names : list of str
     layers : list
-        The gpulstm layer stacks that run the graph's LSTM nodes whose weights are
-        initializers, in graph order (a node whose W, R or B are graph inputs builds
-        its stack when they arrive, see :mod:`gpulstm.io.onnx_lstm`).
+        The gpulstm layer stacks that run the graph's recurrent nodes whose weights
+        are initializers, in graph order (a node whose W, R or B are graph inputs
+        builds its stack when they arrive, see :mod:`gpulstm.io.onnx_recurrent`).
     """
 
     def __init__(self, path, graph, opset, backend=None):
@@ -104,8 +110,8 @@ class OnnxModel:
             if missing:
                 raise ModelFileError(path, part, f"input {missing[0]!r} is not produced before this node")
             attrs = _attrs(path, node, part)
-            if node.op_type == "LSTM":
-                runner = self._lstm(node, attrs, part)
+            if node.op_type in RECURRENT:
+                runner = self._recurrent(RECURRENT[node.op_type], node, attrs, part)
                 if runner.stack is not None:
                     self.layers.append(runner.stack)
                 self.nodes.append((node, runner, part))
@@ -137,22 +143,21 @@ class OnnxModel:
                 raise
             raise ModelFileError(self.path, part, f"cannot evaluate ({e})") from None
 
-    def _lstm(self, node, attrs, part):
-        ins = list(node.input) + [""] * (8 - len(node.input))
+    def _recurrent(self, op, node, attrs, part):
+        ins = list(node.input) + [""] * (op.inputs - len(node.input))
         try:
-            if ins[7]:  # peepholes first: nothing else could make such a model run
-                check_peepholes(self.consts.get(ins[7]))
+            if op.precheck is not None:
+                op.precheck(ins, self.consts)
             runtime = [what for idx, what in ((1, "W"), (2, "R"), (3, "B"))
                        if ins[idx] and ins[idx] not in self.consts]
             if runtime:
-                lstm_config(attrs)  # refuse what Keras cannot express now, not at the first call
+                op.config(attrs)  # refuse what Keras cannot express now, not at the first call
                 if any(i not in self.input_names for i in (ins[1], ins[2], ins[3]) if i and i not in self.consts):
                     raise UnsupportedModelError(
-                        None, None, f"LSTM input(s) {', '.join(runtime)} are computed by other nodes; "
-                        "gpulstm takes LSTM weights as initializers or as graph inputs")
-                return RuntimeWeightsLSTM(attrs, self.backend)
-            return lstm_node_weights(attrs, [self.consts.get(i) if i else None for i in ins[:4]],
-                                     self.consts.get(ins[7]) if ins[7] else None, self.backend)
+                        None, None, f"{op.name} input(s) {', '.join(runtime)} are computed by other nodes; "
+                        f"gpulstm takes {op.name} weights as initializers or as graph inputs")
+                return RuntimeWeights(op, attrs, self.backend)
+            return op.convert(attrs, [self.consts.get(i) if i else None for i in ins[:4]], self.backend)
         except (ValueError, UnsupportedModelError) as e:
             cls = UnsupportedModelError if isinstance(e, UnsupportedModelError) or "not supported" in str(e) \
                 else ModelFileError
@@ -184,7 +189,7 @@ class OnnxModel:
         limit = run_limit(self.tensor_bytes, sum(np.asarray(env[k]).nbytes for k in feed))
         for node, op, part in self.nodes:
             vals = [env[i] if i else None for i in node.input]
-            if node.op_type == "LSTM":
+            if node.op_type in RECURRENT:
                 outs = op.run(vals, backend=backend if backend is not None else self.backend)
             else:
                 outs = self._run_op(node, op, vals, part, [limit])
@@ -197,10 +202,10 @@ class OnnxModel:
     __call__ = predict
 
     def summary(self, print_fn=print):
-        lstms = sum(node.op_type == "LSTM" for node, _, _ in self.nodes)
+        counts = "".join(f"{sum(node.op_type == op for node, _, _ in self.nodes)} {op} node(s), "
+                         for op in RECURRENT)
         print_fn(f"ONNX model {self.path} (opset {self.opset}): inputs {self.input_names}, "
-                 f"outputs {self.output_names}, {lstms} LSTM node(s), "
-                 f"{len(self.nodes)} run-time node(s)")
+                 f"outputs {self.output_names}, {counts}{len(self.nodes)} run-time node(s)")
 
 
 def _attrs(path, node, part):
@@ -223,14 +228,15 @@ def _attrs(path, node, part):
 
 
 def load_onnx(path, backend=None):
-    """Load an ONNX model whose graph runs ``LSTM`` nodes (e.g. ``torch.onnx.export``).
+    """Load an ONNX model whose graph runs ``LSTM`` / ``GRU`` / ``RNN`` nodes (e.g. ``torch.onnx.export``).
 
     Parameters
     ----------
     path : str or os.PathLike
         The ``.onnx`` file (tensors inside the file; external data is refused).
     backend : str, optional
-        gpulstm backend for the LSTM layers.
+        gpulstm backend for the LSTM / GRU / SimpleRNN layers (GRU and SimpleRNN: the CPU
+        backend so far).
 
     Returns
     -------
@@ -240,8 +246,9 @@ def load_onnx(path, backend=None):
     Raises
     ------
     ModelFileError / UnsupportedModelError
-        Unreadable protobuf, unsupported operator (named), or LSTM attributes
-        gpulstm cannot express (clip, input_forget, peepholes, ...).
+        Unreadable protobuf, unsupported operator (named), or LSTM / GRU / RNN attributes
+        gpulstm cannot express (clip, input_forget, peepholes, activations without
+        a Keras equivalent, ...).
     """
     try:
         import onnx

@@ -1,16 +1,16 @@
-"""The functional model :func:`gpulstm.from_torch` returns for an ``nn.LSTM``.
+"""The functional model :func:`gpulstm.from_torch` returns for an ``nn.LSTM``, ``nn.GRU`` or ``nn.RNN``.
 
 The graph is an ordinary Keras one, batch-major like every Keras model::
 
     Input(shape=(None, input_size))
-    -> LSTM(H, return_sequences=True)                      # per torch layer, or
+    -> LSTM(H, return_sequences=True)                      # per torch layer (GRU, SimpleRNN alike), or
     -> Bidirectional(LSTM(H, return_sequences=True), merge_mode="concat")
 
 so ``summary()``, ``get_weights()``, ``count_params()`` and ``to_json()`` are the
 Keras ones.  Keras's Bidirectional flips the backward output back to input
 order before concatenating, which is exactly torch's time-aligned reverse
-direction.  With ``return_state`` the graph also outputs ``h_n`` and ``c_n``
-batch-major, (B, num_layers * dirs, H) in torch's order ``layer * dirs +
+direction.  With ``return_state`` the graph also outputs ``h_n`` (and an LSTM's
+``c_n``) batch-major, (B, num_layers * dirs, H) in torch's order ``layer * dirs +
 direction`` (Concatenate + Reshape), because ``Model.predict`` splits and joins
 every output along axis 0.
 
@@ -39,13 +39,16 @@ def _stack_states(states, kind, H):
     return Reshape((len(states), H), name=kind)(x)
 
 
-class TorchLSTMModel(Model):
-    """A functional gpulstm ``Model`` that speaks ``nn.LSTM``'s layouts at its edges.
+class TorchRNNModel(Model):
+    """A functional gpulstm ``Model`` that speaks ``nn.LSTM``'s / ``nn.GRU``'s / ``nn.RNN``'s layouts
+    at its edges.
 
     Built by :func:`gpulstm.from_torch`; see :mod:`gpulstm.io.torch_model`.
 
     Attributes
     ----------
+    mode : str
+        "LSTM", "GRU", "RNN_TANH" or "RNN_RELU", as torch's ``module.mode``.
     input_size, hidden_size, num_layers : int
     bidirectional, batch_first, return_state : bool
     num_directions : int
@@ -62,8 +65,10 @@ class TorchLSTMModel(Model):
     """
 
     def __init__(self, inputs, outputs, *, state_model, layer_weights, batch_first,
-                 return_state, name="torch_lstm", backend=None):
+                 return_state, name="torch_lstm", backend=None, mode="LSTM"):
         super().__init__(inputs, outputs, name=name, backend=backend)
+        self.mode = mode
+        self._state_names = ("h_0", "c_0") if mode == "LSTM" else ("h_0",)
         self.batch_first = bool(batch_first)
         self.return_state = bool(return_state)
         self.num_layers = len(layer_weights)
@@ -71,7 +76,7 @@ class TorchLSTMModel(Model):
         self.bidirectional = self.num_directions == 2
         self.hidden_size = int(layer_weights[0][0][1].shape[0])
         self.input_size = int(layer_weights[0][0][0].shape[0])
-        # The same layers with (h_0, c_0) per layer and direction as extra inputs.
+        # The same layers with (h_0, c_0) or h_0 per layer and direction as extra inputs.
         self._state_model = state_model
 
     # -- torch layout <-> Keras layout ----------------------------------------------
@@ -86,16 +91,19 @@ class TorchLSTMModel(Model):
         if initial_state is None:
             return x
         N, B, H = self.num_layers * self.num_directions, x.shape[0], self.hidden_size
+        names = ", ".join(self._state_names)
+        if len(self._state_names) == 1 and not isinstance(initial_state, (list, tuple)):
+            initial_state = [initial_state]  # a GRU's h_0 alone, as torch takes it
         try:
-            h0, c0 = (np.asarray(s, dtype=np.float32) for s in initial_state)
+            states = [np.asarray(s, dtype=np.float32) for s in initial_state]
         except (TypeError, ValueError):
-            raise ValueError("Expected initial_state=(h_0, c_0). Received: "
+            raise ValueError(f"Expected initial_state=({names}). Received: "
                              f"{type(initial_state).__name__}") from None
-        if h0.shape != (N, B, H) or c0.shape != (N, B, H):
-            raise ValueError(f"Expected initial_state=(h_0, c_0) of shape {(N, B, H)} each "
-                             f"(num_layers * dirs, B, H). Received: shapes {h0.shape} and "
-                             f"{c0.shape}")
-        return [x] + [s for i in range(N) for s in (h0[i], c0[i])]
+        if len(states) != len(self._state_names) or any(s.shape != (N, B, H) for s in states):
+            raise ValueError(f"Expected initial_state=({names}) of shape {(N, B, H)} each "
+                             f"(num_layers * dirs, B, H). Received: shapes "
+                             f"{' and '.join(str(s.shape) for s in states)}")
+        return [x] + [s[i] for i in range(N) for s in states]
 
     def _torch_outputs(self, outs):
         outs = outs if isinstance(outs, list) else [outs]
@@ -119,7 +127,7 @@ class TorchLSTMModel(Model):
             (B, T, F) when ``batch_first`` else (T, B, F), as in torch.
         batch_size : int, optional
             Samples (along B, whatever the layout) per batch; default 32.
-        initial_state : (h_0, c_0), optional
+        initial_state : (h_0, c_0) for an LSTM, h_0 for a GRU, optional
             Each (num_layers * dirs, B, H), as in torch; zeros when omitted.
         verbose, steps, callbacks, backend :
             As in :meth:`gpulstm.Model.predict`.
@@ -149,57 +157,70 @@ class TorchLSTMModel(Model):
         """The Keras summary, then one line on the torch layouts ``predict`` uses."""
         super().summary(line_length, positions, print_fn, **kwargs)
         x = "(B, T, F)" if self.batch_first else "(T, B, F)"
-        note = (f"Converted from torch nn.LSTM: predict takes and returns {x} "
+        note = (f"Converted from torch nn.{self.mode.split('_')[0]}: predict takes and returns {x} "
                 f"(batch_first={self.batch_first})")
         if self.return_state:
-            note += "; h_n and c_n are (num_layers * dirs, B, H)"
+            note += "; h_n and c_n are" if self.mode == "LSTM" else "; h_n is"
+            note += " (num_layers * dirs, B, H)"
         (print_fn or print)(note + ".")
 
 
 def build_torch_model(layer_weights, *, batch_first, return_state, backend=None,
-                      name="torch_lstm"):
-    """A :class:`TorchLSTMModel` from Keras-layout weights ``layer_weights[k][d]``."""
+                      name="torch_lstm", cell="lstm", activation=None):
+    """A :class:`TorchRNNModel` from Keras-layout weights ``layer_weights[k][d]`` of
+    ``cell`` "lstm", "gru" (a GRU's bias is (2, 3H): ``reset_after=True``) or "rnn"
+    (SimpleRNN with ``activation``, "tanh" or "relu")."""
     from gpulstm.initializers import placeholders
     from gpulstm.layers.core import Input
+    from gpulstm.layers.gru import GRU
     from gpulstm.layers.lstm import LSTM
+    from gpulstm.layers.simple_rnn import SimpleRNN
     from gpulstm.layers.wrappers import Bidirectional
 
+    layer_class = {"lstm": LSTM, "gru": GRU, "rnn": SimpleRNN}[cell]
+    extra = {} if activation is None else {"activation": activation}
+    mode = f"RNN_{(activation or 'tanh').upper()}" if cell == "rnn" else cell.upper()
+    n_states = layer_class._n_states  # [h, c] or [h] per direction
     dirs = len(layer_weights[0])
     H = int(layer_weights[0][0][1].shape[0])
     D = int(layer_weights[0][0][0].shape[0])
     layers = []
     for k, per_dir in enumerate(layer_weights):
-        lstm = LSTM(H, return_sequences=True, return_state=return_state,
-                    use_bias=per_dir[0][2] is not None, backend=backend, name=f"lstm_l{k}")
-        layer = lstm if dirs == 1 else Bidirectional(lstm, merge_mode="concat",
-                                                     name=f"bidirectional_l{k}")
+        rnn = layer_class(H, return_sequences=True, return_state=return_state,
+                          use_bias=per_dir[0][2] is not None, backend=backend, name=f"{cell}_l{k}", **extra)
+        layer = rnn if dirs == 1 else Bidirectional(rnn, merge_mode="concat",
+                                                    name=f"bidirectional_l{k}")
         with placeholders():  # set_weights replaces them at once
             layer.build((None, None, D if k == 0 else dirs * H))
         layer.set_weights(_flat(per_dir))
         layers.append(layer)
 
     def connect(x, states):
-        hs, cs = [], []
+        finals = [[] for _ in range(n_states)]  # h (and c): one per layer and direction
         for k, layer in enumerate(layers):
-            init = None if states is None else states[2 * dirs * k: 2 * dirs * (k + 1)]
+            per = n_states * dirs
+            init = None if states is None else states[per * k: per * (k + 1)]
             out = layer(x, initial_state=init)
             if return_state:
-                out, st = out[0], out[1:]  # [h, c] or [h_f, c_f, h_b, c_b]
-                hs += st[0::2]
-                cs += st[1::2]
+                out, st = out[0], out[1:]  # [h, c] or [h_f, c_f, h_b, c_b] ([h] / [h_f, h_b])
+                for s, f in enumerate(finals):
+                    f += st[s::n_states]
             x = out
         if not return_state:
             return x
-        return [x, _stack_states(hs, "h_n", H), _stack_states(cs, "c_n", H)]
+        return [x] + [_stack_states(f, kind, H) for f, kind in zip(finals, ("h_n", "c_n"))]
 
     x_in = Input(shape=(None, D), name="input")
     outputs = connect(x_in, None)
     N = len(layer_weights) * dirs
     sfx = [f"_l{i // dirs}" + ("_reverse" if i % dirs else "") for i in range(N)]
-    state_inputs = [Input(shape=(H,), name=f"{s}_0{sfx[i]}") for i in range(N) for s in "hc"]
+    state_inputs = [Input(shape=(H,), name=f"{s}_0{sfx[i]}") for i in range(N) for s in "hc"[:n_states]]
     # The shared layers' second nodes: the graph predict(initial_state=...) runs.
     state_model = Model([x_in] + state_inputs, connect(x_in, state_inputs),
                         name=name + "_with_state", backend=backend)
-    return TorchLSTMModel(x_in, outputs, state_model=state_model, layer_weights=layer_weights,
-                          batch_first=batch_first, return_state=return_state, name=name,
-                          backend=backend)
+    return TorchRNNModel(x_in, outputs, state_model=state_model, layer_weights=layer_weights,
+                         batch_first=batch_first, return_state=return_state, name=name,
+                         backend=backend, mode=mode)
+
+
+TorchLSTMModel = TorchRNNModel  # its name before nn.GRU
