@@ -10,7 +10,7 @@ import types
 import numba
 import numpy as np
 
-from gpulstm.activations import CUSTOM
+from gpulstm.kernels.codes import CUSTOM
 from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
 from gpulstm.kernels.activations import activate
 

@@ -37,7 +37,7 @@ import numpy as np
 from numba import cuda
 
 from gpulstm._xp import is_device_array
-from gpulstm.activations import CUSTOM
+from gpulstm.kernels.codes import CUSTOM
 from gpulstm.kernels import cuda_graph as _cg
 from gpulstm.kernels import cuda_kernels as _ck
 from gpulstm.kernels import cuda_warp as _cw
