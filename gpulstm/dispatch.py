@@ -23,7 +23,7 @@ Every backend module (``gpulstm.kernels.<name>``) exposes one function::
 The ``cpu`` entry is ``gpulstm.kernels.cpu_entry``: the numba kernels, with a NumPy
 tier for a fresh process's first small calls (numba takes ~1 s to load).
 
-A backend that runs GRUs (so far the ``cpu`` entry only) also exposes::
+A backend that runs GRUs (``cpu`` and ``cuda``) also exposes::
 
     gru_forward(x, kernel, recurrent_kernel, bias, h0, mask, *, activation,
                 recurrent_activation, reset_after, go_backwards, return_sequences,

@@ -23,6 +23,7 @@ from gpulstm.kernels.codes import CODES
 from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
 from gpulstm.kernels import cpu_micro, cpu_sync
 from gpulstm.kernels.activations import activate
+from gpulstm.kernels.cells import gru_candidate_fast, gru_h_fast
 from gpulstm.kernels.cpu_fast import _FAST, _tanh_f32, emit_last, emit_step, recur_axpy
 
 _TANH = CODES["tanh"]
@@ -64,8 +65,8 @@ def _after_loop(xs, zh, H, mask, b0, t, has_mask, act, ract, fast):
             k = np.uint64(j)
             zg = _act(ract, xs[r, k] + zh[r, k], fast)
             rg = _act(ract, xs[r, u + k] + zh[r, u + k], fast)
-            hh = _act(act, xs[r, u + u + k] + rg * zh[r, u + u + k], fast)
-            H[r, k] = zg * H[r, k] + (_ONE - zg) * hh
+            hh = _act(act, gru_candidate_fast(xs[r, u + u + k], rg, zh[r, u + u + k]), fast)
+            H[r, k] = gru_h_fast(zg, H[r, k], hh)
 
 
 @numba.njit(fastmath=_FAST, **_JIT)
@@ -114,7 +115,7 @@ def _before_loop(xs, zh, zc, H, mask, b0, t, has_mask, act, fast):
             k = np.uint64(j)
             zg = zh[r, k]
             hh = _act(act, xs[r, u + u + k] + zc[r, k], fast)
-            H[r, k] = zg * H[r, k] + (_ONE - zg) * hh
+            H[r, k] = gru_h_fast(zg, H[r, k], hh)
 
 
 @numba.njit(fastmath=_FAST, **_JIT)

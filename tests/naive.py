@@ -251,3 +251,36 @@ def gru(x, kernel, recurrent_kernel, bias=None, h0=None, mask=None, activation="
         out_prev = out
     last = seq[:, -1].copy() if T else np.zeros((B, U))
     return seq, last, h
+
+def simple_rnn(x, kernel, recurrent_kernel, bias=None, h0=None, mask=None, activation="tanh",
+               go_backwards=False, zero_output_for_mask=False, hard_sigmoid="keras3"):
+    """Run one Keras SimpleRNN layer in float64.
+
+    kernel (D, U); recurrent_kernel (U, U); bias (U,) or None.  Per step::
+
+        h = act(x_t @ kernel + bias + h_tm1 @ recurrent_kernel)
+
+    Masks as in ``lstm``.  Returns ``(seq, last, h)`` like ``gru``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    W = np.asarray(kernel, dtype=np.float64)
+    R = np.asarray(recurrent_kernel, dtype=np.float64)
+    B, T, _ = x.shape
+    U = R.shape[0]
+    b = np.zeros(U) if bias is None else np.asarray(bias, dtype=np.float64)
+    act = get_activation(activation, hard_sigmoid)
+    h = np.zeros((B, U)) if h0 is None else np.array(h0, dtype=np.float64)
+    m = np.ones((B, T), dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    out_prev = np.zeros((B, U))
+    seq = np.zeros((B, T, U))
+    for k in range(T):
+        t = T - 1 - k if go_backwards else k
+        with np.errstate(invalid="ignore", over="ignore"):
+            h_new = act(x[:, t] @ W + b + h @ R)
+        keep = m[:, t][:, None]
+        h = np.where(keep, h_new, h)
+        out = np.where(keep, h_new, 0.0 if zero_output_for_mask else out_prev)
+        seq[:, k] = out
+        out_prev = out
+    last = seq[:, -1].copy() if T else np.zeros((B, U))
+    return seq, last, h

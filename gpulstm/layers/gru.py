@@ -1,4 +1,4 @@
-"""``gpulstm.GRU``: keras.layers.GRU for inference, on the CPU backend.
+"""``gpulstm.GRU``: keras.layers.GRU for inference, on the CPU and CUDA backends.
 
 It shares the LSTM layer's machinery (argument checks, states, masks, stateful
 calls, configs): a GRU is an LSTM-shaped recurrent layer with one state, three gates
@@ -7,18 +7,7 @@ calls, configs): a GRU is an LSTM-shaped recurrent layer with one state, three g
 import numpy as np
 
 from gpulstm import _xp
-from gpulstm.dispatch import BackendUnavailableError, get_backend, requested_backend
 from gpulstm.layers.lstm import LSTM
-
-
-def _cpu_only(layer_name, backend):
-    """Refuse a request (argument or GPULSTM_BACKEND) for a backend other than the CPU."""
-    asked, source = requested_backend(backend)
-    if asked not in ("auto", "cpu"):
-        raise BackendUnavailableError(
-            f"Layer '{layer_name}' (GRU) cannot run on the '{asked}' backend (requested by "
-            f"the {source}): gpulstm's GRU runs on the 'cpu' backend only so far. "
-            "To fix it: pass backend='cpu' (or 'auto').")
 
 
 class GRU(LSTM):
@@ -28,8 +17,9 @@ class GRU(LSTM):
     ``keras_version``, ``time_major``, ``zero_output_for_mask``), gate order z, r, h:
     ``kernel`` (D, 3U), ``recurrent_kernel`` (U, 3U), ``bias`` (2, 3U) = [input bias;
     recurrent bias] when ``reset_after`` (Keras's default) else (3U,).  With
-    ``return_state=True`` the layer returns ``[output, h]``.  Runs on the ``cpu``
-    backend; ``backend="cuda"`` is refused (not built yet) and "auto" picks the CPU.
+    ``return_state=True`` the layer returns ``[output, h]``.  Runs on the ``cpu`` and
+    ``cuda`` backends, chosen as for the LSTM (training-mode ``recurrent_dropout`` on
+    the CPU only).
 
     Examples
     --------
@@ -53,7 +43,6 @@ class GRU(LSTM):
                  stateful=False, unroll=False, reset_after=True, use_cudnn="auto",
                  time_major=False, zero_output_for_mask=False, backend=None,
                  keras_version=None, **kwargs):
-        _cpu_only(kwargs.get("name") or "gru", backend)
         super().__init__(
             units, activation=activation, recurrent_activation=recurrent_activation,
             use_bias=use_bias, kernel_initializer=kernel_initializer,
@@ -95,22 +84,20 @@ class GRU(LSTM):
 
     # -- call ---------------------------------------------------------------------
     def call(self, inputs, mask=None, initial_state=None, training=None, backend=None):
-        """Run the layer on ``inputs``; device (CuPy) arrays are copied to the host (the
-        GRU runs on the CPU backend) and the results are NumPy arrays."""
-        def host(v):
-            return _xp.to_host(v) if _xp.is_device_array(v) else v
+        """Run the layer on ``inputs`` (NumPy, or a device array on the CUDA backend); on
+        the CPU backend device (CuPy) arrays are copied to the host and the results are
+        NumPy arrays."""
+        be, name = self._backend(backend, inputs)
+        if name == "cpu":
+            def host(v):
+                return _xp.to_host(v) if _xp.is_device_array(v) else v
 
-        if isinstance(initial_state, (list, tuple)):
-            initial_state = [host(v) for v in initial_state]
-        return super().call(host(inputs), mask=host(mask), initial_state=host(initial_state),
-                            training=training, backend=backend)
-
-    def _backend(self, backend, inputs):
-        # Only the CPU backend runs GRUs so far: "auto" picks it, a request for
-        # another backend is refused by name (before that backend is even loaded).
-        _cpu_only(self.name, backend if backend is not None else self.backend)
-        be, name, _ = get_backend("cpu", None)
-        return be, name
+            if isinstance(initial_state, (list, tuple)):
+                initial_state = [host(v) for v in initial_state]
+            inputs, mask, initial_state = host(inputs), host(mask), host(initial_state)
+        xp = getattr(be, "array_module", lambda a: np)(inputs)
+        x, m, initial_state = self._checked(inputs, mask, initial_state, xp)
+        return self._run(be, name, x, m, initial_state, training, xp)
 
     def _forward(self, be, name, x, m, states, training, xp):
         """``(out, h)`` from the backend's ``gru_forward``."""
@@ -119,10 +106,12 @@ class GRU(LSTM):
         if training and (self.dropout > 0 or self.recurrent_dropout > 0):
             x_proj, rec_masks = self._dropout_inputs(x, B, D, xp)
         act, ract = self._codes()
-        x = np.asarray(x)  # the CPU backend: host arrays
+        h0 = states[0]
+        if name == "cpu":  # host arrays
+            x, h0, m = np.asarray(x), np.asarray(h0), None if m is None else np.asarray(m)
         return be.gru_forward(
             x, self._weights[0], self._weights[1], self._weights[2] if self.use_bias else None,
-            np.asarray(states[0]), None if m is None else np.asarray(m), activation=act,
+            h0, m, activation=act,
             recurrent_activation=ract, reset_after=self.reset_after,
             go_backwards=self.go_backwards, return_sequences=self.return_sequences,
             zero_output_for_mask=self.zero_output_for_mask, x_proj=x_proj,
