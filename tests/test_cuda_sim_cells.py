@@ -48,13 +48,16 @@ def _data(seed, B, T, D, U, G, bias_shape, masked=True):
 
 
 def _step_plan(B, U, gates, **kw):
-    return kc.make_warp_plan(B, U, smem_optin=48 * 1024, shuffle=False, driver="step",
-                             gates=gates, **kw)
+    kw.setdefault("driver", "step")
+    return kc.make_warp_plan(B, U, smem_optin=48 * 1024, shuffle=False, gates=gates, **kw)
 
 
-# -- GRU: both reset_after settings, persistent (one block) and per-step (two blocks) --
+# -- GRU: both reset_after settings, persistent (one block) and per-step (two blocks) --------
 @pytest.mark.parametrize("reset_after, act, ract, gb, zofm, rs, bias, plan_kw", [
     (True, "tanh", "sigmoid", False, False, True, True, None),
+    # the tag exchange (one product per step only), rows in chunks of 2
+    (True, "tanh", "sigmoid", True, False, True, True,
+     dict(n_blocks=1, nthreads=32, rb=2, barrier="tag", driver="persistent")),
     (False, "tanh", "sigmoid", True, True, True, True, None),
     (True, "relu", "hard_sigmoid_k2", True, False, False, False,
      dict(n_blocks=2, nthreads=32, rb=2, w_units=1)),
