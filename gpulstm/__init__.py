@@ -21,6 +21,8 @@ def info():
 
 __all__ = ["__version__", "LSTM", "GRU", "Layer", "info", "BACKENDS", "BackendUnavailableError",
            "available_backends", "resolve_backend"]
+from gpulstm.layers import SimpleRNN  # noqa: E402
+__all__ += ["SimpleRNN"]
 
 # -- Keras model surface (issue 4) ---------------------------------------------------
 from gpulstm import utils  # noqa: E402

@@ -34,6 +34,15 @@ A backend that runs GRUs (``cpu`` and ``cuda``) also exposes::
     # (2, 3U) [input; recurrent] when reset_after else (3U,), or None; rec_masks
     # (B, 3, U); and ``gru_prepare`` like ``prepare`` below.
 
+and SimpleRNNs (``cpu`` and ``cuda``)::
+
+    rnn_forward(x, kernel, recurrent_kernel, bias, h0, mask, *, activation, go_backwards,
+                return_sequences, zero_output_for_mask, x_proj=None, rec_masks=None,
+                prepared=None) -> (output, h_T)
+
+    # kernel (D, U), recurrent_kernel (U, U), bias (U,) or None; rec_masks (B, 1, U);
+    # and ``rnn_prepare`` like ``prepare`` below.
+
 A backend may also expose ``prepare(kernel, recurrent_kernel, bias) -> object``: the
 layer then calls it once per set of weights, keeps the result, and passes it back as
 ``lstm_forward(..., prepared=obj)`` (packed or device-resident weights).

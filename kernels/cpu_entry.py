@@ -173,6 +173,32 @@ def run_pair(work, first, second):
     return a, b
 
 
+# -- the one-state cells (GRU, SimpleRNN) ---------------------------------------------
+def _one_state(cell, args, kw, acts, x_proj, rec_masks, prepared):
+    """``cpu_<cell>_numpy.<cell>_forward(*args, **kw)`` for custom callables, dropout
+    (``x_proj``, ``rec_masks``) and the tier's first calls, else ``cpu_<cell>``'s numba
+    ``<cell>_forward`` (``prepared``: a ``Deferred`` or packed weights)."""
+    global _spent
+    import importlib
+
+    numpy_mod = importlib.import_module(f"gpulstm.kernels.cpu_{cell}_numpy")
+    forward = getattr(numpy_mod, f"{cell}_forward")
+    if x_proj is not None or rec_masks is not None or any(callable(a) for a in acts):
+        return forward(*args, x_proj=x_proj, rec_masks=rec_masks, **kw)
+    # the tier's cost model is the LSTM's (4U gates a step): an upper bound here
+    if _cpu is None and _use_tier(args[0], args[2], None, acts[0], acts[-1]):
+        t0 = time.perf_counter()
+        result = forward(*args, **kw)
+        with _lock:
+            _spent += time.perf_counter() - t0
+        return result
+    load_numba()
+    mod = importlib.import_module(f"gpulstm.kernels.cpu_{cell}")
+    if type(prepared) is Deferred:
+        prepared = prepared.get(mod)
+    return getattr(mod, f"{cell}_forward")(*args, prepared=prepared, **kw)
+
+
 # -- GRU ------------------------------------------------------------------------------
 def gru_prepare(kernel, recurrent_kernel, bias=None):
     """A GRU's weights, packed for the numba kernel (``cpu_gru``) when it first runs."""
@@ -185,26 +211,25 @@ def gru_forward(x, kernel, recurrent_kernel, bias, h0, mask, *, activation,
                 rec_masks=None, prepared=None):
     """CPU GRU forward pass ``(output, h_T)``: the NumPy tier (also custom callables and
     training-mode dropout), else the numba kernel ``cpu_gru.gru_forward``."""
-    global _spent
     kw = dict(activation=activation, recurrent_activation=recurrent_activation,
               reset_after=reset_after, go_backwards=go_backwards,
               return_sequences=return_sequences, zero_output_for_mask=zero_output_for_mask)
-    from gpulstm.kernels import cpu_gru_numpy
+    return _one_state("gru", (x, kernel, recurrent_kernel, bias, h0, mask), kw,
+                      (activation, recurrent_activation), x_proj, rec_masks, prepared)
 
-    if x_proj is not None or rec_masks is not None or callable(activation) or callable(
-            recurrent_activation):
-        return cpu_gru_numpy.gru_forward(x, kernel, recurrent_kernel, bias, h0, mask,
-                                         x_proj=x_proj, rec_masks=rec_masks, **kw)
-    if _cpu is None and _use_tier(x, recurrent_kernel, None, activation, recurrent_activation):
-        t0 = time.perf_counter()
-        result = cpu_gru_numpy.gru_forward(x, kernel, recurrent_kernel, bias, h0, mask, **kw)
-        with _lock:
-            _spent += time.perf_counter() - t0
-        return result
-    load_numba()
-    from gpulstm.kernels import cpu_gru
 
-    if type(prepared) is Deferred:
-        prepared = prepared.get(cpu_gru)
-    return cpu_gru.gru_forward(x, kernel, recurrent_kernel, bias, h0, mask, prepared=prepared,
-                               **kw)
+# -- SimpleRNN ------------------------------------------------------------------------
+def rnn_prepare(kernel, recurrent_kernel, bias=None):
+    """A SimpleRNN's weights, packed for the numba kernel (``cpu_rnn``) when it first runs."""
+    return Deferred(kernel, recurrent_kernel, bias)
+
+
+def rnn_forward(x, kernel, recurrent_kernel, bias, h0, mask, *, activation, go_backwards=False,
+                return_sequences=False, zero_output_for_mask=False, x_proj=None,
+                rec_masks=None, prepared=None):
+    """CPU SimpleRNN forward pass ``(output, h_T)``: the NumPy tier (also custom callables
+    and training-mode dropout), else the numba kernel ``cpu_rnn.rnn_forward``."""
+    kw = dict(activation=activation, go_backwards=go_backwards,
+              return_sequences=return_sequences, zero_output_for_mask=zero_output_for_mask)
+    return _one_state("rnn", (x, kernel, recurrent_kernel, bias, h0, mask), kw, (activation,),
+                      x_proj, rec_masks, prepared)

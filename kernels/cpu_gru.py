@@ -17,41 +17,19 @@ Only ``fastmath`` flags that keep NaN and inf semantics are used.
 """
 import numba
 import numpy as np
-from numba import prange
 
 from gpulstm.kernels.codes import CODES
 from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
-from gpulstm.kernels import cpu_micro, cpu_sync
-from gpulstm.kernels.activations import activate
+from gpulstm.kernels import cpu_driver
 from gpulstm.kernels.cells import gru_candidate_fast, gru_h_fast
-from gpulstm.kernels.cpu_fast import _FAST, _tanh_f32, emit_last, emit_step, recur_axpy
+from gpulstm.kernels.cpu_driver import act as _act
+from gpulstm.kernels.cpu_driver import emit_last, emit_step, product, project
+from gpulstm.kernels.cpu_fast import _FAST
 
 _TANH = CODES["tanh"]
 _SIGMOID = CODES["sigmoid"]
-_HALF = np.float32(0.5)
 _ONE = np.float32(1.0)
 _JIT = dict(cache=True, error_model="numpy", nogil=True)
-_L2_FLOATS = 65536  # rows of x projected per block: x block stays in L2
-
-
-@numba.njit(fastmath=_FAST, **_JIT)
-def _act(code, v, fast):
-    """code(v) for one value: rational tanh / sigmoid when ``fast`` (float32)."""
-    if fast and code == _TANH:
-        return _tanh_f32(v)
-    if fast and code == _SIGMOID:
-        return _HALF * _tanh_f32(_HALF * v) + _HALF
-    return activate(code, v)
-
-
-@numba.njit(**_JIT)
-def product(P, W, A, z, nb, panel, wide):
-    """z[:nb] += A[:nb] @ W: on W's panels P when ``panel``, else row by row."""
-    if panel:
-        cpu_micro.gemm_panels(P, A, z, nb, wide)
-    else:
-        for r in range(nb):
-            recur_axpy(W, A[r], z[r])
 
 
 @numba.njit(fastmath=_FAST, inline="always", **_JIT)
@@ -145,19 +123,7 @@ def run_rows(x, PK, K, b_in, P1, W1, b_rec, P2, W2, h, mask, act, ract, fast, pa
     G = 3 * U
     dt = h.dtype
     has_mask = mask.shape[0] > 0
-    # xs is (nb * T, 3U) = x[rows b0..b1] @ kernel + b_in, projected up front
-    xs = np.zeros((nb * T, G), dt)
-    xr = x[b0 * T:b1 * T]
-    step = max(4, (_L2_FLOATS // max(1, x.shape[1])) // 4 * 4)
-    for r0 in range(0, nb * T, step):
-        r1 = min(r0 + step, nb * T)
-        product(PK, K, xr[r0:r1], xs[r0:r1], r1 - r0, panel, wide)
-    if b_in.shape[0] > 0:
-        for i in range(nb * T):
-            row = xs[i]
-            for j in range(G):
-                row[j] += b_in[j]
-    xs3 = xs.reshape((nb, T, G))
+    xs3 = project(x, PK, K, b_in, b0, b1, T, panel, wide)  # (nb, T, 3U)
     G1 = W1.shape[1]
     zh = np.empty((nb, G1), dt)  # the recurrent product(s) of a step
     zc = np.empty((nb if not reset_after else 0, U), dt)
@@ -188,27 +154,11 @@ def run_rows(x, PK, K, b_in, P1, W1, b_rec, P2, W2, h, mask, act, ract, fast, pa
         emit_last(H, prev, out, b0, has_mask, T)
 
 
-@numba.njit(parallel=True, **_JIT)
-def run_parallel(x, PK, K, b_in, P1, W1, b_rec, P2, W2, h, mask, act, ract, fast, panel, wide,
-                 reset_after, go_backwards, return_sequences, zero_output_for_mask, out, T,
-                 bounds, n, ticket):
-    """``run_rows`` over row blocks [bounds[i], bounds[i + 1]) on n threads, each thread
-    claiming the next unclaimed block (``ticket``, an int64 zero counter)."""
-    nblk = bounds.shape[0] - 1
-    for _ in prange(n):
-        while True:
-            i = cpu_sync.fetch_add(ticket, 0, 1)
-            if i >= nblk:
-                break
-            run_rows(x, PK, K, b_in, P1, W1, b_rec, P2, W2, h, mask, act, ract, fast, panel,
-                     wide, reset_after, go_backwards, return_sequences, zero_output_for_mask,
-                     out, T, bounds[i], bounds[i + 1])
+run_parallel = cpu_driver.parallel(run_rows, "gru_run_parallel")
 
 
 # -- Python entry ---------------------------------------------------------------------
-_NO_MASK = np.zeros((0, 0), np.uint8)
-_NO_PANELS = {t: np.zeros((0, 0, 0), t) for t in "fd"}
-_EMPTY = {t: np.zeros(0, t) for t in "fd"}
+_EMPTY = cpu_driver.EMPTY
 
 
 class Prepared:
@@ -229,10 +179,9 @@ class Prepared:
             else:
                 w1 = np.ascontiguousarray(rk[:, :2 * U])
                 w2 = np.ascontiguousarray(rk[:, 2 * U:])
-            none = _NO_PANELS[rk.dtype.char]
-            pk = cpu_micro.packed_panels(self.kernel) if panel else none
-            p1 = cpu_micro.packed_panels(w1) if panel else none
-            p2 = cpu_micro.packed_panels(w2) if panel and not reset_after else none
+            pk = cpu_driver.panels(self.kernel, panel)
+            p1 = cpu_driver.panels(w1, panel)
+            p2 = cpu_driver.panels(w2, panel and not reset_after)
             self._cache[key] = (pk, w1, p1, w2, p2)
         return self._cache[key]
 
@@ -240,30 +189,6 @@ class Prepared:
 def prepare(kernel, recurrent_kernel, bias=None):
     """A ``Prepared`` for these weights, to pass back as ``gru_forward(..., prepared=)``."""
     return Prepared(kernel, recurrent_kernel)
-
-
-def _kind():
-    from gpulstm.kernels import cpu
-
-    kind = cpu.product_kernel()  # GPULSTM_CPU_KERNEL or the host's
-    return kind in cpu._PANELS, kind in cpu._WIDE
-
-
-def _run(args, B, T, D, U, wide_panels):
-    """``run_rows`` on one thread, or ``run_parallel`` over row blocks when the call is
-    large enough (the LSTM's thresholds: ``cpu.PARALLEL_MIN_B`` rows and
-    ``cpu.ROW_SPLIT_MIN_WORK`` multiply-adds)."""
-    from gpulstm.kernels import cpu
-
-    n = 1
-    if B >= cpu.PARALLEL_MIN_B and B * T * 3 * U * (D + U) >= cpu.ROW_SPLIT_MIN_WORK:
-        n = cpu._threads()
-    if n > 1:
-        bounds = cpu.row_blocks(B, n, wide_panels)
-        with cpu._parallel_region():
-            run_parallel(*args, bounds, n, np.zeros(1, np.int64))
-    else:
-        run_rows(*args, 0, B)
 
 
 def gru_forward(x, kernel, recurrent_kernel, bias, h0, mask, *, activation,
@@ -283,8 +208,7 @@ def gru_forward(x, kernel, recurrent_kernel, bias, h0, mask, *, activation,
     U = recurrent_kernel.shape[0]
     if prepared is None:
         prepared = Prepared(kernel, recurrent_kernel)
-    panel, wide = _kind()
-    panel = panel and char == "f"
+    panel, wide = cpu_driver.kind(char)
     pk, w1, p1, w2, p2 = prepared.parts(reset_after, panel)
     if bias is None:
         b_in = b_rec = _EMPTY[char]
@@ -293,13 +217,10 @@ def gru_forward(x, kernel, recurrent_kernel, bias, h0, mask, *, activation,
         b_rec = np.ascontiguousarray(bias[1], dtype)
     else:
         b_in, b_rec = np.ascontiguousarray(bias, dtype), _EMPTY[char]
-    h = np.array(h0, dtype=dtype, order="C", copy=True)
-    out = np.empty((B, T if return_sequences else 1, U), dtype=dtype)
-    m = _NO_MASK if mask is None else np.ascontiguousarray(mask, dtype=np.uint8)
-    x2 = np.ascontiguousarray(x, dtype).reshape(B * T, D)
+    x2, h, m, out = cpu_driver.buffers(x, h0, mask, U, dtype, return_sequences)
     args = (x2, pk, prepared.kernel, b_in, p1, w1, b_rec, p2, w2, h, m,
             np.int64(activation), np.int64(recurrent_activation), char == "f", panel, wide,
             bool(reset_after), bool(go_backwards), bool(return_sequences),
             bool(zero_output_for_mask), out, T)
-    _run(args, B, T, D, U, panel and wide)
+    cpu_driver.run(run_rows, run_parallel, args, B, B * T * 3 * U * (D + U), panel and wide)
     return (out if return_sequences else out[:, 0]), h

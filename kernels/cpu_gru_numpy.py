@@ -7,20 +7,7 @@ the recurrent product.  Agrees with the numba kernel to the float32 tolerance.
 """
 import numpy as np
 
-from gpulstm.kernels.cpu_numpy import activation_fn
-
-
-def _array_fn(fn):
-    """``f(z, out)`` for a built-in code or a scalar callable (elementwise)."""
-    if not callable(fn):
-        return activation_fn(fn)
-    vec = np.vectorize(fn, otypes=[np.float64])
-
-    def apply(z, out):
-        out[...] = vec(z)
-        return out
-
-    return apply
+from gpulstm.kernels import cpu_numpy_driver
 
 
 def gru_forward(x, kernel, recurrent_kernel, bias, h0, mask, *, activation,
@@ -28,16 +15,16 @@ def gru_forward(x, kernel, recurrent_kernel, bias, h0, mask, *, activation,
                 return_sequences=False, zero_output_for_mask=False, x_proj=None,
                 rec_masks=None, prepared=None):
     """NumPy GRU forward pass: ``(output, h_T)`` (``prepared`` is ignored)."""
-    with np.errstate(all="ignore"):  # NaN and inf pass through silently, as on numba
-        return _forward(x, kernel, recurrent_kernel, bias, h0, mask, activation,
-                        recurrent_activation, reset_after, go_backwards, return_sequences,
-                        zero_output_for_mask, x_proj, rec_masks)
+    return _forward(x, kernel, recurrent_kernel, bias, h0, mask, activation,
+                    recurrent_activation, reset_after, go_backwards, return_sequences,
+                    zero_output_for_mask, x_proj, rec_masks)
 
 
 def _forward(x, kernel, rk, bias, h0, mask, activation, recurrent_activation, reset_after,
              go_backwards, return_sequences, zero_output_for_mask, x_proj, rec_masks):
     dtype = rk.dtype
-    act, ract = _array_fn(activation), _array_fn(recurrent_activation)
+    act = cpu_numpy_driver.array_fn(activation)
+    ract = cpu_numpy_driver.array_fn(recurrent_activation)
     U = rk.shape[0]
     b_in = b_rec = None
     if bias is not None:
@@ -47,14 +34,9 @@ def _forward(x, kernel, rk, bias, h0, mask, activation, recurrent_activation, re
         x_proj = (np.asarray(x, dtype).reshape(B * T, D) @ kernel).reshape(B, T, 3 * U)
         if b_in is not None:
             x_proj += b_in
-    B, T = x_proj.shape[:2]
-    h = np.array(h0, dtype=dtype, copy=True)
-    out = np.empty((B, T, U), dtype) if return_sequences else None
-    prev = np.zeros((B, U), dtype)
-    keep = None if mask is None else np.asarray(mask, bool)
-    for s in range(T):
-        t = T - 1 - s if go_backwards else s
-        xs = x_proj[:, t]
+
+    def step(xs, h):
+        B = h.shape[0]
         hz = hr = hh_in = h
         if rec_masks is not None:
             hz, hr, hh_in = (h * rec_masks[:, g] for g in range(3))
@@ -71,15 +53,7 @@ def _forward(x, kernel, rk, bias, h0, mask, activation, recurrent_activation, re
         else:
             rec_h = (r * hh_in) @ rk[:, 2 * U:]
         hh = act(xs[:, 2 * U:] + rec_h, np.empty((B, U), dtype))
-        h_t = (z * h + (1 - z) * hh).astype(dtype)
-        if keep is None:
-            h = prev = h_t
-        else:
-            m = keep[:, t, None]
-            h = np.where(m, h_t, h)
-            prev = np.where(m, h_t, 0 if zero_output_for_mask else prev)
-        if return_sequences:
-            out[:, s] = prev
-    if not return_sequences and prev is h:
-        prev = prev.copy()
-    return (out if return_sequences else prev), h
+        return z * h + (1 - z) * hh
+
+    return cpu_numpy_driver.run(step, x_proj, h0, mask, dtype, go_backwards, return_sequences,
+                                zero_output_for_mask)

@@ -1,5 +1,5 @@
 """The numba.cuda + CuPy backend: host side of ``lstm_forward``, ``gru_forward`` and
-``simple_rnn_forward`` (one ``run`` for every cell of ``cuda_cells``).
+``rnn_forward`` (SimpleRNN; one ``run`` for every cell of ``cuda_cells``).
 
 One CuPy GEMM projects every timestep, ``(B*T, D) @ (D, G) + bias`` in full fp32;
 then one persistent kernel runs the whole recurrence in a single launch, one grid
@@ -194,16 +194,21 @@ def gru_forward(x, kernel, recurrent_kernel, bias, h0, mask, *, activation,
     return out, h
 
 
-def simple_rnn_forward(x, kernel, recurrent_kernel, bias, h0, mask, *, activation,
-                       go_backwards=False, return_sequences=False, zero_output_for_mask=False,
-                       x_proj=None, plan=None, prepared=None):
+def rnn_prepare(kernel, recurrent_kernel, bias=None):
+    """A SimpleRNN's weights for ``rnn_forward(prepared=)``."""
+    return prepare(kernel, recurrent_kernel, bias)
+
+
+def rnn_forward(x, kernel, recurrent_kernel, bias, h0, mask, *, activation, go_backwards=False,
+                return_sequences=False, zero_output_for_mask=False, x_proj=None,
+                rec_masks=None, plan=None, prepared=None):
     """CUDA SimpleRNN forward pass ``(output, h_T)``: ``h_t = act(x_t @ kernel + bias +
     h_tm1 @ recurrent_kernel)``; ``x_proj`` (B, T, U) replaces ``x @ kernel + bias``."""
     weights = (kernel if x_proj is None else None, recurrent_kernel,
                bias if x_proj is None else None)
     out, h, _ = run(_cells.SIMPLE_RNN, x, weights, prepared, h0, None, mask, activation,
                     activation, go_backwards, return_sequences, zero_output_for_mask, x_proj,
-                    None, plan)
+                    rec_masks, plan)
     return out, h
 
 
@@ -401,5 +406,5 @@ def _forward_sim(cell, x, prepared, h0, c0, mask, activation, recurrent_activati
             (c if cell.has_c else None))
 
 
-__all__ = ["lstm_forward", "prepare", "gru_forward", "gru_prepare", "simple_rnn_forward",
+__all__ = ["lstm_forward", "prepare", "gru_forward", "gru_prepare", "rnn_forward", "rnn_prepare",
            "array_module", "is_device_array", "make_plan", "make_warp_plan", "Plan", "WarpPlan", "simulator", "pack_recurrent"]

@@ -244,11 +244,47 @@ def gru(x, kernel, recurrent_kernel, bias=None, h0=None, mask=None, activation="
                 r = ract(xz[:, U:2 * U] + h @ R[:, U:2 * U])
                 hh = act(xz[:, 2 * U:] + (r * h) @ R[:, 2 * U:])
             h_new = z * h + (1.0 - z) * hh
-        keep = m[:, t][:, None]
-        h = np.where(keep, h_new, h)
-        out = np.where(keep, h_new, 0.0 if zero_output_for_mask else out_prev)
-        seq[:, k] = out
-        out_prev = out
+        h, out_prev = _masked_step(m[:, t], h_new, h, out_prev, zero_output_for_mask)
+        seq[:, k] = out_prev
+    last = seq[:, -1].copy() if T else np.zeros((B, U))
+    return seq, last, h
+
+
+def _masked_step(keep, h_new, h, out_prev, zero_output_for_mask):
+    """Keras's masked step: ``(h, output)``; a masked row keeps h and outputs its previous
+    output (zeros with ``zero_output_for_mask``)."""
+    keep = keep[:, None]
+    return (np.where(keep, h_new, h),
+            np.where(keep, h_new, 0.0 if zero_output_for_mask else out_prev))
+
+
+def simple_rnn(x, kernel, recurrent_kernel, bias=None, h0=None, mask=None, activation="tanh",
+               go_backwards=False, zero_output_for_mask=False, hard_sigmoid="keras3"):
+    """Run one Keras SimpleRNN layer in float64.
+
+    kernel (D, U); recurrent_kernel (U, U); bias (U,) or None.  Per step::
+
+        h = act(x_t @ kernel + bias + h_tm1 @ recurrent_kernel)
+
+    Masks as in ``lstm``.  Returns ``(seq, last, h)`` like ``gru``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    W = np.asarray(kernel, dtype=np.float64)
+    R = np.asarray(recurrent_kernel, dtype=np.float64)
+    B, T, _ = x.shape
+    U = R.shape[0]
+    b = np.zeros(U) if bias is None else np.asarray(bias, dtype=np.float64)
+    act = get_activation(activation, hard_sigmoid)
+    h = np.zeros((B, U)) if h0 is None else np.array(h0, dtype=np.float64)
+    m = np.ones((B, T), dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    out_prev = np.zeros((B, U))
+    seq = np.zeros((B, T, U))
+    for k in range(T):
+        t = T - 1 - k if go_backwards else k
+        with np.errstate(invalid="ignore", over="ignore"):
+            h_new = act(x[:, t] @ W + b + h @ R)
+        h, out_prev = _masked_step(m[:, t], h_new, h, out_prev, zero_output_for_mask)
+        seq[:, k] = out_prev
     last = seq[:, -1].copy() if T else np.zeros((B, U))
     return seq, last, h
 

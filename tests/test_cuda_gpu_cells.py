@@ -79,7 +79,7 @@ def test_simple_rnn_every_plan():
     x, W, R, b, h0, mask = _data(rng, B, 6, 4, U, U, U)
     seq, _, h = naive.simple_rnn(x, W, R, b, h0, mask)
     for plan in _plans(B, U, 1, False):
-        out, h_t = kc.simple_rnn_forward(x, W, R, b, h0, mask, activation=CODES["tanh"],
+        out, h_t = kc.rnn_forward(x, W, R, b, h0, mask, activation=CODES["tanh"],
                                          return_sequences=True, plan=plan)
         _close(out, seq)
         _close(h_t, h)

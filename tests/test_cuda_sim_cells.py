@@ -1,5 +1,6 @@
 """The persistent CUDA driver's GRU and SimpleRNN cells under numba's simulator,
-against the float64 reference (``naive.gru``, ``naive.simple_rnn``).
+against the float64 reference (``naive.gru``, ``naive.simple_rnn``), and the layers on
+``backend="cuda"``.
 
 Runs only with ``NUMBA_ENABLE_CUDASIM=1`` set before the interpreter started (see
 ``test_cuda_sim.py``).  Tiny sizes and few launches: the persistent kernel as one
@@ -107,7 +108,7 @@ def test_simple_rnn(act, gb, zofm, plan_kw):
     seq, last, h = naive.simple_rnn(x, W, R, b, h0, mask, activation=act, go_backwards=gb,
                                     zero_output_for_mask=zofm)
     plan = None if plan_kw is None else _step_plan(B, U, 1, **plan_kw)
-    out, h_t = kc.simple_rnn_forward(x, W, R, b, h0, mask, activation=CODES[act],
+    out, h_t = kc.rnn_forward(x, W, R, b, h0, mask, activation=CODES[act],
                                      go_backwards=gb, return_sequences=True,
                                      zero_output_for_mask=zofm, plan=plan)
     _close(out, seq)
@@ -134,18 +135,18 @@ def test_refusals():
                        plan=kc.make_plan(B, U, n_blocks=1))
 
 
-# -- the layer: gpulstm.GRU(backend="cuda") ------------------------------------------------
-def test_gru_layer_on_cuda_matches_cpu_and_auto_never_picks_the_simulator():
+# -- the layers: gpulstm.GRU / SimpleRNN(backend="cuda") ----------------------------------
+def test_layers_on_cuda_match_cpu_and_auto_never_picks_the_simulator():
     import gpulstm
 
     rng = np.random.default_rng(9)
     x = rng.standard_normal((2, 3, 4)).astype(np.float32)
     mask = np.array([[True, True, False], [False, True, True]])
     h0 = rng.standard_normal((2, 5)).astype(np.float32)
-    for reset_after in (True, False):
-        kw = dict(reset_after=reset_after, return_sequences=True, return_state=True,
-                  go_backwards=True)
-        cpu, gpu = gpulstm.GRU(5, backend="cpu", **kw), gpulstm.GRU(5, backend="cuda", **kw)
+    kw = dict(return_sequences=True, return_state=True, go_backwards=True)
+    for cls, extra in ((gpulstm.GRU, dict(reset_after=True)),
+                       (gpulstm.GRU, dict(reset_after=False)), (gpulstm.SimpleRNN, {})):
+        cpu, gpu = cls(5, backend="cpu", **kw, **extra), cls(5, backend="cuda", **kw, **extra)
         cpu.build(x.shape)
         gpu.build(x.shape)
         weights = [(0.5 * rng.standard_normal(w.shape)).astype(np.float32)
@@ -157,7 +158,8 @@ def test_gru_layer_on_cuda_matches_cpu_and_auto_never_picks_the_simulator():
         assert gpu.last_backend == "cuda" and cpu.last_backend == "cpu"
         for a, r in zip(got, want):
             _close(a, r)
-    auto = gpulstm.GRU(5)
-    auto(x)
-    assert auto.last_backend == "cpu"
+    for cls in (gpulstm.GRU, gpulstm.SimpleRNN):
+        auto = cls(5)
+        auto(x)
+        assert auto.last_backend == "cpu"
     assert dispatch.resolve_backend("auto", np.zeros((8, 100, 64), np.float32))[0] == "cpu"

@@ -258,6 +258,9 @@ def _expected_shapes(cfg, trainable_first=False):
         g = 3 * c["units"]
         after = c.get("reset_after", True) is not False
         return [(None, g), (c["units"], g)] + ([(2, g) if after else (g,)] if bias else [])
+    if cls == "SimpleRNN" and isinstance(c.get("units"), int):
+        u = c["units"]
+        return [(None, u), (u, u)] + ([(u,)] if bias else [])
     if cls == "Dense" and isinstance(c.get("units"), int):
         return [(None, c["units"])] + ([(c["units"],)] if bias else [])
     if cls == "Embedding" and isinstance(c.get("input_dim"), int):

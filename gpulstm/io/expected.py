@@ -153,6 +153,8 @@ def floor_param_count(config):
             u = _int(cfg.get("units"))
             if cls == "LSTM" and u:
                 total += 4 * u * (_input_dim(node) + u + 1)
+            elif cls == "SimpleRNN" and u:
+                total += u * (_input_dim(node) + u + 1)
             elif cls == "Dense" and u:
                 total += u * (_input_dim(node) + 1)
             elif cls == "Embedding":

@@ -6,11 +6,11 @@ calls, configs): a GRU is an LSTM-shaped recurrent layer with one state, three g
 """
 import numpy as np
 
-from gpulstm import _xp
+from gpulstm.layers._cpu_recurrent import CpuRecurrent
 from gpulstm.layers.lstm import LSTM
 
 
-class GRU(LSTM):
+class GRU(CpuRecurrent, LSTM):
     """Gated Recurrent Unit layer with Keras's arguments, defaults and numbers.
 
     Arguments as ``keras.layers.GRU`` (and :class:`gpulstm.LSTM` for ``backend``,
@@ -32,6 +32,7 @@ class GRU(LSTM):
     """
 
     _n_states = 1  # [h]
+    _backends = ("cpu", "cuda")
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
                  use_bias=True, kernel_initializer="glorot_uniform",
@@ -64,41 +65,12 @@ class GRU(LSTM):
         G = 3 * self.units
         return [(D, G), (self.units, G), (2, G) if self.reset_after else (G,)]
 
-    def build(self, input_shape):
-        """Create the weights for an input of ``input_shape`` (B, T, D), or (T, B, D)."""
-        from gpulstm.layers import _lstm_checks as checks
-
-        shape = checks.input_shape(input_shape, self)
-        kernel_shape, rec_shape, bias_shape = self._weight_shapes(shape[-1])
-        rng = self._rng
-        weights = [self.kernel_initializer(kernel_shape, self.dtype, rng),
-                   self.recurrent_initializer(rec_shape, self.dtype, rng)]
-        if self.use_bias:
-            weights.append(self.bias_initializer(bias_shape, self.dtype, rng))
-        self._set_built(weights, shape)
-
     def _input_bias(self):
         if not self.use_bias:
             return 0
         return self._weights[2][0] if self.reset_after else self._weights[2]
 
     # -- call ---------------------------------------------------------------------
-    def call(self, inputs, mask=None, initial_state=None, training=None, backend=None):
-        """Run the layer on ``inputs`` (NumPy, or a device array on the CUDA backend); on
-        the CPU backend device (CuPy) arrays are copied to the host and the results are
-        NumPy arrays."""
-        be, name = self._backend(backend, inputs)
-        if name == "cpu":
-            def host(v):
-                return _xp.to_host(v) if _xp.is_device_array(v) else v
-
-            if isinstance(initial_state, (list, tuple)):
-                initial_state = [host(v) for v in initial_state]
-            inputs, mask, initial_state = host(inputs), host(mask), host(initial_state)
-        xp = getattr(be, "array_module", lambda a: np)(inputs)
-        x, m, initial_state = self._checked(inputs, mask, initial_state, xp)
-        return self._run(be, name, x, m, initial_state, training, xp)
-
     def _forward(self, be, name, x, m, states, training, xp):
         """``(out, h)`` from the backend's ``gru_forward``."""
         B, T, D = x.shape

@@ -135,10 +135,10 @@ class Bidirectional(KerasLayer):
         if isinstance(backward_layer, dict):
             backward_layer = _deserialize(backward_layer, kv)
         if not isinstance(layer, LSTM):
-            raise ValueError("Please initialize `Bidirectional` layer with a gpulstm `LSTM` "
-                             f"or `GRU` instance. Received: layer={layer!r}")
+            raise ValueError("Please initialize `Bidirectional` layer with a gpulstm `LSTM`, "
+                             f"`GRU` or `SimpleRNN` instance. Received: layer={layer!r}")
         if backward_layer is not None and not isinstance(backward_layer, LSTM):
-            raise ValueError("`backward_layer` needs to be a gpulstm `LSTM` or `GRU` instance. "
+            raise ValueError("`backward_layer` needs to be a gpulstm `LSTM`, `GRU` or `SimpleRNN` instance. "
                              f"Received: backward_layer={backward_layer!r}")
         if merge_mode not in _MERGE_MODES:
             raise ValueError(f"Invalid merge mode. Received: merge_mode={merge_mode!r}. "

@@ -14,6 +14,7 @@ def _layer_classes():
     from gpulstm.layers.core import Dense, Dropout, Embedding, InputLayer, Masking
     from gpulstm.layers.gru import GRU
     from gpulstm.layers.lstm import LSTM
+    from gpulstm.layers.simple_rnn import SimpleRNN
     from gpulstm.layers.merge import Add, Concatenate
     from gpulstm.layers.reshaping import Reshape
     from gpulstm.layers.wrappers import Bidirectional, TimeDistributed
@@ -21,6 +22,7 @@ def _layer_classes():
     from gpulstm.layers.extra import EXTRA_LAYERS
 
     return {c.__name__: c for c in (InputLayer, Dense, Dropout, Masking, Embedding, LSTM, GRU,
+                                    SimpleRNN,
                                     TimeDistributed, Bidirectional, Add, Concatenate, Reshape,
                                     *EXTRA_LAYERS)}
 
