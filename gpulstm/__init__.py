@@ -21,8 +21,9 @@ def info():
 
 __all__ = ["__version__", "LSTM", "GRU", "Layer", "info", "BACKENDS", "BackendUnavailableError",
            "available_backends", "resolve_backend"]
-from gpulstm.layers import SimpleRNN  # noqa: E402
-__all__ += ["SimpleRNN"]
+from gpulstm.layers import (RNN, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell,  # noqa: E402
+                            StackedRNNCells)
+__all__ += ["SimpleRNN", "RNN", "LSTMCell", "GRUCell", "SimpleRNNCell", "StackedRNNCells"]
 
 # -- Keras model surface (issue 4) ---------------------------------------------------
 from gpulstm import utils  # noqa: E402

@@ -6,15 +6,11 @@ import numpy as np
 import pytest
 
 import gpulstm
+from rnn_fixtures import HERE
+from rnn_fixtures import close as _close
 
-HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures_rnn")
 FILES = [(g, n, ext) for g in ("k3", "tf2") for n in ("simple", "cells")
          for ext in ((".keras", ".h5") if g == "k3" else (".h5",))]
-
-
-def _close(got, ref):
-    assert got.shape == ref.shape
-    assert np.max(np.abs(got - ref)) <= 1e-5 * max(1.0, float(np.max(np.abs(ref))))
 
 
 @pytest.mark.parametrize("gen,name,ext", FILES)
@@ -33,11 +29,20 @@ def test_saved_models_match_keras(gen, name, ext):
     _close(ours.predict(d["x"]), d["y"])
 
 
-def test_summary_rows(capsys):
-    """The SimpleRNN and Bidirectional(SimpleRNN) rows as Keras 3 prints them."""
-    gpulstm.load_model(os.path.join(HERE, "k3_model_simple.keras")).summary()
+SUMMARY_ROWS = {  # Keras 3's summary() of the same files
+    "simple": ["│ bidirectional_2     │ (None, 7, 10)     │        100 │",
+               "│ simple_rnn_9        │ (None, 5)         │         80 │",
+               "│ (SimpleRNN)         │", "Total params: 192 (768.00 B)"],
+    "cells": ["│ rnn_6 (RNN)         │ (None, 7, 5)      │        200 │",
+              "│ bidirectional_3     │ (None, 7, 10)     │        360 │",
+              "│ rnn_8 (RNN)         │ (None, 5)         │        310 │",
+              "Total params: 882 (3.45 KB)"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(SUMMARY_ROWS))
+def test_summary_rows(capsys, name):
+    gpulstm.load_model(os.path.join(HERE, f"k3_model_{name}.keras")).summary()
     text = capsys.readouterr().out
-    assert "│ bidirectional_2     │ (None, 7, 10)     │        100 │" in text
-    assert "│ simple_rnn_9        │ (None, 5)         │         80 │" in text
-    assert "│ (SimpleRNN)         │" in text
-    assert "Total params: 192 (768.00 B)" in text
+    for row in SUMMARY_ROWS[name]:
+        assert row in text

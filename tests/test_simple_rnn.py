@@ -2,7 +2,6 @@
 scripts/make_rnn_fixtures.py) and the float64 reference ``naive.simple_rnn``, on the
 NumPy tier, the numba kernel under every forced product kernel, and numba's threads."""
 import glob
-import json
 import os
 
 import numpy as np
@@ -10,29 +9,17 @@ import pytest
 
 import gpulstm
 import naive
+from rnn_fixtures import HERE, check_call
+from rnn_fixtures import close as _close
+from rnn_fixtures import load as _load
+from rnn_fixtures import weights as _weights
 from gpulstm.activations import CODES
 from gpulstm.dispatch import BackendUnavailableError
 from gpulstm.kernels import cpu_rnn_numpy
 from gpulstm.models.serialization import deserialize_layer
 
-HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures_rnn")
 CASES = sorted(os.path.basename(p)[:-4] for p in glob.glob(os.path.join(HERE, "*_simple_*.npz")))
 KINDS = ("panels16", "panels8", "tiles4x4", "tiles4x2")
-
-
-def _close(got, ref):
-    got, ref = np.asarray(got, np.float64), np.asarray(ref, np.float64)
-    assert got.shape == ref.shape
-    assert np.max(np.abs(got - ref)) <= 1e-5 * max(1.0, float(np.max(np.abs(ref))))
-
-
-def _load(name):
-    d = np.load(os.path.join(HERE, f"{name}.npz"), allow_pickle=False)
-    return d, json.loads(str(d["config_json"])), json.loads(str(d["meta_json"]))
-
-
-def _weights(d):
-    return [d[f"w_{i}"] for i in range(len([k for k in d.files if k.startswith("w_")]))]
 
 
 @pytest.fixture(params=KINDS)
@@ -65,17 +52,7 @@ def test_matches_keras(name):
     layer.build((None, None, d["x"].shape[-1]))
     layer.set_weights(_weights(d))
     assert layer.count_params() == meta["count_params"]
-    kw = {}
-    if "mask" in d.files:
-        kw["mask"] = d["mask"]
-    if "h0_0" in d.files:
-        kw["initial_state"] = [d["h0_0"]]
-    res = layer(d["x"], **kw)
-    res = res if isinstance(res, list) else [res]
-    outs = [k for k in d.files if k.startswith("out_")]
-    assert len(res) == len(outs)
-    for i, r in enumerate(res):
-        _close(r, d[f"out_{i}"])
+    check_call(layer, d)
 
 
 @pytest.mark.parametrize("name", ["k3_simple_default", "k3_simple_relu_seq",

@@ -19,6 +19,7 @@ _CHILDREN = {
     "LSTM": ("cell",),
     "GRU": ("cell",),
     "SimpleRNN": ("cell",),
+    "RNN": ("cell",),
     "Bidirectional": ("forward_layer", "backward_layer"),
     "TimeDistributed": ("layer",),
 }
@@ -80,6 +81,9 @@ class TreeReader:
             sub = child(self.path, group, "layers", where + "/layers")
             out += self.model_entries(sub, layer_cfg, where + "/layers", depth + 1) if sub is not None else []
             known = {"vars", "layers"}
+        elif cls == "StackedRNNCells":
+            out += self._cells(group, inner, where, depth)
+            known = {"vars", "cells"}
         else:
             kids = _CHILDREN.get(cls, ())
             for name in kids:
@@ -94,6 +98,21 @@ class TreeReader:
                 raise UnsupportedModelError(
                     self.path, f"{where}/{name}",
                     f"unexpected weights for a {cls} layer (not a layer type gpulstm can read)")
+        return out
+
+    def _cells(self, group, inner, where, depth):
+        """A StackedRNNCells' cells: ``cells/<key>`` groups, keyed like a model's layers."""
+        cells = inner.get("cells") if isinstance(inner.get("cells"), list) else []
+        try:
+            keyed = layer_keys({"config": {"layers": cells}})
+        except TypeError as e:
+            raise ModelFileError(self.path, where, str(e)) from None
+        sub = child(self.path, group, "cells", where + "/cells")
+        out = []
+        for key, _ in keyed:
+            g = child(self.path, sub, key, f"{where}/cells/{key}") if sub is not None else None
+            if g is not None:
+                out += self._collect(g, {"class_name": "Cell"}, f"{where}/cells/{key}", depth + 1)
         return out
 
     def model_entries(self, layers_group, model_cfg, where, depth=0):
@@ -148,6 +167,8 @@ def _child_config(cls, name, inner):
         return sub if isinstance(sub, dict) else layer
     if cls == "TimeDistributed":
         return layer
+    if cls == "RNN" and isinstance(inner.get("cell"), dict):
+        return inner["cell"]  # a cell, or StackedRNNCells and its cells
     return {"class_name": "Cell"}  # RNN cells: own vars only
 
 

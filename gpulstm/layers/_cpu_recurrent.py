@@ -5,6 +5,7 @@ import numpy as np
 
 from gpulstm import _xp
 from gpulstm.dispatch import BackendUnavailableError, get_backend, requested_backend
+from gpulstm.layers.lstm import LSTM
 
 
 def cpu_only(layer_name, class_name, backend):
@@ -18,7 +19,8 @@ def cpu_only(layer_name, class_name, backend):
 
 
 class CpuRecurrent:
-    """Mixin before ``LSTM`` in a layer's bases.
+    """Mixin before ``LSTM`` in a layer's bases (its methods also serve ``RNN`` over such
+    cells, called as plain functions).
 
     ``_backends``: ``("cpu",)`` refuses every other backend; with ``"cuda"`` the backend
     is chosen as for the LSTM (explicit requests fail loudly when unavailable, "auto"
@@ -56,8 +58,8 @@ class CpuRecurrent:
         return self._run(be, name, x, m, initial_state, training, xp)
 
     def _backend(self, backend, inputs):
-        if "cuda" in self._backends:
-            return super()._backend(backend, inputs)
+        if "cuda" in getattr(self, "_backends", ()):
+            return LSTM._backend(self, backend, inputs)
         # CPU only: "auto" picks it, a request for another backend is refused by name
         # (before that backend is even loaded).
         cpu_only(self.name, type(self).__name__,

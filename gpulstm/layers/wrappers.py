@@ -209,7 +209,9 @@ class Bidirectional(KerasLayer):
     def set_weights(self, weights):
         weights = list(weights)
         order = self._order()
-        nf = 3 if self.forward_layer.use_bias else 2
+        from gpulstm.models.weight_order import trainable_flags
+
+        nf = len(trainable_flags(self.forward_layer))
         if len(weights) != len(order):
             raise ValueError(f"Layer '{self.name}' expected {len(order)} weights (forward then "
                              f"backward). Received: {len(weights)} weights")

@@ -39,7 +39,7 @@ def _may_carry_mask(t, memo):
             out = True
         else:
             out = any(_may_carry_mask(p, memo) for p in flatten(node.args))
-            if cls in ("LSTM", "GRU", "SimpleRNN", "Bidirectional"):
+            if cls in ("LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional"):
                 out = out and bool(getattr(layer, "return_sequences", True))
         memo[key] = out
     return memo[key]

@@ -70,7 +70,7 @@ def run(model, args, mask, training, backend):
 def takes_mask(layer):
     """Whether Keras 3's ``call`` of this layer has a ``mask`` argument."""
     return hasattr(layer, "_exec_nodes") or type(layer).__name__ in (
-        "LSTM", "GRU", "SimpleRNN", "Bidirectional", "TimeDistributed")
+        "LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional", "TimeDistributed")
 
 
 def keras2(model):

@@ -15,6 +15,7 @@ def _layer_classes():
     from gpulstm.layers.gru import GRU
     from gpulstm.layers.lstm import LSTM
     from gpulstm.layers.simple_rnn import SimpleRNN
+    from gpulstm.layers.rnn import RNN
     from gpulstm.layers.merge import Add, Concatenate
     from gpulstm.layers.reshaping import Reshape
     from gpulstm.layers.wrappers import Bidirectional, TimeDistributed
@@ -22,7 +23,7 @@ def _layer_classes():
     from gpulstm.layers.extra import EXTRA_LAYERS
 
     return {c.__name__: c for c in (InputLayer, Dense, Dropout, Masking, Embedding, LSTM, GRU,
-                                    SimpleRNN,
+                                    SimpleRNN, RNN,
                                     TimeDistributed, Bidirectional, Add, Concatenate, Reshape,
                                     *EXTRA_LAYERS)}
 

@@ -128,14 +128,17 @@ def _check_lstm(layer, x, initial_state):
         raise _incompatible(layer, f"expected axis -1 of input shape to have value "
                                    f"{kernel.shape[0]}", x.shape, x)
     if initial_state is not None:
-        states = initial_state if isinstance(initial_state, (list, tuple)) else [initial_state]
-        n = getattr(layer, "forward_layer", layer)._n_states  # [h, c] or [h] per direction
+        # flat, or nested per cell (an RNN over StackedRNNCells)
+        states = flatten(initial_state) if isinstance(initial_state, (list, tuple)) \
+            else [initial_state]
+        inner = getattr(layer, "forward_layer", layer)
+        n = inner._n_states  # [h, c] or [h] per direction (per cell: RNN)
         want = n * (2 if type(layer).__name__ == "Bidirectional" else 1)
         if len(states) != want:
             raise ValueError(f"Layer '{layer.name}' expects `initial_state` to be a list of "
                              f"{want} tensors. Received: {len(states)} tensors")
-        units = getattr(layer, "units", None) or layer.forward_layer.units
-        for s in states:
+        each = inner._state_units() if hasattr(inner, "_state_units") else [inner.units] * n
+        for s, units in zip(states, each * (want // n)):
             if not isinstance(s, KerasTensor) or len(s.shape) != 2 or s.shape[-1] != units:
                 raise ValueError(
                     f"Layer '{layer.name}' expects each initial state to have shape "

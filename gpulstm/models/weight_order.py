@@ -36,6 +36,8 @@ def _children(layer):
 def _leaf_count(layer):
     from gpulstm.layers.lstm import LSTM
 
+    if hasattr(layer, "_n_weights"):  # an RNN: its cells' weights
+        return layer._n_weights()
     if isinstance(layer, LSTM):  # known before the layer is built
         return 3 if layer.use_bias else 2
     return len(layer.get_weights())
