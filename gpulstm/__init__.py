@@ -53,7 +53,9 @@ _EXTRA = ("Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "Softmax", "Conv1D"
           "Cropping1D", "ZeroPadding1D", "UpSampling1D", "Attention", "AdditiveAttention",
           "MaxPool1D", "MaxPool2D", "AvgPool1D", "AvgPool2D", "GlobalMaxPool1D",
           "GlobalAvgPool1D", "GlobalMaxPool2D", "GlobalAvgPool2D", "Convolution1D",
-          "Convolution2D", "subtract", "multiply", "average", "maximum", "minimum", "dot")
+          "Convolution2D", "subtract", "multiply", "average", "maximum", "minimum", "dot",
+          "Conv3D", "Convolution3D", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "Cropping2D",
+          "Cropping3D", "ZeroPadding2D", "ZeroPadding3D", "UpSampling2D", "UpSampling3D")
 __all__ += list(_EXTRA)
 
 

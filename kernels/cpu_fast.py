@@ -42,6 +42,7 @@ _HARD_SIGMOID_K2 = CODES["hard_sigmoid_k2"]
 # assumes "no NaN" or "no inf" (that is what fastmath=True would add).
 _FAST = FASTMATH
 _JIT = dict(cache=True, error_model="numpy", nogil=True)  # released GIL: Python threads overlap
+LEAF = cpu_micro.LEAF  # the step-level functions: no reference counting (see there)
 _L1_FLOATS = 8192  # 32 KiB of float32
 _L2_FLOATS = 65536  # 256 KiB of float32: half of a 512 KiB L2
 
@@ -103,7 +104,7 @@ def _tanh_f32(x):
 # Loops run over views from index 0: with ``range(lo, hi)`` or ``z[U + j]`` LLVM
 # cannot prove the index non-negative, keeps numba's wraparound select per element
 # and, without AVX-512 gathers, does not vectorise (AVX2: 5-7x slower gates).
-@numba.njit(fastmath=_FAST, **_JIT)
+@numba.njit(fastmath=_FAST, **LEAF)
 def tanh_vec(buf, lo, hi):
     """buf[lo:hi] = tanh(buf[lo:hi]) with the float32 rational tanh."""
     v = buf[lo:hi]
@@ -111,7 +112,7 @@ def tanh_vec(buf, lo, hi):
         v[j] = _tanh_f32(v[j])
 
 
-@numba.njit(fastmath=_FAST, **_JIT)
+@numba.njit(fastmath=_FAST, **LEAF)
 def sigmoid_vec(buf, lo, hi):
     """buf[lo:hi] = sigmoid(buf[lo:hi]) as 0.5 * tanh(0.5 x) + 0.5."""
     v = buf[lo:hi]
@@ -119,7 +120,7 @@ def sigmoid_vec(buf, lo, hi):
         v[j] = _HALF * _tanh_f32(_HALF * v[j]) + _HALF
 
 
-@numba.njit(**_JIT)
+@numba.njit(**LEAF)
 def _apply(code, buf, lo, hi, fast):
     if fast and code == _TANH:
         tanh_vec(buf, lo, hi)
@@ -146,7 +147,7 @@ def _apply(code, buf, lo, hi, fast):
                 v[j] = activate(code, v[j])
 
 
-@numba.njit(fastmath=_FAST, **_JIT)
+@numba.njit(fastmath=_FAST, **LEAF)
 def _cell(z, c_tm1, tmp, U):
     # c_t = f * c_tm1 + i * g; tmp keeps c_t for act(c_t)
     z_i, z_f, z_g = z[:U], z[U:2 * U], z[2 * U:3 * U]
@@ -156,14 +157,14 @@ def _cell(z, c_tm1, tmp, U):
         tmp[j] = c_t
 
 
-@numba.njit(fastmath=_FAST, **_JIT)
+@numba.njit(fastmath=_FAST, **LEAF)
 def _out(z, tmp, h_tm1, U):
     z_o = z[3 * U:4 * U]
     for j in range(U):
         h_tm1[j] = z_o[j] * tmp[j]
 
 
-@numba.njit(**_JIT)
+@numba.njit(**LEAF)
 def _gates(z, h_tm1, c_tm1, tmp, act, ract, fast):
     """One row's gate update from z (G,) = i, f, c, o pre-activations; h, c in place."""
     U = h_tm1.shape[0]
@@ -175,7 +176,7 @@ def _gates(z, h_tm1, c_tm1, tmp, act, ract, fast):
     _out(z, tmp, h_tm1, U)
 
 
-@numba.njit(fastmath=_FAST, **_JIT)
+@numba.njit(fastmath=_FAST, **LEAF)
 def _gates_sigmoid_tanh(z, H, C, mask, b0, t, has_mask, u0, ul):
     """Every unmasked row's gate update for Keras's default activations, one fused pass.
 
@@ -206,7 +207,7 @@ def _gates_sigmoid_tanh(z, H, C, mask, b0, t, has_mask, u0, ul):
             H[r, o0 + k] = (_HALF * (po + qo) * pc) / (qo * qc)
 
 
-@numba.njit(**_JIT)
+@numba.njit(**LEAF)
 def gates_rows(z, H, C, tmp, act, ract, fast, mask, b0, t, has_mask, u0, ul):
     """The gate update of units [u0, u0 + ul) of every unmasked row r (mask[b0 + r, t])
     from z (nb, >= 4 ul); H, C (nb, U) in place."""
@@ -219,7 +220,7 @@ def gates_rows(z, H, C, tmp, act, ract, fast, mask, b0, t, has_mask, u0, ul):
         _gates(z[r, :4 * ul], H[r, u0:u0 + ul], C[r, u0:u0 + ul], tmp, act, ract, fast)
 
 
-@numba.njit(fastmath=_FAST, **_JIT)
+@numba.njit(fastmath=_FAST, **LEAF)
 def _tile4x4(UT, H, z, r, j, U):
     h0, h1, h2, h3 = H[r], H[r + 1], H[r + 2], H[r + 3]
     w0, w1, w2, w3 = UT[j], UT[j + 1], UT[j + 2], UT[j + 3]
@@ -264,7 +265,7 @@ def _tile4x4(UT, H, z, r, j, U):
     z[r + 3, j + 3] += a33
 
 
-@numba.njit(fastmath=_FAST, **_JIT)
+@numba.njit(fastmath=_FAST, **LEAF)
 def _tile4x2(UT, H, z, r, j, U):
     # 8 accumulators + 6 operands fit AVX2's 16 vector registers (4 x 4 spills there)
     h0, h1, h2, h3 = H[r], H[r + 1], H[r + 2], H[r + 3]
@@ -291,7 +292,7 @@ def _tile4x2(UT, H, z, r, j, U):
     z[r + 3, j + 1] += a31
 
 
-@numba.njit(**_JIT)
+@numba.njit(**LEAF)
 def recur_tiles(UT, RK, H, z, nb, wide):
     """z[:nb] += H[:nb] @ RK, with UT = RK.T packed (G, U) C-contiguous.
 
@@ -316,7 +317,7 @@ def recur_tiles(UT, RK, H, z, nb, wide):
         recur_axpy(RK, H[r], z[r])
 
 
-@numba.njit(fastmath=_FAST, **_JIT)
+@numba.njit(fastmath=_FAST, **LEAF)
 def recur_axpy(RK, hr, zr):
     """zr += hr @ RK for one row, streaming RK (K, G) once (no packed copy needed).
 
@@ -446,7 +447,14 @@ def run_rows(x, W, WT, x_proj, bias, UT, P, RK, h, c, mask, act, ract, fast, wid
         emit_last(H, prev, out, b0, has_mask, T)
 
 
-@numba.njit(**_JIT)
+@numba.njit(**LEAF)
+def copy_row(src, dst):
+    """dst[:] = src without NumPy's overlap copy (which allocates, so needs NRT)."""
+    for j in range(dst.shape[0]):
+        dst[j] = src[j]
+
+
+@numba.njit(**LEAF)
 def emit_step(H, prev, out, mask, b0, t, s, has_mask, zero_output_for_mask, return_sequences):
     """Step s's outputs of rows b0.. (H their new h): Keras's masked-step rule.
 
@@ -459,27 +467,27 @@ def emit_step(H, prev, out, mask, b0, t, s, has_mask, zero_output_for_mask, retu
             if zero_output_for_mask:
                 prev[r, :] = 0.0
             if return_sequences:
-                out[b, s, :] = prev[r]
+                copy_row(prev[r], out[b, s])
             continue
         if has_mask:
-            prev[r, :] = H[r]
+            copy_row(H[r], prev[r])
         if return_sequences:
-            out[b, s, :] = H[r]
+            copy_row(H[r], out[b, s])
 
 
-@numba.njit(**_JIT)
+@numba.njit(**LEAF)
 def emit_last(H, prev, out, b0, has_mask, T):
     """The last output of rows b0.. into out[:, 0] (zeros when no step ran)."""
     for r in range(H.shape[0]):
         if has_mask:
-            out[b0 + r, 0, :] = prev[r]
+            copy_row(prev[r], out[b0 + r, 0])
         elif T > 0:
-            out[b0 + r, 0, :] = H[r]
+            copy_row(H[r], out[b0 + r, 0])
         else:
             out[b0 + r, 0, :] = 0.0
 
 
-@numba.njit(fastmath=_FAST, **_JIT)
+@numba.njit(fastmath=_FAST, **LEAF)
 def _set_inputs(src, bias, z, fused, has_bias, first, t):
     """z[r] = src[first + r, t] + bias (just the bias when projecting step by step)."""
     G = z.shape[1]
@@ -487,7 +495,7 @@ def _set_inputs(src, bias, z, fused, has_bias, first, t):
         zr = z[r]
         if fused:
             if has_bias:
-                zr[:] = bias
+                copy_row(bias, zr)
             else:
                 zr[:] = 0.0
         elif has_bias:
@@ -495,10 +503,10 @@ def _set_inputs(src, bias, z, fused, has_bias, first, t):
             for j in range(G):
                 zr[j] = xr[j] + bias[j]
         else:
-            zr[:] = src[first + r, t]
+            copy_row(src[first + r, t], zr)
 
 
-@numba.njit(fastmath=_FAST, **_JIT)
+@numba.njit(fastmath=_FAST, **LEAF)
 def _add_inputs(src, bias, z, fused, has_bias, first, t):
     """z[r] += src[first + r, t] + bias (just the bias when projecting step by step)."""
     G = z.shape[1]

@@ -38,19 +38,22 @@ WIDE_LANES = 16  # AVX-512: one 16-column panel row per vector
 MR = 4  # rows per full block
 
 
-def _make_micro(mr, npan=1, lanes=LANES):
-    @intrinsic
-    def micro(typingctx, P, p, A, ra, z, rz, cz, K):
+def _make_micro(mr, npan=1, lanes=LANES, masked=False):
+    """The micro-kernel for mr rows x npan panels; ``masked``: it takes one more
+    argument, w, and adds only the first w columns of the block into z (the last panel
+    when narrower than 16 columns)."""
+    def typer(P, A, z):
         """z[rz:rz + mr, cz:cz + 16 npan] += A[ra:ra + mr, :K] @ P[p:p + npan] (no bounds
-        checks)."""
+        checks; masked: columns cz:cz + w only)."""
         if not all(isinstance(a, types.Array) for a in (P, A, z)):
             return None
         if not (P.dtype == A.dtype == z.dtype) or P.ndim != 3 or A.ndim != 2 or z.ndim != 2:
             return None
-        sig = types.void(P, types.intp, A, types.intp, z, types.intp, types.intp, types.intp)
+        sig = types.void(P, types.intp, A, types.intp, z, types.intp, types.intp, types.intp,
+                         *((types.intp,) if masked else ()))
 
         def codegen(context, builder, signature, args):
-            p_arr, p_v, a_arr, ra_v, z_arr, rz_v, cz_v, k_v = args
+            p_arr, p_v, a_arr, ra_v, z_arr, rz_v, cz_v, k_v = args[:8]
             pa = context.make_array(signature.args[0])(context, builder, p_arr)
             aa = context.make_array(signature.args[2])(context, builder, a_arr)
             za = context.make_array(signature.args[4])(context, builder, z_arr)
@@ -102,6 +105,17 @@ def _make_micro(mr, npan=1, lanes=LANES):
                         builder.store(builder.call(fma, [xv, w, builder.load(slot)]), slot)
             for i in range(mr):
                 zrow = builder.gep(row_ptr(za, builder.add(rz_v, const(i))), [cz_v])
+                if masked:
+                    # column by column, those below w only
+                    for v in range(nv):
+                        total = builder.load(acc[nv * i + v])
+                        for lane in range(lanes):
+                            col = lanes * v + lane
+                            with builder.if_then(builder.icmp_signed("<", const(col), args[8])):
+                                ptr = builder.gep(zrow, [const(col)])
+                                lane_v = builder.extract_element(total, ir.Constant(i32, lane))
+                                builder.store(builder.fadd(builder.load(ptr), lane_v), ptr)
+                    continue
                 for v in range(nv):
                     ptr = builder.bitcast(builder.gep(zrow, [const(lanes * v)]), vptr)
                     total = builder.fadd(builder.load(ptr, align=4), builder.load(acc[nv * i + v]))
@@ -110,6 +124,15 @@ def _make_micro(mr, npan=1, lanes=LANES):
 
         return sig, codegen
 
+    if masked:
+        @intrinsic
+        def micro_masked(typingctx, P, p, A, ra, z, rz, cz, K, w):
+            return typer(P, A, z)
+        return micro_masked
+
+    @intrinsic
+    def micro(typingctx, P, p, A, ra, z, rz, cz, K):
+        return typer(P, A, z)
     return micro
 
 
@@ -118,6 +141,8 @@ _micro2 = _make_micro(2)
 _micro3 = _make_micro(3)
 _micro4 = _make_micro(4)
 _micro1x4 = _make_micro(1, 4)  # one row, 64 columns: 8 accumulators
+_tail4 = _make_micro(MR, 1, masked=True)  # a last panel narrower than 16 columns
+_tail1 = _make_micro(1, 1, masked=True)
 
 # 16-lane blocks for hosts with 32 vector registers of 16 floats (AVX-512): one
 # panel row is one vector.  Rows 5-8 run two panels (up to 16 accumulators), rows
@@ -127,11 +152,22 @@ for _r in range(1, 9):  # module globals _w{npan}_{rows}: what numba can call
     globals()[f"_w1_{_r}"] = _make_micro(_r, 1, WIDE_LANES)
     if _r <= 4:
         globals()[f"_w4_{_r}"] = _make_micro(_r, 4, WIDE_LANES)
+# one row, eight panels (128 columns): 8 accumulators, as many as two FMA units with a
+# 4-cycle latency keep busy (four panels leave a single row latency-bound)
+_w8_1 = _make_micro(1, 8, WIDE_LANES)
+W8_MAX_K = 64
 
 _JIT = dict(cache=True, error_model="numpy", nogil=True)  # released GIL: Python threads overlap
+# Step-level functions compile without numba's reference counting: every array passed
+# to a compiled function, and every view taken in one, is counted with a locked
+# instruction that drains the store buffer; a B = 1 step made 36 of them (a third of
+# its time at U = 64).  Such a function allocates nothing (numba refuses np.empty or an
+# overlapping slice copy there: ``cpu_fast.copy_row`` copies) and returns no array, and
+# whatever it calls compiles the same way.
+LEAF = dict(_JIT, _nrt=False)
 
 
-@numba.njit(**_JIT)
+@numba.njit(**LEAF)
 def _micro(P, p, A, ra, z, rz, cz, K, mr):
     if mr == 4:
         _micro4(P, p, A, ra, z, rz, cz, K)
@@ -144,7 +180,7 @@ def _micro(P, p, A, ra, z, rz, cz, K, mr):
 
 
 # mr (1..8) picks the kernel; written out because numba caches no generated source
-@numba.njit(**_JIT)
+@numba.njit(**LEAF)
 def _wide2(P, p, A, ra, z, rz, cz, K, mr):
     if mr == 1:
         _w2_1(P, p, A, ra, z, rz, cz, K)
@@ -164,7 +200,7 @@ def _wide2(P, p, A, ra, z, rz, cz, K, mr):
         _w2_8(P, p, A, ra, z, rz, cz, K)
 
 
-@numba.njit(**_JIT)
+@numba.njit(**LEAF)
 def _wide4(P, p, A, ra, z, rz, cz, K, mr):
     if mr == 1:
         _w4_1(P, p, A, ra, z, rz, cz, K)
@@ -176,7 +212,7 @@ def _wide4(P, p, A, ra, z, rz, cz, K, mr):
         _w4_4(P, p, A, ra, z, rz, cz, K)
 
 
-@numba.njit(**_JIT)
+@numba.njit(**LEAF)
 def _wide1(P, p, A, ra, z, rz, cz, K, mr):
     if mr == 1:
         _w1_1(P, p, A, ra, z, rz, cz, K)
@@ -196,7 +232,7 @@ def _wide1(P, p, A, ra, z, rz, cz, K, mr):
         _w1_8(P, p, A, ra, z, rz, cz, K)
 
 
-@numba.njit(**_JIT)
+@numba.njit(**LEAF)
 def _gemm_wide(P, A, z, nb, K, full):
     """The full panels of ``gemm_panels`` on 16-lane blocks: rows of 8 against a pair of
     panels (kept in L1 while every row block uses it), 4 panels for 1-4 rows left.
@@ -207,6 +243,11 @@ def _gemm_wide(P, A, z, nb, K, full):
     nb8 = nb - nb % 8
     rr = nb - nb8
     pg = full - full % 4
+    # panels the last single row runs 8 at a time (short K only: at K = 128 (8 KiB
+    # panels) eight streams ran 1.3x slower than four, one thread, Zen 5)
+    p1 = full - full % 8 if rr == 1 and K <= W8_MAX_K else 0
+    for p in range(0, p1, 8):
+        _w8_1(P, p, A, nb8, z, nb8, p * NR, K)
     for p in range(0, pg, 2):
         c = p * NR
         for r in range(0, nb8, 8):
@@ -214,7 +255,7 @@ def _gemm_wide(P, A, z, nb, K, full):
         if rr > 4:
             _wide2(P, p, A, nb8, z, nb8, c, K, rr)
     if 0 < rr <= 4:
-        for p in range(0, pg, 4):
+        for p in range(p1, pg, 4):
             _wide4(P, p, A, nb8, z, nb8, p * NR, K, rr)
     for p in range(pg, full):
         for r in range(0, nb8, 8):
@@ -223,7 +264,7 @@ def _gemm_wide(P, A, z, nb, K, full):
             _wide1(P, p, A, nb8, z, nb8, p * NR, K, rr)
 
 
-@numba.njit(**_JIT)
+@numba.njit(**LEAF)
 def gemm_panels(P, A, z, nb, wide):
     """z[:nb] += A[:nb, :K] @ W for W (K, G) packed by ``pack_panels`` into P.
 
@@ -232,7 +273,7 @@ def gemm_panels(P, A, z, nb, wide):
     16 floats); else 8-lane blocks of 4 rows x 16 columns (AVX2's 16 registers of 8).
     Panel-major order: a panel (group) stays in cache while every row block uses it.
     A last panel narrower than 16 columns (G % 16 = 4, 8, 12, i.e. U not a multiple
-    of 4) goes through a zeroed 4 x 16 scratch block.
+    of 4) runs the masked micro-kernels (only its w columns are added into z).
     """
     n_panels, K = P.shape[0], P.shape[1]
     G = z.shape[1]
@@ -258,17 +299,20 @@ def gemm_panels(P, A, z, nb, wide):
                 _micro4(P, p, A, r, z, r, p * NR, K)
             _micro(P, p, A, nb4, z, nb4, p * NR, K, nb - nb4)
     if full < n_panels:
-        c0 = full * NR
-        width = G - c0
-        tmp = np.empty((MR, NR), z.dtype)
-        for r in range(0, nb, MR):
-            rows = min(MR, nb - r)
-            tmp[:] = 0.0
-            _micro(P, full, A, r, tmp, 0, 0, K, rows)
-            for i in range(rows):
-                zr = z[r + i]
-                for c in range(width):
-                    zr[c0 + c] += tmp[i, c]
+        _narrow_tail(P, A, z, nb, K, full)
+
+
+@numba.njit(**LEAF)
+def _narrow_tail(P, A, z, nb, K, full):
+    """The last panel when narrower than 16 columns: the masked micro-kernels add its
+    w = G - 16 full columns into z."""
+    c0 = full * NR
+    w = z.shape[1] - c0
+    nb4 = nb - nb % MR
+    for r in range(0, nb4, MR):
+        _tail4(P, full, A, r, z, r, c0, K, w)
+    for r in range(nb4, nb):
+        _tail1(P, full, A, r, z, r, c0, K, w)
 
 
 def packed_panels(W):

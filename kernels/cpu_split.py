@@ -23,7 +23,7 @@ from numba import prange
 
 from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
 from gpulstm.kernels import cpu_micro, cpu_sync
-from gpulstm.kernels.cpu_fast import gates_rows
+from gpulstm.kernels.cpu_fast import LEAF, copy_row, gates_rows
 
 _JIT = dict(cache=True, error_model="numpy", nogil=True)
 NR = cpu_micro.NR
@@ -72,7 +72,7 @@ def _project(x, P, xp, D, sync, rb, wide):
     cpu_sync.wait_until(sync, _P_DONE, nblk)
 
 
-@numba.njit(**_JIT)
+@numba.njit(**LEAF)
 def _chunk(k, s, t, xp, bias, P, D, hbuf, c, mask, first, act, ract, fast, wide, uc, CW,
            return_sequences, zero_output_for_mask, out, z, tmp, T):
     """Step s (time t) of unit chunk k for every row: z, product, gates, outputs."""
@@ -94,20 +94,20 @@ def _chunk(k, s, t, xp, bias, P, D, hbuf, c, mask, first, act, ract, fast, wide,
             for j in range(CW):
                 zr[j] = src[j] + bk[j]
         else:
-            zr[:] = src
+            copy_row(src, zr)
     cpu_micro.gemm_panels(P[k * npc:(k + 1) * npc, D:], h_prev, z, nb, wide)
     gates_rows(z, h_next, c, tmp, act, ract, fast, mask, 0, t, has_mask, u0, ul)
     for r in range(nb):
         hn = h_next[r, u0:u0 + ul]
         if has_mask and mask[r, t] == 0:
-            hn[:] = h_prev[r, u0:u0 + ul]  # h and c carry over
+            copy_row(h_prev[r, u0:u0 + ul], hn)  # h and c carry over
             if return_sequences:
                 if zero_output_for_mask or first[r] >= s:
                     out[r, s, u0:u0 + ul] = 0.0
                 else:
-                    out[r, s, u0:u0 + ul] = hn
+                    copy_row(hn, out[r, s, u0:u0 + ul])
         elif return_sequences:
-            out[r, s, u0:u0 + ul] = hn
+            copy_row(hn, out[r, s, u0:u0 + ul])
 
 
 @numba.njit(**_JIT)

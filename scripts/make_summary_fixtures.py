@@ -47,6 +47,11 @@ def models():
                              name="encoder")
     out["nested_seq"] = keras.Sequential([keras.Input((5, 3)), inner, L.LSTM(2), L.Dense(1)],
                                          name="nested_seq")
+    v = keras.Input((None, 6, 6, 1), name="frames")
+    seq, h, c = L.ConvLSTM2D(3, 3, padding="same", return_sequences=True, return_state=True)(v)
+    out["conv_lstm_video"] = keras.Model(
+        v, [L.Conv3D(1, 3, padding="same")(L.BatchNormalization()(seq)),
+            L.UpSampling2D()(L.Cropping2D(1)(h)), c], name="conv_lstm_video")
     return out
 
 

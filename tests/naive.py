@@ -288,35 +288,83 @@ def simple_rnn(x, kernel, recurrent_kernel, bias=None, h0=None, mask=None, activ
     last = seq[:, -1].copy() if T else np.zeros((B, U))
     return seq, last, h
 
-def simple_rnn(x, kernel, recurrent_kernel, bias=None, h0=None, mask=None, activation="tanh",
-               go_backwards=False, zero_output_for_mask=False, hard_sigmoid="keras3"):
-    """Run one Keras SimpleRNN layer in float64.
 
-    kernel (D, U); recurrent_kernel (U, U); bias (U,) or None.  Per step::
+def _conv_channels_last(x, w, strides, dilation, padding):
+    """Keras/TF convolution of channels-last ``x`` (B, *S, C) with ``w`` (*k, C, F), float64,
+    written out position by position ("same" pads total // 2 before, the rest after)."""
+    x = np.asarray(x, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    ks = w.shape[:-2]
+    spatial = x.shape[1:-1]
+    before, outs = [], []
+    for n, k, s, d in zip(spatial, ks, strides, dilation):
+        span = d * (k - 1) + 1
+        if padding == "same":
+            o = -(-n // s)
+            total = max((o - 1) * s + span - n, 0)
+            before.append(total // 2)
+        else:
+            o = (n - span) // s + 1
+            before.append(0)
+        outs.append(o)
+    y = np.zeros((x.shape[0],) + tuple(outs) + (w.shape[-1],))
+    for pos in np.ndindex(*outs):
+        acc = np.zeros((x.shape[0], w.shape[-1]))
+        for off in np.ndindex(*ks):
+            src = [p * s + o * d - b for p, s, o, d, b in zip(pos, strides, off, dilation, before)]
+            if all(0 <= i < n for i, n in zip(src, spatial)):
+                acc += x[(slice(None),) + tuple(src)] @ w[off]
+        y[(slice(None),) + pos] = acc
+    return y
 
-        h = act(x_t @ kernel + bias + h_tm1 @ recurrent_kernel)
 
-    Masks as in ``lstm``.  Returns ``(seq, last, h)`` like ``gru``.
+def conv_lstm(x, kernel, recurrent_kernel, bias=None, strides=1, padding="valid",
+              dilation_rate=1, data_format="channels_last", h0=None, c0=None, mask=None,
+              activation="tanh", recurrent_activation="sigmoid", go_backwards=False,
+              zero_output_for_mask=False, hard_sigmoid="keras3"):
+    """Keras's ConvLSTM{1,2,3}D in float64 (gate order i, f, c, o; the recurrent
+    convolution with stride 1 and "same" padding, no dilation).
+
+    x : (B, T, *S, C) channels last, or (B, T, C, *S) channels first; h0, c0 in the layer's
+    format.  Returns ``(seq, last, h, c)`` like :func:`lstm`, in the layer's data format.
     """
     x = np.asarray(x, dtype=np.float64)
+    rank = x.ndim - 3
+    first = data_format == "channels_first"
+
+    def cl(a):  # channels first -> last on every non-batch axis after the leading ones
+        return np.moveaxis(a, a.ndim - rank - 1, -1) if first else a
+
+    def back(a):
+        return np.moveaxis(a, -1, a.ndim - rank - 1) if first else a
+
+    strides = (strides,) * rank if np.isscalar(strides) else tuple(strides)
+    dil = (dilation_rate,) * rank if np.isscalar(dilation_rate) else tuple(dilation_rate)
+    x = cl(x)
+    B, T = x.shape[:2]
     W = np.asarray(kernel, dtype=np.float64)
     R = np.asarray(recurrent_kernel, dtype=np.float64)
-    B, T, _ = x.shape
-    U = R.shape[0]
-    b = np.zeros(U) if bias is None else np.asarray(bias, dtype=np.float64)
+    F = R.shape[-1] // 4
+    b = np.zeros(4 * F) if bias is None else np.asarray(bias, dtype=np.float64)
     act = get_activation(activation, hard_sigmoid)
-    h = np.zeros((B, U)) if h0 is None else np.array(h0, dtype=np.float64)
+    ract = get_activation(recurrent_activation, hard_sigmoid)
+    zx = [_conv_channels_last(x[:, t], W, strides, dil, padding) + b for t in range(T)]
+    frame = zx[0].shape[:-1] + (F,)
+    h = np.zeros(frame) if h0 is None else cl(np.array(h0, dtype=np.float64))
+    c = np.zeros(frame) if c0 is None else cl(np.array(c0, dtype=np.float64))
     m = np.ones((B, T), dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
-    out_prev = np.zeros((B, U))
-    seq = np.zeros((B, T, U))
-    for k in range(T):
-        t = T - 1 - k if go_backwards else k
-        with np.errstate(invalid="ignore", over="ignore"):
-            h_new = act(x[:, t] @ W + b + h @ R)
-        keep = m[:, t][:, None]
-        h = np.where(keep, h_new, h)
+    out_prev = np.zeros(frame)
+    seq = np.zeros((B, T) + frame[1:])
+    ones = (1,) * rank
+    for k, t in enumerate(range(T - 1, -1, -1) if go_backwards else range(T)):
+        z = zx[t] + _conv_channels_last(h, R, ones, ones, "same")
+        i, f = ract(z[..., :F]), ract(z[..., F:2 * F])
+        g, o = act(z[..., 2 * F:3 * F]), ract(z[..., 3 * F:])
+        c_new = f * c + i * g
+        h_new = o * act(c_new)
+        keep = m[:, t].reshape((B,) + (1,) * (h.ndim - 1))
+        h, c = np.where(keep, h_new, h), np.where(keep, c_new, c)
         out = np.where(keep, h_new, 0.0 if zero_output_for_mask else out_prev)
         seq[:, k] = out
         out_prev = out
-    last = seq[:, -1].copy() if T else np.zeros((B, U))
-    return seq, last, h
+    return back(seq), back(out_prev), back(h), back(c)

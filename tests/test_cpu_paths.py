@@ -368,3 +368,27 @@ def test_wide_inputs_project_first_on_panels(B, kind, monkeypatch):
         seen.clear()
         _check_variants(x, kernel, rk, bias, h0, c0, mask, variants=_VARIANTS[:2])
         assert seen and all(f == (ratio == 3) for f in seen)
+
+
+@pytest.mark.parametrize("wide_panels", [True, False])
+def test_gemm_panels_every_block_shape(wide_panels):
+    """``cpu_micro.gemm_panels`` (the per-step product of the panel paths) against NumPy
+    in float64: every row remainder of its 8- / 4-row blocks (1..17 rows), K on both
+    sides of the single row's 8-panel threshold (W8_MAX_K), G with and without a narrow
+    last panel (the masked micro-kernels), a panel slice with a row stride (P[:, D:],
+    as the projected-first path passes it), and columns beyond G left alone."""
+    from gpulstm.kernels import cpu_micro
+    rng = np.random.default_rng(7)
+    kmax = cpu_micro.W8_MAX_K
+    for nb in range(1, 18):
+        for K in (3, kmax, kmax + 1):
+            for G in (4, 140, 256, 268):
+                W = rng.normal(size=(K + 5, G)).astype(np.float32)
+                P = cpu_micro.packed_panels(W)[:, 5:]  # rows 5.. of W: a strided slice
+                A = rng.normal(size=(nb + 1, K + 3)).astype(np.float32)
+                z0 = rng.normal(size=(nb + 1, G)).astype(np.float32)
+                z = z0.copy()
+                cpu_micro.gemm_panels(P, A, z, nb, wide_panels)
+                want = z0[:nb].astype(np.float64) + A[:nb, :K].astype(np.float64) @ W[5:]
+                np.testing.assert_allclose(z[:nb], want, rtol=0, atol=2e-5 * max(1, abs(want).max()))
+                np.testing.assert_array_equal(z[nb:], z0[nb:])  # the row past nb untouched

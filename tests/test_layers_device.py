@@ -13,10 +13,14 @@ from test_device_resident import COUNTS, Dev, _fn, _method, fake_cuda, fake_cupy
 
 HERE = os.path.join(os.path.dirname(__file__), "fixtures_layers")
 NAMES = sorted(os.path.basename(p)[:-len(".keras")] for p in glob.glob(HERE + "/*.keras"))
+# gpulstm's GRU runs on the CPU backend only so far (it refuses backend="cuda")
+NAMES = [pytest.param(n, marks=pytest.mark.skip(reason="GRU: CPU backend only"))
+         if n.startswith("speech_gru") else n for n in NAMES]
 
 # CuPy functions and ndarray methods these layers use beyond the ones the fake has
 # (each exists in CuPy with NumPy's semantics).
-EXTRA_FUNCTIONS = ("pad", "stack", "repeat", "sqrt", "tri")
+EXTRA_FUNCTIONS = ("pad", "stack", "repeat", "sqrt", "tri", "arange", "floor", "clip", "minimum",
+                   "take", "zeros_like", "where", "swapaxes")
 EXTRA_METHODS = ("transpose", "mean", "sum")
 
 

@@ -42,6 +42,18 @@ def _assert_matches(model, xs, ys):
         assert err <= 1e-5 * max(1.0, float(np.max(np.abs(r)))), (i, err)
 
 
+# Issue 16's part-1 architectures: each saved by both Keras generations as .keras and .h5
+ARCHITECTURES = ("crnn_ocr", "crnn_ocr_prediction", "addition_seq2seq", "speech_lstm",
+                 "speech_gru", "next_frame_video", "text_pooling", "forecasting",
+                 "flatten_after", "conv1d_bn_bilstm_permute")
+
+
+def test_every_published_architecture_has_files():
+    for name in ARCHITECTURES:
+        for stem in (name, name + "_tfk"):
+            assert {stem + ".keras", stem + ".h5"} <= {os.path.basename(p) for p in FILES}, stem
+
+
 def test_fixtures_present():
     assert len(NAMES) >= 30 and any(p.endswith(".h5") for p in FILES)
     assert sum(n.endswith("_tfk") for n in NAMES) * 2 == len(NAMES)  # both generations

@@ -163,3 +163,21 @@ def test_functional_model_with_nested_initial_state():
     _close(model.predict([xv] + hv), rnn(xv, initial_state=hv))
     with pytest.raises(ValueError, match=r"shape \(batch, 2\)"):
         rnn(x, initial_state=[hs[0], hs[1], hs[0]])
+
+
+def test_states_as_model_outputs_time_major_and_dropout():
+    rng = np.random.default_rng(5)
+    xv = rng.standard_normal((2, 5, 3)).astype("float32")
+    rnn = gpulstm.RNN([gpulstm.GRUCell(4), gpulstm.LSTMCell(2)], return_state=True)
+    x = gpulstm.Input((5, 3))
+    model = gpulstm.Model(x, rnn(x))
+    for got, ref in zip(model.predict(xv), rnn(xv), strict=True):
+        _close(got, ref)
+    tm = gpulstm.RNN.from_config(dict(rnn.get_config(), time_major=True))
+    tm.set_weights(rnn.get_weights())
+    for got, ref in zip(tm(np.swapaxes(xv, 0, 1)), rnn(xv), strict=True):
+        _close(got, ref)
+    drop = gpulstm.RNN(gpulstm.SimpleRNNCell(4, dropout=0.5, seed=3))
+    ref = drop(xv)
+    assert np.max(np.abs(drop(xv, training=True) - ref)) > 1e-3
+    _close(drop(xv), ref)  # inference ignores the rate

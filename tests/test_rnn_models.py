@@ -46,3 +46,15 @@ def test_summary_rows(capsys, name):
     text = capsys.readouterr().out
     for row in SUMMARY_ROWS[name]:
         assert row in text
+
+
+def test_file_description_names_the_cells():
+    """``gpulstm summary FILE``'s rows (no model built) name each RNN's cell."""
+    import json
+
+    from gpulstm.io.summary import _layer_rows
+
+    with open(os.path.join(HERE, "tf2_model_cells.json")) as f:
+        rows = {name: detail for name, detail, _ in _layer_rows(json.load(f), {})}
+    assert rows["rnn_6 (RNN)"] == "cell=LSTMCell, return_sequences"
+    assert rows["rnn_8 (RNN)"] == "cell=StackedRNNCells"

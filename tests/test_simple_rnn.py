@@ -150,27 +150,6 @@ def test_first_calls_run_on_the_numpy_tier(fresh_tier, monkeypatch):
     assert calls == [1]
 
 
-def test_row_blocks_on_threads(monkeypatch):
-    """B >= PARALLEL_MIN_B: rows split over numba's threads (cpu_rnn.run_parallel)."""
-    import numba
-
-    from gpulstm.kernels import cpu, cpu_rnn
-
-    if numba.get_num_threads() < 2:
-        pytest.skip("one numba thread")
-    monkeypatch.setattr(cpu, "ROW_SPLIT_MIN_WORK", 0)
-    calls = []
-    real = cpu_rnn.run_parallel
-    monkeypatch.setattr(cpu_rnn, "run_parallel", lambda *a: calls.append(1) or real(*a))
-    rng = np.random.default_rng(7)
-    B, T, D, U = 19, 6, 5, 7
-    layer = gpulstm.SimpleRNN(U, return_sequences=True, seed=3)
-    x = rng.standard_normal((B, T, D)).astype("float32")
-    mask = rng.random((B, T)) > 0.2
-    _close(layer(x, mask=mask), naive.simple_rnn(x, *layer.get_weights(), mask=mask)[0])
-    assert calls == [1]
-
-
 def test_custom_activation_and_time_major():
     rng = np.random.default_rng(9)
     x = rng.standard_normal((3, 5, 2)).astype("float32")
@@ -229,3 +208,19 @@ def test_weights_shapes_and_errors():
     if not gpulstm.BACKENDS["cuda"].availability()[0]:  # no GPU: refused when built
         with pytest.raises(BackendUnavailableError, match="backend='cuda'"):
             gpulstm.SimpleRNN(3, backend="cuda")
+
+
+def test_dropout_rate_observed():
+    """Linear cell, identity kernel, no recurrence: each output is its input times the
+    input mask (kept / (1 - rate)); the observed drop rate is within 3 sigma of it."""
+    B, T, D, rate = 200, 3, 8, 0.3
+    layer = gpulstm.SimpleRNN(D, activation="linear", use_bias=False, dropout=rate,
+                              return_sequences=True, seed=11)
+    layer.build((None, None, D))
+    layer.set_weights([np.eye(D, dtype="f4"), np.zeros((D, D), "f4")])
+    y = layer(np.ones((B, T, D), "f4"), training=True)
+    kept = y[:, 0] != 0
+    np.testing.assert_allclose(y[:, 0][kept], 1 / (1 - rate), rtol=1e-6)
+    assert np.array_equal(y[:, 0], y[:, -1])  # one mask per call, shared over time
+    sigma = np.sqrt(rate * (1 - rate) / kept.size)
+    assert abs((1 - kept.mean()) - rate) <= 3 * sigma

@@ -145,6 +145,13 @@ def apply_weights(model, mf):
     # Legacy .h5 groups list trainable weights first; .keras trees go layer by layer.
     legacy = mf.format in ("legacy_h5", "legacy_weights_h5")
     got, parts = (to_get_weights_order(model, list(v), legacy) for v in (got, mf.weight_paths))
+    if legacy:  # Keras 2 CuDNNLSTM / CuDNNGRU weights, converted as tf_keras's loader does
+        from gpulstm.models.cudnn import convert
+
+        try:
+            got = convert(model, got)
+        except ValueError as e:
+            raise ModelFileError(mf.path, "weights", str(e)) from None
     for i, (shape, w, part) in enumerate(zip(expected, got, parts)):
         if tuple(w.shape) != shape:
             raise ModelFileError(mf.path, part, f"weight {i} has shape {tuple(w.shape)}; the model "
@@ -184,15 +191,24 @@ def load_model(path, backend=None):
     return apply_weights(model, mf)
 
 
-def load_weights(model, path):
+def load_weights(model, path, by_name=False, skip_mismatch=False):
     """Load weights into a built gpulstm ``model`` (``model.load_weights`` hook).
 
     Accepts Keras 3 ``.weights.h5`` files, legacy weights-only ``.h5`` files
     (``save_weights``/ModelCheckpoint, tf_keras) and full ``.h5``/``.keras`` files.
-    The model is unchanged when the file does not fit.
+    ``by_name`` / ``skip_mismatch``: Keras 2's partial loading of legacy ``.h5`` files
+    (see :mod:`gpulstm.io.partial`).  The file's ``keras_version`` goes to the layers it
+    fills (hard_sigmoid).  The model is unchanged when the file does not fit.
     """
+    from . import partial
+
     path = os.fspath(path)
     kind = _sniff(path) if os.path.isfile(path) else None
+    partial.check_arguments(path, kind, by_name, skip_mismatch)
+    if by_name and kind is not None:
+        return partial.load_by_name(model, path, skip_mismatch)
+    if skip_mismatch and kind is not None:  # a Keras 3 .keras / .weights.h5, as Keras 3 does
+        return partial.load_skipping(model, path, kind)
     if kind == "hdf5" and str(path).endswith(".weights.h5"):
         from .weights_h5 import read_weights_h5
 
@@ -201,7 +217,9 @@ def load_weights(model, path):
         mf = read_weights_h5(path, json.loads(model.to_json()), expected=from_model(model, False))
     else:
         mf = read_model_file(path, model)
-    return apply_weights(model, mf)
+    apply_weights(model, mf)
+    partial.apply_file_version(model.layers, mf.keras_version, mf.path)
+    return model
 
 
 def summary_text(path):

@@ -20,6 +20,9 @@ _CHILDREN = {
     "GRU": ("cell",),
     "SimpleRNN": ("cell",),
     "RNN": ("cell",),
+    "ConvLSTM1D": ("cell",),
+    "ConvLSTM2D": ("cell",),
+    "ConvLSTM3D": ("cell",),
     "Bidirectional": ("forward_layer", "backward_layer"),
     "TimeDistributed": ("layer",),
 }
@@ -150,10 +153,13 @@ class TreeReader:
                                          "weights for a layer that the config does not have")
         return out
 
-    def read(self, entries):
+    def read(self, entries, checked=True):
+        """Read ``entries``; ``checked``: compare each layer's weights with its config."""
         for part, ds in entries:
             self.weights.append(read_dataset(self.path, ds, part, self.budget))
             self.paths.append(part)
+        if not checked:  # load_weights(skip_mismatch=True) compares them itself
+            return
         pos = len(self.weights) - sum(n for _, n, _ in self._checks)
         for cfg, n, where in self._checks:
             check_layer_weights(self.path, cfg, self.weights[pos:pos + n], self.paths[pos:pos + n], where)

@@ -44,6 +44,7 @@ class Expected:
     shapes: list
     nbytes: int
     model: object = None
+    alternatives: dict = None  # {file index: shape also accepted} (CuDNN biases, legacy .h5)
 
 
 def from_model(model, legacy_h5):
@@ -61,7 +62,12 @@ def from_model(model, legacy_h5):
     in_file = [None] * n
     for j, k in enumerate(slot):
         in_file[k] = shapes[j]
-    return Expected(in_file, nbytes, model)
+    alternatives = None
+    if legacy_h5:  # Keras 2 CuDNNLSTM / CuDNNGRU biases, converted once read
+        from gpulstm.models.cudnn import bias_alternatives
+
+        alternatives = {slot[j]: shape for j, shape in bias_alternatives(model).items()}
+    return Expected(in_file, nbytes, model, alternatives)
 
 
 def from_config(path, config, keras_version, legacy_h5, backend=None):
@@ -132,9 +138,10 @@ def _per_input_params(cls, cfg, shape):
 def floor_param_count(config):
     """A lower bound on the parameters a model config declares, from the config alone.
 
-    Counts every LSTM, Dense, Embedding and Conv1D/Conv2D config found (recurrent kernels
-    and embeddings are exact; kernels use ``build_config``'s input size when given, else 1;
-    convolutions count ``filters * prod(kernel_size)``, one input channel per group;
+    Counts every LSTM, Dense, Embedding, Conv1D/2D/3D and ConvLSTM config found
+    (recurrent kernels and embeddings are exact; kernels use ``build_config``'s input size
+    when given, else 1; convolutions count ``filters * prod(kernel_size)``, one input
+    channel per group, a ConvLSTM ``4 * filters * prod(kernel_size) * (1 + filters)``;
     BatchNormalization, LayerNormalization and PReLU their ``build_config`` input shape's).
     """
     total, stack, seen = 0, [config], 0
@@ -159,10 +166,13 @@ def floor_param_count(config):
                 total += u * (_input_dim(node) + 1)
             elif cls == "Embedding":
                 total += (_int(cfg.get("input_dim")) or 0) * (_int(cfg.get("output_dim")) or 0)
-            elif cls in ("Conv1D", "Conv2D") and _int(cfg.get("filters")):
+            elif cls in ("Conv1D", "Conv2D", "Conv3D", "ConvLSTM1D", "ConvLSTM2D",
+                         "ConvLSTM3D") and _int(cfg.get("filters")):
                 k = cfg.get("kernel_size")
                 k = k if isinstance(k, list) else [k]
-                total += _int(cfg["filters"]) * int(np.prod([_int(v) or 1 for v in k]))
+                f, kk = _int(cfg["filters"]), int(np.prod([_int(v) or 1 for v in k]))
+                # a ConvLSTM: 4 gates, each with an input and an f-channel recurrent kernel
+                total += f * kk * (4 * (1 + f) if cls.startswith("ConvLSTM") else 1)
             elif cls in ("BatchNormalization", "LayerNormalization", "PReLU") and _build_shape(node):
                 total += _per_input_params(cls, cfg, _build_shape(node))
         stack.extend(v for v in node.values() if isinstance(v, (dict, list)))
@@ -199,11 +209,14 @@ def check_declared(path, expected, entries):
     if len(entries) != len(expected.shapes):
         raise ModelFileError(path, "weights", f"the model needs {len(expected.shapes)} weight arrays "
                              f"but the file holds {len(entries)}")
-    for (part, ds), shape in zip(entries, expected.shapes):
+    alternatives = expected.alternatives or {}
+    for i, ((part, ds), shape) in enumerate(zip(entries, expected.shapes)):
         try:
             dshape, dtype = ds.shape, ds.dtype
         except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
             raise ModelFileError(path, part, f"unreadable dataset header ({e})") from None
+        if dshape is not None and tuple(dshape) == alternatives.get(i):
+            shape = alternatives[i]
         if dshape is None or tuple(dshape) != tuple(shape):
             raise ModelFileError(path, part, f"weight declared with shape "
                                  f"{None if dshape is None else tuple(dshape)}; the model config "

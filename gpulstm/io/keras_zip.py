@@ -130,11 +130,12 @@ def _check_model_class(path, config):
             "Sequential or functional Model")
 
 
-def read_weights_tree(path, source, config, part, expected=None):
+def read_weights_tree(path, source, config, part, expected=None, checked=True):
     """Read a ``model.weights.h5`` / ``.weights.h5`` tree for ``config``.
 
     ``expected`` (an :class:`~gpulstm.io.expected.Expected`): declared shapes are
-    compared with it before any weight is read.
+    compared with it before any weight is read.  ``checked=False``: the weights are
+    not compared with the config's layers (the caller does it, skipping misfits).
     """
     from .common import child, open_h5
 
@@ -151,7 +152,7 @@ def read_weights_tree(path, source, config, part, expected=None):
             own = reader._vars(f, "")
             entries = own + reader.model_entries(layers, config, "layers")
             check_declared(reader.path, expected, entries)
-            reader.read(entries)
+            reader.read(entries, checked)
         except (OSError, RuntimeError, KeyError, TypeError) as e:
             raise ModelFileError(path, part, f"corrupted weights file ({e})") from None
     finally:

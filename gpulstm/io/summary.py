@@ -16,6 +16,14 @@ def _layer_rows(config, sizes):
             detail = f"units={cfg.get('units')}"
             if cfg.get("return_sequences"):
                 detail += ", return_sequences"
+        elif cls == "RNN":
+            detail = f"cell={(cfg.get('cell') or {}).get('class_name')}"
+            if cfg.get("return_sequences"):
+                detail += ", return_sequences"
+        elif cls in ("ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"):
+            detail = f"filters={cfg.get('filters')}, kernel_size={cfg.get('kernel_size')}"
+            if cfg.get("return_sequences"):
+                detail += ", return_sequences"
         elif cls == "Bidirectional":
             inner = (cfg.get("layer") or {}).get("config") or {}
             detail = f"{(cfg.get('layer') or {}).get('class_name')}(units={inner.get('units')}), " \

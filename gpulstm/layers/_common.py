@@ -5,7 +5,7 @@ model on the CUDA backend keeps its activations on the device (see ``gpulstm._xp
 """
 import numpy as np
 
-from gpulstm import _xp
+from gpulstm import _xp, initializers
 from gpulstm import activations as _acts
 from gpulstm.kernels.array_activations import XP_ACTIVATIONS
 from gpulstm.layers._arrays import check_real
@@ -55,6 +55,19 @@ def dtype_policy(name):
     """The Keras 3 ``DTypePolicy`` dict for a dtype name."""
     return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": name},
             "registered_name": None}
+
+
+def recurrent_weight_config(layer):
+    """The config entries of a recurrent layer's weights, from ``kernel_initializer`` to
+    ``seed`` in Keras's order (LSTM, GRU and ConvLSTM write the same ones)."""
+    return {"kernel_initializer": initializers.serialize(layer.kernel_initializer),
+            "recurrent_initializer": initializers.serialize(layer.recurrent_initializer),
+            "bias_initializer": initializers.serialize(layer.bias_initializer),
+            "unit_forget_bias": layer.unit_forget_bias,
+            **{k: getattr(layer, k) for k in (
+                "kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
+                "activity_regularizer", "kernel_constraint", "recurrent_constraint",
+                "bias_constraint", "dropout", "recurrent_dropout", "seed")}}
 
 
 def as_shape(shape):

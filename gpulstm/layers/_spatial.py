@@ -102,6 +102,15 @@ def windows(x, kernel_size, strides, dilation, padding, fill=0.0):
     return xp.stack(cols, axis=-2)
 
 
+def conv(x, kernel2d, kernel_size, strides, dilation, padding):
+    """``(B, *out, F)``: channels-last ``x`` (B, *S, C) convolved with ``kernel2d``
+    (prod(kernel_size) * C, F) as one im2col + GEMM."""
+    cols = windows(x, kernel_size, strides, dilation, padding)
+    lead = cols.shape[:-2]
+    y = cols.reshape(-1, cols.shape[-2] * cols.shape[-1]) @ kernel2d
+    return y.reshape(lead + (kernel2d.shape[-1],))
+
+
 class SpatialLayer(CheckedLayer):
     """Base of conv and pooling layers: a fixed input rank, and no mask passes through
     (Keras 3's convolution and pooling layers do not support masking)."""

@@ -1,11 +1,12 @@
-"""Keras convolution layers for inference: Conv1D and Conv2D (im2col + one GEMM per group)."""
+"""Keras convolution layers for inference: Conv1D, Conv2D and Conv3D (im2col + one GEMM per
+group)."""
 import numbers
 
 import numpy as np
 
 from gpulstm import _xp, initializers
 from gpulstm.layers._common import resolve_activation
-from gpulstm.layers._spatial import (SpatialLayer, data_format_of, from_channels_last,
+from gpulstm.layers._spatial import (SpatialLayer, conv, data_format_of, from_channels_last,
                                      int_tuple, out_length, padding_of, spatial_dims,
                                      to_channels_last, windows)
 
@@ -113,18 +114,18 @@ class _Conv(SpatialLayer):
         xp = _xp.array_module(inputs)
         w = self._weights if xp is np else _xp.weights_on(self, xp)
         x = to_channels_last(xp.asarray(inputs, dtype=self.dtype), self.data_format)
-        cols = windows(x, self.kernel_size, self.strides, self.dilation_rate, self.padding)
-        lead = cols.shape[:-2]                              # (B, *out)
         g, cg, fg = self.groups, x.shape[-1] // self.groups, self.filters // self.groups
         K = int(np.prod(self.kernel_size))
-        kernel = w[0].reshape(K, cg, self.filters)           # (K, C/g, F)
+        args = (self.kernel_size, self.strides, self.dilation_rate, self.padding)
         if g == 1:
-            y = cols.reshape(-1, K * cg) @ kernel.reshape(K * cg, self.filters)
+            y = conv(x, w[0].reshape(K * cg, self.filters), *args)
         else:
+            cols = windows(x, *args)
+            lead = cols.shape[:-2]                              # (B, *out)
+            kernel = w[0].reshape(K, cg, self.filters)           # (K, C/g, F)
             parts = [cols[..., j * cg:(j + 1) * cg].reshape(-1, K * cg)
                      @ kernel[:, :, j * fg:(j + 1) * fg].reshape(K * cg, fg) for j in range(g)]
-            y = xp.concatenate(parts, axis=-1)
-        y = y.reshape(lead + (self.filters,))
+            y = xp.concatenate(parts, axis=-1).reshape(lead + (self.filters,))
         if self.use_bias:
             y = y + w[1]
         y = self._act(y) if self._act_xp is None else self._act_xp(y, xp)
@@ -156,3 +157,9 @@ class Conv2D(_Conv):
     """2-D convolution over ``(batch, rows, cols, channels)`` (Keras's ``Conv2D``)."""
 
     rank = 2
+
+
+class Conv3D(_Conv):
+    """3-D convolution over ``(batch, dim1, dim2, dim3, channels)`` (Keras's ``Conv3D``)."""
+
+    rank = 3

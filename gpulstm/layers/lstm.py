@@ -9,7 +9,7 @@ from gpulstm import activations as _acts
 from gpulstm import initializers
 from gpulstm.dispatch import get_backend, require_backend
 from gpulstm.layers._arrays import readonly
-from gpulstm.layers._common import dtype_policy
+from gpulstm.layers._common import dtype_policy, recurrent_weight_config
 from gpulstm.layers.base import Layer
 from gpulstm.layers import _dropout, _packed
 from gpulstm.layers import _lstm_checks as checks
@@ -373,20 +373,7 @@ class LSTM(Layer):
             "activation": self._act[1],  # a callable is written by its name, as Keras does
             "recurrent_activation": self._ract[1],
             "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "unit_forget_bias": self.unit_forget_bias,
-            "kernel_regularizer": self.kernel_regularizer,
-            "recurrent_regularizer": self.recurrent_regularizer,
-            "bias_regularizer": self.bias_regularizer,
-            "activity_regularizer": self.activity_regularizer,
-            "kernel_constraint": self.kernel_constraint,
-            "recurrent_constraint": self.recurrent_constraint,
-            "bias_constraint": self.bias_constraint,
-            "dropout": self.dropout,
-            "recurrent_dropout": self.recurrent_dropout,
-            "seed": self.seed,
+            **recurrent_weight_config(self),
         }
         if self.time_major:
             cfg["time_major"] = True

@@ -22,6 +22,14 @@ def _as_list(x):
     return list(x) if isinstance(x, (list, tuple)) else [x]
 
 
+def _flat(x):
+    """The tensors of a model's ``inputs``/``outputs`` structure, in Keras 3's order
+    (a dict's values by sorted key, as ``keras.tree.flatten`` lists them)."""
+    if isinstance(x, dict):
+        return [x[k] for k in sorted(x)]
+    return _as_list(x)
+
+
 class Model:
     """A functional model: ``Model(inputs=Input(...), outputs=...)``.
 
@@ -59,7 +67,7 @@ class Model:
             self._init_graph(inputs, outputs)
 
     def _init_graph(self, inputs, outputs):
-        ins, outs = _as_list(inputs), _as_list(outputs)
+        ins, outs = _flat(inputs), _flat(outputs)
         for kind, ts in (("inputs", ins), ("outputs", outs)):
             if not ts or not all(isinstance(t, KerasTensor) for t in ts):
                 raise ValueError(f"Expected `{kind}` to be symbolic tensors (from `Input` and "
@@ -95,6 +103,30 @@ class Model:
                 return layer
         raise ValueError(f"No such layer: {name}. Existing layers are: "
                          f"{[layer.name for layer in self.layers]}.")
+
+    def _struct(self, attr, what):
+        if not getattr(self, "built", False) or attr not in self.__dict__:
+            raise AttributeError(f"The layer {self.name} has never been called and thus has "
+                                 f"no defined {what}.")
+        value = self.__dict__[attr]
+        if nested.keras2(self) and isinstance(value, list) and len(value) == 1:
+            return value[0]  # tf_keras unwraps a list of one (a model from a tf_keras file)
+        return value
+
+    @property
+    def input(self):
+        """The input tensor(s) in the structure the model was built with (Keras 3's
+        ``model.input``): one tensor, a list (``Model([a, b], ...)``, also of one; a model
+        read from a tf_keras config gives a list of one as its tensor, as tf_keras does)
+        or a dict.  ``model.inputs`` is always a flat list."""
+        return self._struct("_nested_inputs", "input")
+
+    @property
+    def output(self):
+        """The output tensor(s) in the structure the model was built with; use them (or
+        ``model.get_layer(name).output``) to build a sub-model sharing these layers:
+        ``Model(model.input[0], model.get_layer("dense2").output)``."""
+        return self._struct("_nested_outputs", "output")
 
     @property
     def input_shape(self):
@@ -136,11 +168,17 @@ class Model:
         changes (bool, integer and float arrays are cast to each layer's dtype)."""
         atomic.set_weights(self, weights)
 
-    def load_weights(self, filepath):
-        """Load weights from a ``.weights.h5``, ``.h5`` or ``.keras`` file (see gpulstm.io)."""
+    def load_weights(self, filepath, by_name=False, skip_mismatch=False):
+        """Load weights from a ``.weights.h5``, ``.h5`` or ``.keras`` file (see gpulstm.io).
+
+        ``by_name=True`` (legacy ``.h5`` only, as in Keras 2): each layer takes the
+        weights saved under its name; ``skip_mismatch=True`` (with ``by_name``) skips,
+        with a warning, what does not fit.  The file's ``keras_version`` decides the
+        hard_sigmoid of the layers it fills that were given none.
+        """
         from gpulstm.io import load_weights
 
-        return load_weights(self, filepath)
+        return load_weights(self, filepath, by_name=by_name, skip_mismatch=skip_mismatch)
 
     def reset_states(self):
         """Zero the states of every stateful layer."""
@@ -155,10 +193,12 @@ class Model:
     # -- running --------------------------------------------------------------------
     def _standardize(self, x):
         if isinstance(x, dict):
-            missing = [n for n in self.input_names if n not in x]
+            struct = self.__dict__.get("_nested_inputs")
+            keys = sorted(struct) if isinstance(struct, dict) else self.input_names
+            missing = [n for n in keys if n not in x]
             if missing:
                 raise ValueError(f"Missing inputs {missing}. Received keys: {sorted(x)}")
-            x = [x[n] for n in self.input_names]
+            x = [x[n] for n in keys]
         if len(self.inputs) == 1:
             one = isinstance(x, (list, tuple)) and len(x) == 1 and hasattr(x[0], "shape")
             xs = [x[0]] if one else [x]

@@ -39,7 +39,8 @@ def _may_carry_mask(t, memo):
             out = True
         else:
             out = any(_may_carry_mask(p, memo) for p in flatten(node.args))
-            if cls in ("LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional"):
+            if cls in ("LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional", "ConvLSTM1D",
+                       "ConvLSTM2D", "ConvLSTM3D"):
                 out = out and bool(getattr(layer, "return_sequences", True))
         memo[key] = out
     return memo[key]

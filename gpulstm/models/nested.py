@@ -47,7 +47,7 @@ def symbolic_call(model, inputs, mask=None, training=None):
     arg = given[0] if len(model.inputs) == 1 and not isinstance(inputs, (list, tuple)) \
         else list(given)
     nodes.append(Node(model, arg, kwargs, outputs))
-    many = isinstance(model._nested_outputs, (list, tuple))
+    many = isinstance(model._nested_outputs, (list, tuple, dict))
     return list(outputs) if many else outputs[0]
 
 
@@ -70,7 +70,8 @@ def run(model, args, mask, training, backend):
 def takes_mask(layer):
     """Whether Keras 3's ``call`` of this layer has a ``mask`` argument."""
     return hasattr(layer, "_exec_nodes") or type(layer).__name__ in (
-        "LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional", "TimeDistributed")
+        "LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional", "TimeDistributed", "ConvLSTM1D",
+        "ConvLSTM2D", "ConvLSTM3D")
 
 
 def keras2(model):

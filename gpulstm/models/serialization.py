@@ -77,6 +77,10 @@ def deserialize_layer(cfg, keras_version=None):
     if cls_name in ("Sequential", "Functional", "Model"):
         return model_from_config(cfg, keras_version, None)  # a nested model
     classes = _layer_classes()
+    from gpulstm.models import cudnn
+
+    if cls_name in cudnn.CUDNN_CLASSES:  # Keras 2's GPU-only layers, run as LSTM / GRU
+        cls_name, conf = cudnn.plain_config(cls_name, conf)
     if cls_name in _CODE_LAYERS:
         raise ValueError(
             f"Layer '{name}' is a {cls_name}, which runs Python code stored with the model. "
@@ -147,6 +151,8 @@ def functional_config(model):
             # Keras 3 counts a nested functional model's nodes from 1 here (only here).
             skip = int(_is_functional(layer))
             return [layer.name, node_index_in_model(layer, node_index) + skip, tensor_index]
+        if isinstance(nested, dict):  # Keras 3: Model({"image": a, ...}, ...)
+            return {k: one(t) for k, t in nested.items()}
         if isinstance(nested, (list, tuple)):
             return [one(t) for t in nested]
         return one(nested)
@@ -384,6 +390,8 @@ def functional_from_config(config, keras_version=None, backend=None, cls=None):
     def endpoints(spec):
         if _is_ref(spec, names):
             return one(spec)
+        if isinstance(spec, dict):
+            return {k: one(s) for k, s in spec.items()}
         return [one(s) for s in spec]
 
     cls = cls or Model

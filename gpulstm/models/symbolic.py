@@ -164,6 +164,9 @@ def symbolic_call(layer, inputs, mask=None, training=None, **kwargs):
                          "arrays. Pass only outputs of `Input(...)` and of layers.")
     shape = [t.shape for t in inputs] if isinstance(inputs, (list, tuple)) else inputs.shape
     initial_state = kwargs.get("initial_state")
+    if "initial_state" in getattr(layer, "call_kwargs", ()) and isinstance(inputs, (list, tuple)):
+        inputs, kwargs["initial_state"] = inputs[0], list(inputs[1:]) or initial_state
+        shape = inputs.shape  # tf_keras style [x, h0, c0] (ConvLSTM)
     if isinstance(layer, (LSTM, Bidirectional)):
         if isinstance(inputs, (list, tuple)):  # tf_keras style [x, h0, c0]
             inputs, initial_state = inputs[0], list(inputs[1:]) or initial_state
@@ -206,3 +209,37 @@ def symbolic_call(layer, inputs, mask=None, training=None, **kwargs):
 
 # The hook gpulstm.layers.base.Layer subclasses consult first in __call__.
 Layer._symbolic_call = symbolic_call
+
+
+# -- layer.input / layer.output (Keras's node attributes) ----------------------------
+def _node_attribute(layer, node_index, attr):
+    nodes = layer.__dict__.get("_inbound_nodes") or []
+    if not nodes:
+        raise AttributeError(f"The layer {layer.name} has never been called and thus has no "
+                             f"defined {attr}.")
+    if not 0 <= node_index < len(nodes):
+        raise ValueError(f"Asked to get {attr} at node {node_index}, but the operation has "
+                         f"only {len(nodes)} inbound nodes.")
+    node = nodes[node_index]
+    values = node.input_tensors if attr == "input" else list(node.outputs)
+    return values[0] if len(values) == 1 else values
+
+
+def get_input_at(self, node_index):
+    """The input tensor(s) of the layer's ``node_index``-th call (tf_keras's method)."""
+    return _node_attribute(self, node_index, "input")
+
+
+def get_output_at(self, node_index):
+    """The output tensor(s) of the layer's ``node_index``-th call (tf_keras's method)."""
+    return _node_attribute(self, node_index, "output")
+
+
+# As in Keras 3, ``layer.input`` / ``layer.output`` are those of the layer's first call
+# (a layer called several times: ``get_input_at(i)`` / ``get_output_at(i)`` for the others).
+Layer.input = property(lambda self: _node_attribute(self, 0, "input"),
+                       doc="The input tensor(s) of the layer's first call on symbolic tensors.")
+Layer.output = property(lambda self: _node_attribute(self, 0, "output"),
+                        doc="The output tensor(s) of the layer's first call on symbolic tensors.")
+Layer.get_input_at = get_input_at
+Layer.get_output_at = get_output_at

@@ -112,13 +112,23 @@ def to_get_weights_order(model, weights, legacy_h5):
     """
     file_order = _model_order(model, legacy_h5_order if legacy_h5 else
                               (lambda layer: range(len(trainable_flags(layer)))))
-    want = _model_order(model, get_weights_order)
+    return _reorder(weights, file_order, _model_order(model, get_weights_order))
+
+
+def _reorder(weights, file_order, want):
+    """``weights`` listed in ``file_order`` (natural indices), listed in ``want`` instead."""
     if len(file_order) != len(weights) or file_order == want:
         return list(weights)
     natural = [None] * len(weights)
     for i, w in zip(file_order, weights):
         natural[i] = w
     return [natural[i] for i in want]
+
+
+def layer_to_get_weights_order(layer, weights):
+    """One top-level layer's weights from its legacy ``.h5`` group (trainable first), in
+    ``layer.get_weights()`` order (unchanged when the count is not the layer's)."""
+    return _reorder(weights, legacy_h5_order(layer), get_weights_order(layer))
 
 
 def weights_with_flags(model):
