@@ -1,35 +1,11 @@
 """Activation names, Keras aliases and the integer codes the kernels switch on.
 
-This module imports no numba: the kernels read ``CODES`` and the layer resolves
-names here.  The scalar functions themselves live in ``gpulstm.kernels.activations``
+This module imports no numba: the codes live with the kernels that switch on them
+(``gpulstm.kernels.codes``, re-exported here) and the layer resolves names here.  The scalar functions themselves live in ``gpulstm.kernels.activations``
 (one ``@numba.jit`` function each, shared by the CPU and CUDA backends).
 """
 
-# One code per elementwise function; the kernels branch on it at run time so one
-# compiled kernel serves every (activation, recurrent_activation) pair.
-CODES = {
-    "linear": 0,
-    "tanh": 1,
-    "sigmoid": 2,
-    "hard_sigmoid_k3": 3,  # Keras 3: clip(x / 6 + 0.5, 0, 1)
-    "hard_sigmoid_k2": 4,  # Keras 1/2 and tf_keras: clip(0.2 x + 0.5, 0, 1)
-    "relu": 5,
-    "softsign": 6,
-    "softplus": 7,
-    "elu": 8,
-    "selu": 9,
-    "swish": 10,
-    "gelu": 11,
-    "exponential": 12,
-    "relu6": 13,
-    "hard_silu": 14,
-    "leaky_relu": 15,
-    "log_sigmoid": 16,
-    "mish": 17,
-    "hard_tanh": 18,
-    "celu": 19,
-    "silu": 10,
-}
+from gpulstm.kernels.codes import CODES, CUSTOM  # noqa: F401  (the kernels' codes)
 
 # Keras spellings that mean the same function.
 ALIASES = {
@@ -37,8 +13,6 @@ ALIASES = {
     "swish": "silu",  # Keras 3 writes "silu" for both spellings
     "hard_swish": "hard_silu",
 }
-
-CUSTOM = -1  # a user callable compiled into its own kernel
 
 SUPPORTED = sorted(n for n in CODES if not n.startswith("hard_sigmoid_")) + ["hard_sigmoid", "hard_swish"]
 

@@ -23,7 +23,7 @@ Every backend module (``gpulstm.kernels.<name>``) exposes one function::
 The ``cpu`` entry is ``gpulstm.kernels.cpu_entry``: the numba kernels, with a NumPy
 tier for a fresh process's first small calls (numba takes ~1 s to load).
 
-A backend that runs GRUs (so far the ``cpu`` entry only) also exposes::
+A backend that runs GRUs (``cpu`` and ``cuda``) also exposes::
 
     gru_forward(x, kernel, recurrent_kernel, bias, h0, mask, *, activation,
                 recurrent_activation, reset_after, go_backwards, return_sequences,
@@ -34,7 +34,7 @@ A backend that runs GRUs (so far the ``cpu`` entry only) also exposes::
     # (2, 3U) [input; recurrent] when reset_after else (3U,), or None; rec_masks
     # (B, 3, U); and ``gru_prepare`` like ``prepare`` below.
 
-and SimpleRNNs (the ``cpu`` entry only so far)::
+and SimpleRNNs (``cpu`` and ``cuda``)::
 
     rnn_forward(x, kernel, recurrent_kernel, bias, h0, mask, *, activation, go_backwards,
                 return_sequences, zero_output_for_mask, x_proj=None, rec_masks=None,

@@ -4,7 +4,7 @@ Each function is a plain ``@numba.jit`` scalar function: the CPU kernels inline 
 and ``@cuda.jit`` kernels call the very same function on the device (numba compiles
 a ``numba.jit`` function for whichever target calls it).  ``activate(code, x)`` is
 the one switch both backends use, so a new activation is added here only, plus its
-code in ``gpulstm.activations.CODES``.
+code in ``gpulstm.kernels.codes.CODES``.
 
 Every branch keeps NaN as NaN (comparisons are written so NaN falls through), as
 Keras/TensorFlow do.
@@ -19,7 +19,7 @@ import math
 import numba
 import numpy as np
 
-from gpulstm.activations import CODES
+from gpulstm.kernels.codes import CODES
 from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
 
 _LINEAR = CODES["linear"]

@@ -22,7 +22,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from gpulstm.activations import CODES
+from gpulstm.kernels.codes import CODES
 from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
 from gpulstm.kernels import cpu_micro, cpu_sync
 from gpulstm.kernels.activations import activate

@@ -24,10 +24,11 @@ barrier per step).  Only ``fastmath`` flags that keep NaN and inf semantics are 
 import numba
 import numpy as np
 
-from gpulstm.activations import CODES
+from gpulstm.kernels.codes import CODES
 from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
 from gpulstm.kernels import cpu_blas, cpu_micro
 from gpulstm.kernels.activations import activate
+from gpulstm.kernels.cells import FASTMATH, lstm_c_fast
 
 _TANH = CODES["tanh"]
 _SIGMOID = CODES["sigmoid"]
@@ -38,7 +39,7 @@ _HARD_SIGMOID_K2 = CODES["hard_sigmoid_k2"]
 
 # reassoc lets LLVM vectorise the dot-product reductions; none of these flags
 # assumes "no NaN" or "no inf" (that is what fastmath=True would add).
-_FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}
+_FAST = FASTMATH
 _JIT = dict(cache=True, error_model="numpy", nogil=True)  # released GIL: Python threads overlap
 LEAF = cpu_micro.LEAF  # the step-level functions: no reference counting (see there)
 _L1_FLOATS = 8192  # 32 KiB of float32
@@ -150,7 +151,7 @@ def _cell(z, c_tm1, tmp, U):
     # c_t = f * c_tm1 + i * g; tmp keeps c_t for act(c_t)
     z_i, z_f, z_g = z[:U], z[U:2 * U], z[2 * U:3 * U]
     for j in range(U):
-        c_t = z_f[j] * c_tm1[j] + z_i[j] * z_g[j]
+        c_t = lstm_c_fast(z_f[j], c_tm1[j], z_i[j], z_g[j])
         c_tm1[j] = c_t
         tmp[j] = c_t
 

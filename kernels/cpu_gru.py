@@ -18,9 +18,10 @@ Only ``fastmath`` flags that keep NaN and inf semantics are used.
 import numba
 import numpy as np
 
-from gpulstm.activations import CODES
+from gpulstm.kernels.codes import CODES
 from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
 from gpulstm.kernels import cpu_driver
+from gpulstm.kernels.cells import gru_candidate_fast, gru_h_fast
 from gpulstm.kernels.cpu_driver import act as _act
 from gpulstm.kernels.cpu_driver import emit_last, emit_step, product, project, step_inputs
 from gpulstm.kernels.cpu_fast import _FAST
@@ -42,8 +43,8 @@ def _after_loop(xs, zh, H, mask, b0, t, has_mask, act, ract, fast):
             k = np.uint64(j)
             zg = _act(ract, xs[r, k] + zh[r, k], fast)
             rg = _act(ract, xs[r, u + k] + zh[r, u + k], fast)
-            hh = _act(act, xs[r, u + u + k] + rg * zh[r, u + u + k], fast)
-            H[r, k] = zg * H[r, k] + (_ONE - zg) * hh
+            hh = _act(act, gru_candidate_fast(xs[r, u + u + k], rg, zh[r, u + u + k]), fast)
+            H[r, k] = gru_h_fast(zg, H[r, k], hh)
 
 
 @numba.njit(fastmath=_FAST, **cpu_driver.LEAF)
@@ -92,7 +93,7 @@ def _before_loop(xs, zh, zc, H, mask, b0, t, has_mask, act, fast):
             k = np.uint64(j)
             zg = zh[r, k]
             hh = _act(act, xs[r, u + u + k] + zc[r, k], fast)
-            H[r, k] = zg * H[r, k] + (_ONE - zg) * hh
+            H[r, k] = gru_h_fast(zg, H[r, k], hh)
 
 
 @numba.njit(fastmath=_FAST, **cpu_driver.LEAF)

@@ -11,7 +11,7 @@ activation callables are numba's job and are refused here.
 """
 import numpy as np
 
-from gpulstm.activations import CODES, CUSTOM
+from gpulstm.kernels.codes import CODES, CUSTOM
 
 _NAMES = {code: name for name, code in CODES.items() if name != "swish"}
 
@@ -31,10 +31,10 @@ def _tanh(z, out):
 
 
 def _other(name):
-    # the rest compute like Dense's activations (gpulstm.layers._common)
-    from gpulstm.layers._common import _XP_ACTIVATIONS
+    # the rest compute like Dense's activations (array_activations)
+    from gpulstm.kernels.array_activations import XP_ACTIVATIONS
 
-    fn = _XP_ACTIVATIONS[name]
+    fn = XP_ACTIVATIONS[name]
 
     def apply(z, out):
         out[...] = fn(z, np)

@@ -10,9 +10,10 @@ import types
 import numba
 import numpy as np
 
-from gpulstm.activations import CUSTOM
+from gpulstm.kernels.codes import CUSTOM
 from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
 from gpulstm.kernels.activations import activate
+from gpulstm.kernels.cells import lstm_c
 
 _CUSTOM_RACT = CUSTOM - 1  # the code a custom recurrent_activation runs under
 
@@ -66,7 +67,7 @@ def _recurrence(x_proj, recurrent_kernel, h, c, mask, rec_masks, act, ract,
                 f = activate(ract, z[U + j])
                 g_ = activate(act, z[2 * U + j])
                 o = activate(ract, z[3 * U + j])
-                c_t = f * c_tm1[j] + i * g_
+                c_t = lstm_c(f, c_tm1[j], i, g_)
                 c_tm1[j] = c_t
                 hm[j] = o * activate(act, c_t)
             h_tm1[:] = hm

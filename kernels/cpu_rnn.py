@@ -11,7 +11,7 @@ previous output (zeros before the first unmasked step), as Keras does.
 import numba
 import numpy as np
 
-from gpulstm.activations import CODES
+from gpulstm.kernels.codes import CODES
 from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
 from gpulstm.kernels import cpu_driver
 from gpulstm.kernels.cpu_driver import act as _act

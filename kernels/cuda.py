@@ -1,8 +1,10 @@
-"""The numba.cuda + CuPy backend: host side of ``lstm_forward``.
+"""The numba.cuda + CuPy backend: host side of ``lstm_forward``, ``gru_forward`` and
+``rnn_forward`` (SimpleRNN; one ``run`` for every cell of ``cuda_cells``).
 
 One CuPy GEMM projects every timestep, ``(B*T, D) @ (D, G) + bias`` in full fp32;
 then one persistent kernel runs the whole recurrence in a single launch, one grid
-barrier per timestep: by default ``cuda_warp`` (a warp per hidden unit, the block's
+barrier per timestep (two for GRU without ``reset_after``): by default ``cuda_warp``
+(the cell-agnostic driver: a warp per hidden unit, the block's
 weights in shared memory as far as they fit, warp-shuffle reductions, float32
 activations, flag barrier when every block is resident); ``cuda_kernels`` (the
 first version) runs recurrent-dropout masks and serves as the benchmark baseline.
@@ -30,17 +32,18 @@ issue's path for weights that do not fit on chip, beside the persistent kernel t
 reads them from L2.
 """
 import threading
-from dataclasses import replace
 
 import numba
 import numpy as np
 from numba import cuda
 
 from gpulstm._xp import is_device_array
-from gpulstm.activations import CUSTOM
+from gpulstm.kernels.codes import CUSTOM
+from gpulstm.kernels import cuda_cells as _cells
 from gpulstm.kernels import cuda_graph as _cg
 from gpulstm.kernels import cuda_kernels as _ck
 from gpulstm.kernels import cuda_warp as _cw
+from gpulstm.kernels.cuda_device import _allow_smem, _checked, _facts, _fit
 from gpulstm.kernels.cuda_plan import (Plan, WarpPlan, make_plan, make_warp_plan,  # noqa: F401
                                        pack_recurrent)
 
@@ -67,53 +70,6 @@ def array_module(a):
 
 
 # ---------------------------------------------------------------------------------
-# device facts (real GPU only), cached per device id
-_device_facts = {}
-
-
-def _facts():
-    dev = cuda.get_current_device()
-    got = _device_facts.get(dev.id)
-    if got is None:
-        n_sm = dev.MULTIPROCESSOR_COUNT
-        try:
-            optin = dev.MAX_SHARED_MEMORY_PER_BLOCK_OPTIN
-        except Exception:
-            optin = 48 * 1024
-        got = _device_facts[dev.id] = (n_sm, optin)
-    return got
-
-
-_smem_set = set()
-_checked = {}  # (kernel, plan, U, builtin) -> the plan that actually runs
-
-
-def _allow_smem(kern, nbytes):
-    """Raise a kernel's dynamic shared memory limit above 48 KiB (numba-cuda #94).
-
-    The limit is raised once per kernel to ``nbytes`` (callers pass the device's
-    opt-in maximum: raising it step by step to each request left the occupancy
-    query at 0 blocks for the first requests on an H200).
-    """
-    key = id(kern)
-    if nbytes <= 48 * 1024 or key in _smem_set:
-        return
-    from cuda.bindings import driver as cu
-
-    attr = cu.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
-    cufunc = kern._codelibrary.get_cufunc()
-    h = cufunc.handle
-    if isinstance(h, getattr(cu, "CUkernel", ())):
-        err = cu.cuKernelSetAttribute(attr, nbytes, h, cu.CUdevice(cufunc.device.id))[0]
-    else:
-        err = cu.cuFuncSetAttribute(h, attr, nbytes)[0]
-    if int(err) != 0:
-        raise RuntimeError(f"cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES={nbytes}) "
-                           f"failed: {err}")
-    _smem_set.add(key)
-
-
-# ---------------------------------------------------------------------------------
 def _codes(activation, recurrent_activation):
     act_user = activation if callable(activation) else None
     ract_user = recurrent_activation if callable(recurrent_activation) else None
@@ -124,13 +80,17 @@ def _codes(activation, recurrent_activation):
 
 class Prepared:
     """Weights kept for one layer: float32 copies (device arrays on a GPU) and the
-    packed recurrent weights per ``(n_blocks, upb)``, made once instead of per call."""
+    packed recurrent weights per ``(n_blocks, upb)``, made once instead of per call.
+    ``bias`` is the input bias; ``rec_bias`` a recurrent bias kept apart (GRU with
+    ``reset_after``) or None."""
 
-    def __init__(self, xp, kernel, recurrent_kernel, bias):
+    def __init__(self, xp, kernel, recurrent_kernel, bias, rec_bias=None):
         f32 = np.float32
         self.kernel = None if kernel is None else xp.ascontiguousarray(xp.asarray(kernel, f32))
         self.recurrent_kernel = xp.ascontiguousarray(xp.asarray(recurrent_kernel, f32))
         self.bias = None if bias is None else xp.asarray(bias, f32)
+        self.rec_bias = (xp.zeros(0, f32) if rec_bias is None
+                         else xp.ascontiguousarray(xp.asarray(rec_bias, f32)))
         self._xp = xp
         self._packed = {}
         self._lock = threading.Lock()
@@ -145,13 +105,13 @@ class Prepared:
             return got
 
 
-def prepare(kernel, recurrent_kernel, bias):
+def prepare(kernel, recurrent_kernel, bias, rec_bias=None):
     """Upload / convert the weights once; pass the result as ``lstm_forward(prepared=)``."""
     if SIM:
-        return Prepared(np, kernel, recurrent_kernel, bias)
+        return Prepared(np, kernel, recurrent_kernel, bias, rec_bias)
     import cupy
 
-    return Prepared(cupy, kernel, recurrent_kernel, bias)
+    return Prepared(cupy, kernel, recurrent_kernel, bias, rec_bias)
 
 
 def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
@@ -166,27 +126,90 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
     """
     weights = (kernel if x_proj is None else None, recurrent_kernel,
                bias if x_proj is None else None)
+    return run(_cells.LSTM, x, weights, prepared, h0, c0, mask, activation,
+               recurrent_activation, go_backwards, return_sequences, zero_output_for_mask,
+               x_proj, rec_masks, plan)
+
+
+def run(cell, x, weights, prepared, h0, c0, mask, activation, recurrent_activation,
+        go_backwards, return_sequences, zero_output, x_proj, rec_masks, plan):
+    """Any cell's forward pass ``(out, h, c)`` (c: LSTM only, else None).
+
+    ``weights`` ``(kernel, recurrent_kernel, bias[, rec_bias])`` when ``prepared`` is None.
+    """
+    if rec_masks is not None and cell is not _cells.LSTM:
+        raise ValueError(
+            f"Expected no recurrent dropout masks for the {cell.name} cell on the CUDA backend "
+            "(training-mode recurrent_dropout runs on the LSTM's first-version kernel only). "
+            "Received: rec_masks. To fix it: pass backend='cpu' for training-mode calls.")
     if SIM:
-        return _forward_sim(x, prepared or Prepared(np, *weights), h0, c0, mask, activation,
-                            recurrent_activation, go_backwards, return_sequences,
-                            zero_output_for_mask, x_proj, rec_masks, plan)
+        return _forward_sim(cell, x, prepared or Prepared(np, *weights), h0, c0, mask,
+                            activation, recurrent_activation, go_backwards, return_sequences,
+                            zero_output, x_proj, rec_masks, plan)
     import cupy
 
     device_in = is_device_array(x if x_proj is None else x_proj)
     try:
         if prepared is None:
             prepared = Prepared(cupy, *weights)
-        out = _forward_gpu(cupy, x, prepared, h0, c0, mask, activation,
+        out = _forward_gpu(cupy, cell, x, prepared, h0, c0, mask, activation,
                            recurrent_activation, go_backwards, return_sequences,
-                           zero_output_for_mask, x_proj, rec_masks, plan)
+                           zero_output, x_proj, rec_masks, plan)
     except cupy.cuda.memory.OutOfMemoryError as exc:
         raise MemoryError(
-            "gpulstm: the GPU ran out of memory for this LSTM call "
+            f"gpulstm: the GPU ran out of memory for this {cell.name} call "
             f"({exc}). Use a smaller batch, free device memory, or pass backend='cpu'."
         ) from None
     if device_in:
         return out
-    return tuple(cupy.asnumpy(a) for a in out)
+    return tuple(None if a is None else cupy.asnumpy(a) for a in out)
+
+
+def gru_prepare(kernel, recurrent_kernel, bias=None):
+    """A GRU's weights for ``gru_forward(prepared=)``: a (2, 3U) bias (``reset_after``) is
+    split into the input bias and the recurrent one (kept apart: ``r * (h @ U_h + b_h)``)."""
+    b_in, b_rec = _gru_biases(bias, bias is not None and np.ndim(bias) == 2)
+    return prepare(kernel, recurrent_kernel, b_in, b_rec)
+
+
+def _gru_biases(bias, reset_after):
+    if bias is None:
+        return None, None
+    return (bias[0], bias[1]) if reset_after else (bias, None)
+
+
+def gru_forward(x, kernel, recurrent_kernel, bias, h0, mask, *, activation,
+                recurrent_activation, reset_after=True, go_backwards=False,
+                return_sequences=False, zero_output_for_mask=False, x_proj=None,
+                rec_masks=None, plan=None, prepared=None):
+    """CUDA GRU forward pass ``(output, h_T)``, gate order z, r, h (the contract of the CPU
+    backend's ``gru_forward``).  ``x_proj`` (B, T, 3U) replaces ``x @ kernel + b_in``;
+    ``prepared`` (from ``gru_prepare`` with the same ``reset_after``) the weights."""
+    b_in, b_rec = _gru_biases(bias, reset_after)
+    weights = (kernel if x_proj is None else None, recurrent_kernel,
+               b_in if x_proj is None else None, b_rec)
+    out, h, _ = run(_cells.gru_cell(reset_after), x, weights, prepared, h0, None, mask,
+                    activation, recurrent_activation, go_backwards, return_sequences,
+                    zero_output_for_mask, x_proj, rec_masks, plan)
+    return out, h
+
+
+def rnn_prepare(kernel, recurrent_kernel, bias=None):
+    """A SimpleRNN's weights for ``rnn_forward(prepared=)``."""
+    return prepare(kernel, recurrent_kernel, bias)
+
+
+def rnn_forward(x, kernel, recurrent_kernel, bias, h0, mask, *, activation, go_backwards=False,
+                return_sequences=False, zero_output_for_mask=False, x_proj=None,
+                rec_masks=None, plan=None, prepared=None):
+    """CUDA SimpleRNN forward pass ``(output, h_T)``: ``h_t = act(x_t @ kernel + bias +
+    h_tm1 @ recurrent_kernel)``; ``x_proj`` (B, T, U) replaces ``x @ kernel + bias``."""
+    weights = (kernel if x_proj is None else None, recurrent_kernel,
+               bias if x_proj is None else None)
+    out, h, _ = run(_cells.SIMPLE_RNN, x, weights, prepared, h0, None, mask, activation,
+                    activation, go_backwards, return_sequences, zero_output_for_mask, x_proj,
+                    rec_masks, plan)
+    return out, h
 
 
 def _sync(xm, plan, B, U):
@@ -202,19 +225,29 @@ def _sync(xm, plan, B, U):
     return tags
 
 
-def _buffers(xm, h0, c0, mask, rec_masks, B, T, U, return_sequences):
-    """Device (or host, simulator) state: hbuf, c, last, seq, mask, rec_masks."""
+def _buffers(xm, cell, h0, c0, mask, rec_masks, B, T, U, return_sequences):
+    """Device (or host, simulator) state: hbuf, c, aux, last, seq, mask, rec_masks
+    (c: (0, 0) for cells without one; aux: (2, B, U) for two-phase cells)."""
     f32 = np.float32
     hbuf = xm.empty((2, B, U), f32)
     hbuf[0] = xm.asarray(h0, dtype=f32)
-    c = xm.array(xm.asarray(c0, dtype=f32), order="C", copy=True)
+    c = (xm.array(xm.asarray(c0, dtype=f32), order="C", copy=True) if cell.has_c
+         else xm.zeros((0, 0), f32))
+    aux = xm.zeros((2, B, U) if len(cell.phases) > 1 else (1, 1, 1), f32)
     last = xm.zeros((B, U), f32)
     seq = xm.empty((B, T, U), f32) if return_sequences else xm.empty((1, 1, 1), f32)
     m = (xm.ascontiguousarray(xm.asarray(mask), dtype=np.uint8) if mask is not None
          else xm.zeros((0, 0), np.uint8))
     rm = (xm.ascontiguousarray(xm.asarray(rec_masks, dtype=f32)) if rec_masks is not None
           else xm.zeros((0, 0, 0), f32))
-    return hbuf, c, last, seq, m, rm
+    return hbuf, c, aux, last, seq, m, rm
+
+
+def _rec_bias(xm, cell, prepared):
+    """The recurrent bias the cell reads (zeros when the layer has none), else (0,)."""
+    if cell.rec_bias and prepared.rec_bias.shape[0] == 0:
+        return xm.zeros(prepared.recurrent_kernel.shape[1], np.float32)
+    return prepared.rec_bias
 
 
 def _project(xm, x, prepared, x_proj):
@@ -232,50 +265,65 @@ def _project(xm, x, prepared, x_proj):
     return xm.ascontiguousarray(xp.reshape(B, T, G), dtype=f32), B, T
 
 
-def _forward_gpu(cupy, x, prepared, h0, c0, mask, activation, recurrent_activation,
+def _forward_gpu(cupy, cell, x, prepared, h0, c0, mask, activation, recurrent_activation,
                  go_backwards, return_sequences, zero_output, x_proj, rec_masks, plan):
     stream = cupy.cuda.get_current_stream()
     U = prepared.recurrent_kernel.shape[0]
     xp, B, T = _project(cupy, x, prepared, x_proj)
-    hbuf, c, last, seq, m, rm = _buffers(cupy, h0, c0, mask, rec_masks, B, T, U,
-                                         return_sequences)
+    hbuf, c, aux, last, seq, m, rm = _buffers(cupy, cell, h0, c0, mask, rec_masks, B, T, U,
+                                              return_sequences)
     n_sm, optin = _facts()
     if plan is None:
         plan = (make_plan(B, U, n_sm=n_sm, smem_optin=optin) if rec_masks is not None
-                else make_warp_plan(B, U, n_sm=n_sm, smem_optin=optin))
+                else make_warp_plan(B, U, n_sm=n_sm, smem_optin=optin, gates=cell.gates))
     counter = _sync(cupy, plan, B, U)
     Rp = prepared.packed(plan.n_blocks, plan.upb)
     if T > 0:
         nstream = cuda.external_stream(stream.ptr)
-        d = [cuda.as_cuda_array(a, sync=False) for a in (xp, Rp, hbuf, c, last, seq, m, rm,
-                                                          counter)]
+        d = [cuda.as_cuda_array(a, sync=False) for a in (xp, Rp, _rec_bias(cupy, cell, prepared), hbuf, c,
+                                                          aux, last, seq, m, rm, counter)]
         _launch(plan, nstream, d, activation, recurrent_activation, go_backwards,
-                zero_output, return_sequences, T, U, rec_masks is not None, caller=stream)
+                zero_output, return_sequences, T, U, rec_masks is not None, caller=stream,
+                cell=cell)
     h = hbuf[T % 2].copy()
-    return (seq if return_sequences else last), h, c
+    return (seq if return_sequences else last), h, (c if cell.has_c else None)
 
 
 def _launch(plan, stream, d, activation, recurrent_activation, go_backwards, zero_output,
-            return_sequences, T, U, has_rm, caller=None):
-    """Launch ``plan``'s kernel; on a real GPU check the shared memory and co-residency once.
+            return_sequences, T, U, has_rm, caller=None, cell=_cells.LSTM):
+    """Launch ``plan``'s kernel for ``cell``; on a real GPU check the shared memory and
+    co-residency once.
 
     ``caller`` is the CuPy stream behind ``stream`` (real GPU only; the graph driver
     launches its graph there).
     """
     act, ract, act_user, ract_user = _codes(activation, recurrent_activation)
     flags = (act, ract, bool(go_backwards), bool(zero_output), bool(return_sequences))
-    xp, Rp, hbuf, c, last, seq, m, rm, counter = d
+    xp, Rp, brec, hbuf, c, aux, last, seq, m, rm, counter = d
     warp = isinstance(plan, WarpPlan)
     if warp and has_rm:
         raise ValueError("Expected a first-version Plan with rec_masks (recurrent dropout). "
                          f"Received: plan={plan!r}")
+    phases = (0,)
     if warp:
-        k_cg, k_flag, k_tag, k_step = _cw.kernels(act_user, ract_user, plan.rb, plan.shuffle)
+        if plan.gates != cell.gates:
+            raise ValueError(f"Expected a WarpPlan with gates={cell.gates} for the {cell.name} "
+                             f"cell. Received: plan={plan!r}")
+        phases = tuple(range(len(cell.phases)))
+        if plan.barrier == "tag" and len(phases) > 1:
+            raise ValueError(f"Expected barrier 'flag' or 'cg' for the {cell.name} cell (two "
+                             f"products per step; the tag exchange has one). Received: "
+                             f"plan={plan!r}")
+        k_cg, k_flag, k_tag, k_step = _cw.kernels(act_user, ract_user, plan.rb, plan.shuffle,
+                                                  cell)
         tail = (plan.upb, plan.w_units)
-        state = (xp, Rp, hbuf, c, last, seq, m)
+        state = (xp, Rp, brec, hbuf, c, aux, last, seq, m)
         # the step kernel takes the sync array too (tags: each launch waits on them)
         step_state = (*state, counter, plan.barrier == "tag")
     else:
+        if cell is not _cells.LSTM:
+            raise ValueError(f"Expected a WarpPlan for the {cell.name} cell (the first-version "
+                             f"kernel runs the LSTM only). Received: plan={plan!r}")
         if plan.barrier == "tag":
             raise ValueError("Expected barrier 'cg' or 'flag' for a first-version Plan (the "
                              f"tag exchange is WarpPlan's). Received: plan={plan!r}")
@@ -284,15 +332,20 @@ def _launch(plan, stream, d, activation, recurrent_activation, go_backwards, zer
         tail = (plan.upb, plan.ksplit, plan.bchunk)
         state = step_state = (xp, Rp, hbuf, c, last, seq, m, rm)
     smem = plan.smem_bytes(U)
+
+    def step(k, ns):
+        # the warp step kernel takes (k, phase), the first version (k)
+        for ph in phases:
+            lead = (k, ph) if warp else (k,)
+            k_step[plan.n_blocks, plan.nthreads, ns, smem](*lead, *step_state, *flags, *tail)
+
     if plan.driver == "graph" and not SIM:
         import cupy
 
-        def step(k, ns):
-            k_step[plan.n_blocks, plan.nthreads, ns, smem](k, *step_state, *flags, *tail)
-
         if smem > 48 * 1024:
+            lead = (0, 0) if warp else (0,)
             _allow_smem(k_step.compile(tuple(numba.typeof(a) for a in
-                                             (0, *step_state, *flags, *tail))), _facts()[1])
+                                             (*lead, *step_state, *flags, *tail))), _facts()[1])
         # what the captured launches bake in (cuda_graph): every pointer and scalar
         arrays = state + ((counter,) if warp else ())
         key = (id(k_step), plan, flags, tail, smem, T, cupy.cuda.Device().id,
@@ -304,7 +357,7 @@ def _launch(plan, stream, d, activation, recurrent_activation, go_backwards, zer
         # one launch per step: the multi-block test driver (and, under the simulator,
         # the graph driver's launches without the capture)
         for k in range(T):
-            k_step[plan.n_blocks, plan.nthreads, stream, smem](k, *step_state, *flags, *tail)
+            step(k, stream)
         return
     kern = {"cg": k_cg, "flag": k_flag, "tag": k_tag}.get(plan.barrier)
     if kern is None:
@@ -320,32 +373,13 @@ def _launch(plan, stream, d, activation, recurrent_activation, go_backwards, zer
         effective = _checked[key] = _fit(kern, plan, args, smem, U)
     if effective != plan:
         return _launch(effective, stream, d, activation, recurrent_activation, go_backwards,
-                       zero_output, return_sequences, T, U, has_rm)
+                       zero_output, return_sequences, T, U, has_rm, cell=cell)
     kern[plan.n_blocks, plan.nthreads, stream, smem](*args)
 
 
-def _fit(kern, plan, args, smem, U):
-    """The plan that can run: every block co-resident (cooperative or flag barrier)."""
-    # compile first so the opt-in and the co-residency check see the kernel
-    overload = kern.compile(tuple(numba.typeof(a) for a in args))
-    if smem > 48 * 1024:
-        _allow_smem(overload, _facts()[1])
-    limit = overload.max_cooperative_grid_blocks(plan.nthreads, smem)
-    if plan.n_blocks <= limit:
-        return plan
-    if isinstance(plan, WarpPlan) and plan.w_units > 0:
-        # fewer weights on chip: smaller blocks, more of them resident
-        return replace(plan, w_units=plan.w_units // 2)
-    if not isinstance(plan, WarpPlan) and plan.w_in_smem:
-        return replace(plan, w_in_smem=False, bchunk=1)
-    raise RuntimeError(
-        f"gpulstm: {plan.n_blocks} blocks of {plan.nthreads} threads with {smem} B shared "
-        f"memory cannot all be resident (limit {limit}). Pass a plan with fewer blocks.")
-
-
 # ---------------------------------------------------------------------------------
-def _forward_sim(x, prepared, h0, c0, mask, activation, recurrent_activation, go_backwards,
-                 return_sequences, zero_output, x_proj, rec_masks, plan):
+def _forward_sim(cell, x, prepared, h0, c0, mask, activation, recurrent_activation,
+                 go_backwards, return_sequences, zero_output, x_proj, rec_masks, plan):
     U = prepared.recurrent_kernel.shape[0]
     xp, B, T = _project(np, x, prepared, x_proj)
     if plan is None:
@@ -353,22 +387,24 @@ def _forward_sim(x, prepared, h0, c0, mask, activation, recurrent_activation, go
         plan = (make_plan(B, U, n_blocks=1, nthreads=32, smem_optin=48 * 1024)
                 if rec_masks is not None else
                 make_warp_plan(B, U, n_blocks=1, nthreads=32, smem_optin=48 * 1024,
-                               shuffle=False))
+                               shuffle=False, gates=cell.gates))
     if plan.driver == "persistent" and plan.n_blocks != 1:
         raise ValueError("Expected n_blocks=1 for the persistent kernel under the CUDA "
                          f"simulator. Received: n_blocks={plan.n_blocks}; use driver='step'.")
     if getattr(plan, "shuffle", False):
         raise ValueError("Expected shuffle=False under the CUDA simulator (it has no warp "
                          f"shuffles). Received: plan={plan!r}")
-    host = _buffers(np, h0, c0, mask, rec_masks, B, T, U, return_sequences)
+    host = _buffers(np, cell, h0, c0, mask, rec_masks, B, T, U, return_sequences)
     Rp = prepared.packed(plan.n_blocks, plan.upb)
-    d = [cuda.to_device(a) for a in (xp, Rp) + host + (_sync(np, plan, B, U),)]
+    d = [cuda.to_device(a) for a in (xp, Rp, _rec_bias(np, cell, prepared)) + host
+         + (_sync(np, plan, B, U),)]
     if T > 0:
         _launch(plan, 0, d, activation, recurrent_activation, go_backwards, zero_output,
-                return_sequences, T, U, rec_masks is not None)
-    hbuf, c, last, seq = (a.copy_to_host() for a in d[2:6])
-    return (seq if return_sequences else last), hbuf[T % 2].copy(), c
+                return_sequences, T, U, rec_masks is not None, cell=cell)
+    hbuf, c, aux, last, seq = (a.copy_to_host() for a in d[3:8])
+    return ((seq if return_sequences else last), hbuf[T % 2].copy(),
+            (c if cell.has_c else None))
 
 
-__all__ = ["lstm_forward", "prepare", "array_module", "is_device_array", "make_plan",
-           "make_warp_plan", "Plan", "WarpPlan", "simulator", "pack_recurrent"]
+__all__ = ["lstm_forward", "prepare", "gru_forward", "gru_prepare", "rnn_forward", "rnn_prepare",
+           "array_module", "is_device_array", "make_plan", "make_warp_plan", "Plan", "WarpPlan", "simulator", "pack_recurrent"]

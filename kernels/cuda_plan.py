@@ -45,9 +45,11 @@ class WarpPlan:
     # or "graph" (the per-timestep launches replayed from a CUDA graph, cuda_graph)
     driver: str = "persistent"
     shuffle: bool = True         # False: exchanges emulated in shared memory (simulator)
+    gates: int = 4               # the cell's gates per unit (cuda_cells: LSTM 4, GRU 3, RNN 1)
 
     def smem_bytes(self, U):
-        return 4 * _cw.smem_words(self.nthreads, self.rb, U, self.w_units, self.shuffle)
+        return 4 * _cw.smem_words(self.nthreads, self.rb, U, self.w_units, self.shuffle,
+                                  self.gates)
 
 
 def _pow2_floor(n):
@@ -75,7 +77,7 @@ def make_plan(B, U, n_sm=132, smem_optin=227 * 1024, nthreads=256, n_blocks=None
 
 def make_warp_plan(B, U, n_sm=132, smem_optin=227 * 1024, n_blocks=None, min_upb=8,
                    max_warps=16, rb=None, nthreads=None, w_units=None, shuffle=True,
-                   **overrides):
+                   gates=4, **overrides):
     """Warp-per-unit plan.
 
     At least ``min_upb`` units per block: fewer, fatter blocks make the grid
@@ -84,7 +86,7 @@ def make_warp_plan(B, U, n_sm=132, smem_optin=227 * 1024, n_blocks=None, min_upb
     cannot launch at all (registers), 512 ran.  ``rb`` defaults to the
     smallest pass of at least B rows (at most 8; 4 above U = 1024 to leave the
     shared memory to the weights).  ``w_units`` defaults to as many units as fit
-    in shared memory beside h_s.
+    in shared memory beside h_s.  ``gates``: the cell's gates per unit (LSTM 4).
     """
     if n_blocks is None:
         upb = min(U, max(min_upb, -(-U // n_sm)))
@@ -99,17 +101,18 @@ def make_warp_plan(B, U, n_sm=132, smem_optin=227 * 1024, n_blocks=None, min_upb
         rb = min(rb, cap)
     if w_units is None:
         room = smem_optin - 4 * _cw.smem_words(nthreads, rb, U, 0, shuffle) - 1024
-        w_units = max(0, min(upb, room // (16 * U)))
-    plan = WarpPlan(n_blocks, upb, nthreads, rb, w_units, shuffle=shuffle)
+        w_units = max(0, min(upb, room // (4 * gates * U)))
+    plan = WarpPlan(n_blocks, upb, nthreads, rb, w_units, shuffle=shuffle, gates=gates)
     return replace(plan, **overrides) if overrides else plan
 
 
 def pack_recurrent(xp, recurrent_kernel, n_blocks, upb):
-    """``Rp`` 1-D: ``Rp[blk, j, g, k] = recurrent_kernel[k, g*U + blk*upb + j]``."""
+    """``Rp`` 1-D: ``Rp[blk, j, g, k] = recurrent_kernel[k, g*U + blk*upb + j]`` (G/U gates)."""
     U = recurrent_kernel.shape[0]
-    r = recurrent_kernel.reshape(U, 4, U)           # [k, g, u]
+    ng = recurrent_kernel.shape[1] // U
+    r = recurrent_kernel.reshape(U, ng, U)          # [k, g, u]
     pad = n_blocks * upb - U
     if pad:
-        r = xp.concatenate([r, xp.zeros((U, 4, pad), r.dtype)], axis=2)
+        r = xp.concatenate([r, xp.zeros((U, ng, pad), r.dtype)], axis=2)
     r = r.transpose(2, 1, 0)                        # [u, g, k]
     return xp.ascontiguousarray(r, dtype=np.float32).reshape(-1)

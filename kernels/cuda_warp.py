@@ -1,4 +1,12 @@
-"""Warp-per-unit persistent LSTM kernels (the default CUDA path; ``cuda_kernels`` is the first version).
+"""Warp-per-unit persistent recurrence driver: the default CUDA path for every cell.
+
+The driver (time loop, direction, masks, states, the staging of h and the exchange
+between blocks) is cell-agnostic; the cell (``cuda_cells``: LSTM, GRU both ways,
+SimpleRNN) gives the split of the per-step product and the gate update after it.
+Described below for the LSTM (4 gates); a cell with fewer gates leaves the lanes
+of the missing gates idle, and a cell with two products per step (GRU without
+``reset_after``) runs two phases, each closed by the exchange (``aux`` carries what
+the first phase publishes).  ``cuda_kernels`` is the LSTM's first version.
 
 Thread mapping (one layer, one sequence per launch, 1-D grid):
 
@@ -34,6 +42,7 @@ import threading
 import numba
 from numba import cuda
 
+from gpulstm.kernels import cuda_cells as _cells
 from gpulstm.kernels.activations import activate_f32
 
 float32 = numba.float32
@@ -43,9 +52,9 @@ _lock = threading.Lock()
 _built = {}
 
 
-def smem_words(nthreads, rb, U, w_units, shuffle):
-    """float32 words of dynamic shared memory one block needs."""
-    return (0 if shuffle else 3 * nthreads) + rb * U + 4 * w_units * U
+def smem_words(nthreads, rb, U, w_units, shuffle, gates=4):
+    """float32 words of dynamic shared memory one block needs (``gates`` per unit)."""
+    return (0 if shuffle else 3 * nthreads) + rb * U + gates * w_units * U
 
 
 def _make_apply(user):
@@ -60,15 +69,15 @@ def _make_apply(user):
     return cuda.jit(device=True)(apply)
 
 
-def kernels(act_user, ract_user, rb, shuffle):
-    """``(persistent cg, flag and tag kernels, step_kernel)``, cached per key."""
+def kernels(act_user, ract_user, rb, shuffle, cell=_cells.LSTM):
+    """``(persistent cg, flag and tag kernels, step_kernel)`` of ``cell``, cached per key."""
     if rb not in ROWS:
         raise ValueError(f"Expected rb in {ROWS}. Received: rb={rb}")
-    key = (act_user, ract_user, rb, bool(shuffle))
+    key = (cell, act_user, ract_user, rb, bool(shuffle))
     with _lock:
         got = _built.get(key)
         if got is None:
-            got = _build(_make_apply(act_user), _make_apply(ract_user), rb, bool(shuffle))
+            got = _build(_make_apply(act_user), _make_apply(ract_user), rb, bool(shuffle), cell)
             _built[key] = got
         return got
 
@@ -105,14 +114,18 @@ def _exchanges(shuffle):
     return xshfl, ishfl
 
 
-def _dot_reduce_source(rb):
+def _dot_reduce_source(rb, ng=4):
     """Source of ``dot_reduce``: the lane's (row ``l & 7``, gate ``l >> 3``) full sum.
+
+    ``ng`` gates (rows ``row + g * U`` of the weights); the missing gates of the four
+    sum to zero, so their lanes hold 0.
 
     Generated because numba does not unroll loops: the 4*rb accumulators must be
     scalar variables to stay in registers.  The k loop is unrolled by two so twice
     as many loads are in flight (memory-level parallelism for weights in L2).
     """
-    acc = [f"a{g}{r}" for r in range(rb) for g in "ifco"]
+    names = "ifco"[:ng]
+    acc = [f"a{g}{r}" for r in range(rb) for g in names]
     L = ["def dot_reduce(Ws, rows, ns, Wg, rowg, ng, U, dyn, h_base, lane):"]
     L += [f"    {a} = float32(0.0)" for a in acc]
     # two loops, one per weight source (shared / global memory), one of them empty:
@@ -126,17 +139,17 @@ def _dot_reduce_source(rb):
         L.append(f"        if k2 >= {n}:")
         L.append("            k2 = kk")
         for half, k in ((0, "kk"), (1, "k2")):
-            L += [f"        w{g}{half} = {W}[{row} + {i} * U + {k}]" for i, g in enumerate("ifco")]
+            L += [f"        w{g}{half} = {W}[{row} + {i} * U + {k}]" for i, g in enumerate(names)]
             L += [f"        h{r}{half} = dyn[h_base + {r} * U + {k}]" for r in range(rb)]
         for half in (0, 1):
             for r in range(rb):
                 h = f"h{r}{half}" if half == 0 else f"(h{r}1 * v2)"
-                L += [f"        a{g}{r} += {h} * w{g}{half}" for g in "ifco"]
+                L += [f"        a{g}{r} += {h} * w{g}{half}" for g in names]
     L.append("    hi = (lane & 16) != 0")
     L.append("    mid = (lane & 8) != 0")
     L.append("    mine = float32(0.0)")
     for r in range(rb):
-        ai, af, ac, ao = (f"a{g}{r}" for g in "ifco")
+        ai, af, ac, ao = (f"a{g}{r}" if g in names else "float32(0.0)" for g in "ifco")
         # lanes 0-15 keep (i, f), 16-31 keep (c, o); then bit 3 picks one of the pair
         L.append(f"    k0 = {ac} if hi else {ai}")
         L.append(f"    k1 = {ao} if hi else {af}")
@@ -153,33 +166,45 @@ def _dot_reduce_source(rb):
     return "\n".join(L) + "\n"
 
 
-def _build(act_f, ract_f, RB, shuffle):
+def _build(act_f, ract_f, RB, shuffle, cell):
     xshfl, ishfl = _exchanges(shuffle)
-    ns = {"float32": float32, "xshfl": xshfl}
-    exec(compile(_dot_reduce_source(RB), f"<cuda_warp dot_reduce rb={RB}>", "exec"), ns)
-    dot_reduce = cuda.jit(device=True)(ns["dot_reduce"])
+    dots = []
+    for first, ng in cell.phases:
+        ns = {"float32": float32, "xshfl": xshfl}
+        exec(compile(_dot_reduce_source(RB, ng), f"<cuda_warp dot_reduce rb={RB} ng={ng}>",
+                     "exec"), ns)
+        dots.append(cuda.jit(device=True)(ns["dot_reduce"]))
+    dot_a, dot_b = dots[0], dots[-1]
+    (G0A, NGA), (G0B, NGB) = cell.phases[0], cell.phases[-1]
+    NPH = len(cell.phases)
+    LAST = NPH - 1
+    GATES = cell.gates
+    HAS_C, REC_BIAS, NEEDS_H = cell.has_c, cell.rec_bias, cell.needs_h
+    finish = _cells.make_finish(cell, act_f, ract_f, ishfl)
     SCRATCH = not shuffle
 
     @cuda.jit(device=True)
-    def step_block(k, blk, xp, Rp, hbuf, c, last, seq, mask, sync, tagged, dyn, h_base,
-                   w_base, act, ract, go_backwards, zero_output, return_sequences, upb,
-                   w_units):
-        """Timestep ``k`` of block ``blk``: its units for every batch row.
+    def step_block(k, phase, blk, xp, Rp, brec, hbuf, c, aux, last, seq, mask, sync, tagged,
+                   dyn, h_base, w_base, act, ract, go_backwards, zero_output, return_sequences,
+                   upb, w_units):
+        """Phase ``phase`` of timestep ``k`` of block ``blk``: its units for every batch row.
 
-        xp (B, T, G) input projection (bias included); Rp 1-D packed weights, dyn
-        from w_base holds this block's first w_units units; hbuf (2, B, U) h by
-        step parity; c, last (B, U) updated in place; seq (B, T, U) when
-        return_sequences; mask (B, T) uint8 or (0, 0).  ``tagged``: sync (2, B, U)
+        xp (B, T, G) input projection (input bias included); Rp 1-D packed weights, dyn
+        from w_base holds this block's first w_units units; brec (G,) the recurrent
+        bias (cells with rec_bias) or (0,); hbuf (2, B, U) h by step parity; c (B, U)
+        the LSTM's c (else unused), last (B, U) updated in place; aux (2, B, U) what a
+        phase publishes for the next (two-phase cells, else unused); seq (B, T, U)
+        when return_sequences; mask (B, T) uint8 or (0, 0).  ``tagged``: sync (2, B, U)
         int32 holds the step whose input each hbuf entry is (the tag exchange: wait
-        for the entries themselves instead of a grid barrier).
+        for the entries themselves instead of a grid barrier; one-phase cells only).
         """
         tid = cuda.threadIdx.x
         nthr = cuda.blockDim.x
         lane = tid & 31
         warp = tid >> 5
         nwarps = nthr >> 5
-        B = c.shape[0]
-        U = c.shape[1]
+        B = last.shape[0]
+        U = last.shape[1]
         T = xp.shape[1]
         t = T - 1 - k if go_backwards else k
         p = k % 2
@@ -188,6 +213,8 @@ def _build(act_f, ract_f, RB, shuffle):
         nj = min(upb, U - j0)
         gate = lane >> 3
         r = lane & 7
+        g0 = G0B if phase > 0 else G0A
+        ng = NGB if phase > 0 else NGA
         for b0 in range(0, B, RB):
             nb = min(RB, B - b0)
             if b0 > 0:
@@ -196,7 +223,9 @@ def _build(act_f, ract_f, RB, shuffle):
                 rr = idx // U
                 hv = float32(0.0)
                 if rr < nb:
-                    if tagged:
+                    if phase > 0:
+                        hv = aux[1, b0 + rr, idx - rr * U]  # the previous phase's output
+                    elif tagged:
                         # spin until the unit's owner has published step k's input;
                         # atomics read L2 (a plain load may hit a stale L1 line); adding
                         # 0.0 turns -0.0 into +0.0 and flushes subnormals, harmless for h
@@ -214,79 +243,93 @@ def _build(act_f, ract_f, RB, shuffle):
                 u = j0 + j
                 # global loads first: they land while the dot product runs
                 xv = float32(0.0)
-                c_tm1 = float32(0.0)
+                bv = float32(0.0)
+                carry = float32(0.0)
+                h_tm1 = float32(0.0)
                 keep = True
-                if live and r < nb:
-                    xv = xp[b0 + r, t, gate * U + u]
+                if live and r < nb and gate < ng:
+                    xv = xp[b0 + r, t, (g0 + gate) * U + u]
+                    if REC_BIAS:
+                        bv = brec[(g0 + gate) * U + u]
                 if live and lane < nb:
-                    c_tm1 = c[b0 + lane, u]
+                    if HAS_C:
+                        carry = c[b0 + lane, u]
+                    elif phase > 0:
+                        carry = aux[0, b0 + lane, u]
+                    if NEEDS_H:
+                        if phase > 0:
+                            h_tm1 = hbuf[p, b0 + lane, u]
+                        else:
+                            h_tm1 = dyn[h_base + lane * U + u]
                     if has_mask:
                         keep = mask[b0 + lane, t] != 0
                 n = U if live else 0
                 on_chip = j < w_units
-                s = dot_reduce(dyn, w_base + j * 4 * U, n if on_chip else 0,
-                               Rp, (j0 + j) * 4 * U, 0 if on_chip else n, U, dyn, h_base, lane)
-                # z_* = x_t @ kernel + bias + h_tm1 @ recurrent_kernel, one gate per lane
-                z = xv + s
-                if gate == 2:
-                    a = act_f(act, z)
+                row = j * GATES * U + g0 * U
+                rowg = (j0 + j) * GATES * U + g0 * U
+                if phase > 0:
+                    s = dot_b(dyn, w_base + row, n if on_chip else 0, Rp, rowg,
+                              0 if on_chip else n, U, dyn, h_base, lane)
                 else:
-                    a = ract_f(ract, z)
-                # slots 2, 0, 2: differ from dot_reduce's last (1) and next first (0)
-                f_t = ishfl(dyn, a, 8 + r, 2)
-                g_t = ishfl(dyn, a, 16 + r, 0)
-                o_t = ishfl(dyn, a, 24 + r, 2)
+                    s = dot_a(dyn, w_base + row, n if on_chip else 0, Rp, rowg,
+                              0 if on_chip else n, U, dyn, h_base, lane)
+                v1, v2 = finish(dyn, phase, gate, r, xv, s, bv, carry, h_tm1, act, ract)
                 if live and lane < nb:
                     b = b0 + lane
-                    if keep:
-                        c_t = f_t * c_tm1 + a * g_t
-                        c[b, u] = c_t
-                        h_t = o_t * act_f(act, c_t)
-                        hbuf[1 - p, b, u] = h_t
-                        out = h_t
+                    if phase < LAST:
+                        aux[0, b, u] = v1
+                        aux[1, b, u] = v2
                     else:
-                        # masked: carry h and c, repeat the last output (or zeros)
-                        if tagged:
-                            hbuf[1 - p, b, u] = cuda.atomic.add(hbuf, (p, b, u), float32(0.0))
+                        if keep:
+                            if HAS_C:
+                                c[b, u] = v2
+                            hbuf[1 - p, b, u] = v1
+                            out = v1
                         else:
-                            hbuf[1 - p, b, u] = hbuf[p, b, u]
-                        out = float32(0.0) if zero_output else last[b, u]
-                    if tagged:
-                        cuda.threadfence()  # h_t reaches L2 before its tag does
-                        cuda.atomic.exch(sync, (1 - p, b, u), numba.int32(k + 1))
-                    last[b, u] = out
-                    if return_sequences:
-                        seq[b, k, u] = out
+                            # masked: carry the states, repeat the last output (or zeros)
+                            if tagged:
+                                hbuf[1 - p, b, u] = cuda.atomic.add(hbuf, (p, b, u),
+                                                                    float32(0.0))
+                            else:
+                                hbuf[1 - p, b, u] = hbuf[p, b, u]
+                            out = float32(0.0) if zero_output else last[b, u]
+                        if tagged:
+                            cuda.threadfence()  # h_t reaches L2 before its tag does
+                            cuda.atomic.exch(sync, (1 - p, b, u), numba.int32(k + 1))
+                        last[b, u] = out
+                        if return_sequences:
+                            seq[b, k, u] = out
 
     @cuda.jit(device=True)
     def load_weights(blk, Rp, dyn, w_base, upb, w_units, U):
         tid = cuda.threadIdx.x
-        n = 4 * w_units * U
-        src = blk * 4 * upb * U
+        n = GATES * w_units * U
+        src = blk * GATES * upb * U
         for idx in range(tid, n, cuda.blockDim.x):
             dyn[w_base + idx] = Rp[src + idx]
         cuda.syncthreads()
 
     def persistent(barrier, tagged):
         @cuda.jit
-        def lstm_warp_kernel(xp, Rp, hbuf, c, last, seq, mask, sync, act, ract,
-                             go_backwards, zero_output, return_sequences, upb, w_units, T):
+        def warp_kernel(xp, Rp, brec, hbuf, c, aux, last, seq, mask, sync, act, ract,
+                        go_backwards, zero_output, return_sequences, upb, w_units, T):
             """Whole sequence in one launch.  sync: (1, 1, 1) int32 zeros (the flag
-            barrier's arrival counter) or, tag exchange, (2, B, U) int32 step tags
-            (parity 0 zeros: h0 is step 0's input; parity 1 -1)."""
+            barrier's arrival counter, one arrival per phase) or, tag exchange,
+            (2, B, U) int32 step tags (parity 0 zeros: h0 is step 0's input; parity 1 -1)."""
             dyn = cuda.shared.array(0, dtype=numba.float32)
             blk = cuda.blockIdx.x
             nblk = cuda.gridDim.x
-            U = c.shape[1]
+            U = last.shape[1]
             h_base = 3 * cuda.blockDim.x if SCRATCH else 0
             w_base = h_base + RB * U
             load_weights(blk, Rp, dyn, w_base, upb, w_units, U)
             for k in range(T):
-                step_block(k, blk, xp, Rp, hbuf, c, last, seq, mask, sync, tagged, dyn,
-                           h_base, w_base, act, ract, go_backwards, zero_output,
-                           return_sequences, upb, w_units)
-                barrier(sync, nblk * (k + 1))
-        return lstm_warp_kernel
+                for ph in range(NPH):
+                    step_block(k, ph, blk, xp, Rp, brec, hbuf, c, aux, last, seq, mask, sync,
+                               tagged, dyn, h_base, w_base, act, ract, go_backwards,
+                               zero_output, return_sequences, upb, w_units)
+                    barrier(sync, nblk * (k * NPH + ph + 1))
+        return warp_kernel
 
     @cuda.jit(device=True)
     def cg_barrier(sync, target):
@@ -312,18 +355,19 @@ def _build(act_f, ract_f, RB, shuffle):
         cuda.syncthreads()
 
     @cuda.jit
-    def lstm_warp_step_kernel(k, xp, Rp, hbuf, c, last, seq, mask, sync, tagged, act, ract,
-                              go_backwards, zero_output, return_sequences, upb, w_units):
-        """Timestep ``k`` only: drives ``step_block`` over several blocks (tests, graphs)."""
+    def warp_step_kernel(k, phase, xp, Rp, brec, hbuf, c, aux, last, seq, mask, sync, tagged,
+                         act, ract, go_backwards, zero_output, return_sequences, upb, w_units):
+        """Phase ``phase`` of timestep ``k`` only: drives ``step_block`` over several
+        blocks (tests, graphs)."""
         dyn = cuda.shared.array(0, dtype=numba.float32)
         blk = cuda.blockIdx.x
-        U = c.shape[1]
+        U = last.shape[1]
         h_base = 3 * cuda.blockDim.x if SCRATCH else 0
         w_base = h_base + RB * U
         load_weights(blk, Rp, dyn, w_base, upb, w_units, U)
-        step_block(k, blk, xp, Rp, hbuf, c, last, seq, mask, sync, tagged, dyn, h_base,
-                   w_base, act, ract, go_backwards, zero_output, return_sequences, upb,
-                   w_units)
+        step_block(k, phase, blk, xp, Rp, brec, hbuf, c, aux, last, seq, mask, sync, tagged,
+                   dyn, h_base, w_base, act, ract, go_backwards, zero_output, return_sequences,
+                   upb, w_units)
 
     return (persistent(cg_barrier, False), persistent(flag_barrier, False),
-            persistent(block_barrier, True), lstm_warp_step_kernel)
+            persistent(block_barrier, True), warp_step_kernel)

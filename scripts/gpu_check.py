@@ -12,6 +12,8 @@ Run on a machine with an NVIDIA GPU, numba-cuda, CuPy and torch::
    are timed with CUDA events on the same stream, median of many runs after warm-up.
    "device" times enqueue a sleep kernel first so host launch overhead is hidden;
    "wall" times are host perf_counter per call with a synchronize.
+3. GRU (``gpu_check_gru``): both ``reset_after`` settings on the persistent driver,
+   validated, then timed beside torch.nn.GRU (``--only-gru``: this section alone).
 Writes DIR/gpu_check.json (rewritten after each section) and prints a table.
 """
 import argparse
@@ -33,7 +35,7 @@ import numpy as np  # noqa: E402
 if not hasattr(np, "row_stack"):
     np.row_stack = np.vstack
 
-RESULT = {"spike": {}, "bench": [], "errors": []}
+RESULT = {"spike": {}, "bench": [], "gru": [], "errors": []}
 
 
 def save(out):
@@ -325,6 +327,7 @@ def main():
     ap.add_argument("--reps", type=int, default=30)
     ap.add_argument("--budget-s", type=float, default=1e9, help="stop starting configs after this")
     ap.add_argument("--only-u", type=int, default=0)
+    ap.add_argument("--only-gru", action="store_true", help="the GRU section only")
     a = ap.parse_args()
     import torch
 
@@ -346,8 +349,21 @@ def main():
     configs = [CONFIGS[i] for i in (0, 5, 9, 14)] if a.quick else CONFIGS
     if a.only_u:
         configs = [c for c in CONFIGS if c["U"] == a.only_u]
+    from gpu_check_gru import GRU_CONFIGS, GRU_QUICK, bench_gru
+
+    gru_configs = [GRU_CONFIGS[i] for i in GRU_QUICK] if a.quick else GRU_CONFIGS
     start = time.time()
-    for cfg in configs:
+    for cfg in gru_configs if a.only_gru else ():
+        if time.time() - start > a.budget_s:
+            RESULT["errors"].append(f"skipped (time budget): gru {cfg}")
+            continue
+        try:
+            RESULT["gru"] += bench_gru(cfg, a.reps, rng, device_time, wall_time)
+        except Exception:
+            RESULT["errors"].append(f"gru {cfg}: {traceback.format_exc()}")
+        save(a.out)
+        print(RESULT["gru"][-2:], flush=True)
+    for cfg in () if a.only_gru else configs:
         if time.time() - start > a.budget_s:
             RESULT["errors"].append(f"skipped (time budget): {cfg}")
             continue

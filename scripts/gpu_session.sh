@@ -3,6 +3,9 @@
 #
 #   run(command="bash scripts/gpu_session.sh", timeout_s=580)
 #
+# (``bash scripts/gpu_session.sh gru``: the GRU / SimpleRNN cells instead, their GPU
+# tests and gpu_check.py's GRU section, also one call.)
+#
 # 1. install gpulstm into the device's python (nothing can be downloaded there);
 # 2. the real-GPU tests (tests/test_cuda_gpu.py: kernels against the float64
 #    reference, and whole models kept on the device with real CuPy);
@@ -18,6 +21,18 @@ cd "$(dirname "$0")/.."
 nvidia-smi -L > "$OUT/device.txt" 2>&1
 python3 -m pip install --no-deps --no-build-isolation -e . > "$OUT/install.log" 2>&1 \
     || { echo "install failed"; tail -5 "$OUT/install.log"; exit 1; }
+if [ "${1:-}" = gru ]; then
+    # the GRU / SimpleRNN cells of the persistent driver (one call of its own):
+    #   run(command="bash scripts/gpu_session.sh gru", timeout_s=580)
+    timeout 300 python3 -m pytest -q -m gpu tests/test_cuda_gpu_cells.py -p no:cacheprovider \
+        > "$OUT/gpu_cells_tests.log" 2>&1
+    echo "gpu cell tests: $(tail -1 "$OUT/gpu_cells_tests.log")"
+    timeout 220 python3 scripts/gpu_check.py --out "$OUT" --quick --skip-spike --only-gru \
+        --budget-s 180 > "$OUT/gpu_check_gru.log" 2>&1
+    echo "gpu_check --only-gru: $(tail -1 "$OUT/gpu_check_gru.log")"
+    tail -20 "$OUT/gpu_check_gru.log"
+    exit 0
+fi
 timeout 200 python3 -m pytest -q -m gpu tests/test_cuda_gpu.py -p no:cacheprovider \
     > "$OUT/gpu_tests.log" 2>&1
 echo "gpu tests: $(tail -1 "$OUT/gpu_tests.log")"

@@ -124,6 +124,7 @@ def test_unavailable_backend_fails_at_construction(fake_cuda, monkeypatch):
                               "seq_emb.k3.keras")
     js = gpulstm.Sequential([gpulstm.Input((5, 3)), gpulstm.LSTM(4)]).to_json()
     for build in (lambda: gpulstm.LSTM(4, backend="cuda"),
+                  lambda: gpulstm.GRU(4, backend="cuda"),
                   lambda: gpulstm.Sequential([gpulstm.Input((5, 3)), gpulstm.LSTM(4)],
                                              backend="cuda"),
                   lambda: gpulstm.model_from_json(js, backend="cuda"),
@@ -144,3 +145,7 @@ def test_unavailable_backend_fails_at_construction(fake_cuda, monkeypatch):
     layer = gpulstm.LSTM(4)
     with pytest.raises(dispatch.BackendUnavailableError):
         layer(np.zeros((1, 2, 3), np.float32))
+    fresh = gpulstm.GRU(4)
+    with pytest.raises(dispatch.BackendUnavailableError):
+        fresh(np.zeros((1, 2, 3), np.float32), backend="cuda")
+    assert not fresh.built

@@ -8,30 +8,11 @@ import threading
 import numpy as np
 import pytest
 
-# numba-cuda builds before 0.2x reference np.row_stack, removed in NumPy 2.5: alias it
-# (device image: numba-cuda + NumPy 2.5.2) so the CUDA target can load.
-if not hasattr(np, "row_stack"):
-    np.row_stack = np.vstack
+from gpu_skip import real_gpu
 
 pytestmark = pytest.mark.gpu
 
-
-def _real_gpu():
-    try:
-        from numba import cuda
-
-        from gpulstm.kernels.cuda import simulator
-
-        if simulator() or not cuda.is_available():
-            return False
-        import cupy
-
-        return cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:
-        return False
-
-
-if not _real_gpu():
+if not real_gpu():
     pytest.skip("needs a real CUDA device with numba-cuda and CuPy", allow_module_level=True)
 
 import cupy  # noqa: E402

@@ -179,12 +179,6 @@ def test_bad_input_leaves_layer_unchanged():
     assert all(np.array_equal(a, b) for a, b in zip(before, layer.get_weights()))
     with pytest.raises(ValueError, match="list of 1 array"):
         layer(np.zeros((2, 5, 3), "float32"), initial_state=[np.zeros((2, 4))] * 2)
-    with pytest.raises(gpulstm.BackendUnavailableError, match="GRU.*'cpu' backend only"):
-        gpulstm.GRU(4, backend="cuda")
-    fresh = gpulstm.GRU(4)
-    with pytest.raises(gpulstm.BackendUnavailableError, match="GRU.*'cpu' backend only"):
-        fresh(np.zeros((1, 2, 3), "float32"), backend="cuda")
-    assert not fresh.built
     with pytest.raises(ValueError, match="same class"):
         gpulstm.Bidirectional(gpulstm.GRU(2), backward_layer=gpulstm.LSTM(2, go_backwards=True))
 

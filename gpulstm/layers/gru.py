@@ -1,4 +1,4 @@
-"""``gpulstm.GRU``: keras.layers.GRU for inference, on the CPU backend.
+"""``gpulstm.GRU``: keras.layers.GRU for inference, on the CPU and CUDA backends.
 
 It shares the LSTM layer's machinery (argument checks, states, masks, stateful
 calls, configs): a GRU is an LSTM-shaped recurrent layer with one state, three gates
@@ -6,7 +6,7 @@ calls, configs): a GRU is an LSTM-shaped recurrent layer with one state, three g
 """
 import numpy as np
 
-from gpulstm.layers._cpu_recurrent import CpuRecurrent, cpu_only
+from gpulstm.layers._cpu_recurrent import CpuRecurrent
 from gpulstm.layers.lstm import LSTM
 
 
@@ -17,8 +17,9 @@ class GRU(CpuRecurrent, LSTM):
     ``keras_version``, ``time_major``, ``zero_output_for_mask``), gate order z, r, h:
     ``kernel`` (D, 3U), ``recurrent_kernel`` (U, 3U), ``bias`` (2, 3U) = [input bias;
     recurrent bias] when ``reset_after`` (Keras's default) else (3U,).  With
-    ``return_state=True`` the layer returns ``[output, h]``.  Runs on the ``cpu``
-    backend; ``backend="cuda"`` is refused (not built yet) and "auto" picks the CPU.
+    ``return_state=True`` the layer returns ``[output, h]``.  Runs on the ``cpu`` and
+    ``cuda`` backends, chosen as for the LSTM (training-mode ``recurrent_dropout`` on
+    the CPU only).
 
     Examples
     --------
@@ -31,6 +32,7 @@ class GRU(CpuRecurrent, LSTM):
     """
 
     _n_states = 1  # [h]
+    _backends = ("cpu", "cuda")
 
     def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
                  use_bias=True, kernel_initializer="glorot_uniform",
@@ -42,7 +44,6 @@ class GRU(CpuRecurrent, LSTM):
                  stateful=False, unroll=False, reset_after=True, use_cudnn="auto",
                  time_major=False, zero_output_for_mask=False, backend=None,
                  keras_version=None, **kwargs):
-        cpu_only(kwargs.get("name") or "gru", "GRU", backend)
         super().__init__(
             units, activation=activation, recurrent_activation=recurrent_activation,
             use_bias=use_bias, kernel_initializer=kernel_initializer,
@@ -77,10 +78,12 @@ class GRU(CpuRecurrent, LSTM):
         if training and (self.dropout > 0 or self.recurrent_dropout > 0):
             x_proj, rec_masks = self._dropout_inputs(x, B, D, xp)
         act, ract = self._codes()
-        x = np.asarray(x)  # the CPU backend: host arrays
+        h0 = states[0]
+        if name == "cpu":  # host arrays
+            x, h0, m = np.asarray(x), np.asarray(h0), None if m is None else np.asarray(m)
         return be.gru_forward(
             x, self._weights[0], self._weights[1], self._weights[2] if self.use_bias else None,
-            np.asarray(states[0]), None if m is None else np.asarray(m), activation=act,
+            h0, m, activation=act,
             recurrent_activation=ract, reset_after=self.reset_after,
             go_backwards=self.go_backwards, return_sequences=self.return_sequences,
             zero_output_for_mask=self.zero_output_for_mask, x_proj=x_proj,

@@ -1,4 +1,4 @@
-"""``gpulstm.SimpleRNN``: keras.layers.SimpleRNN for inference, on the CPU backend.
+"""``gpulstm.SimpleRNN``: keras.layers.SimpleRNN for inference, on the CPU and CUDA backends.
 
 It shares the LSTM layer's machinery (argument checks, states, masks, stateful calls,
 configs): ``h_t = activation(x_t @ kernel + bias + h_tm1 @ recurrent_kernel)``, one
@@ -6,7 +6,7 @@ state, no gates.
 """
 import numpy as np
 
-from gpulstm.layers._cpu_recurrent import CpuRecurrent, cpu_only
+from gpulstm.layers._cpu_recurrent import CpuRecurrent
 from gpulstm.layers.lstm import LSTM
 
 
@@ -16,8 +16,8 @@ class SimpleRNN(CpuRecurrent, LSTM):
     Arguments as ``keras.layers.SimpleRNN`` (and :class:`gpulstm.LSTM` for ``backend``,
     ``keras_version``, ``time_major``, ``zero_output_for_mask``): ``kernel`` (D, U),
     ``recurrent_kernel`` (U, U), ``bias`` (U,).  With ``return_state=True`` the layer
-    returns ``[output, h]``.  Runs on the ``cpu`` backend; ``backend="cuda"`` is
-    refused (not built yet) and "auto" picks the CPU.
+    returns ``[output, h]``.  Runs on the ``cpu`` and ``cuda`` backends, chosen as for
+    the LSTM (training-mode ``recurrent_dropout`` on the CPU only).
 
     Examples
     --------
@@ -30,6 +30,7 @@ class SimpleRNN(CpuRecurrent, LSTM):
     """
 
     _n_states = 1  # [h]
+    _backends = ("cpu", "cuda")
 
     def __init__(self, units, activation="tanh", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
@@ -39,7 +40,6 @@ class SimpleRNN(CpuRecurrent, LSTM):
                  recurrent_dropout=0.0, return_sequences=False, return_state=False,
                  go_backwards=False, stateful=False, unroll=False, seed=None, time_major=False,
                  zero_output_for_mask=False, backend=None, keras_version=None, **kwargs):
-        cpu_only(kwargs.get("name") or "simple_rnn", "SimpleRNN", backend)
         super().__init__(
             units, activation=activation, recurrent_activation="sigmoid", use_bias=use_bias,
             kernel_initializer=kernel_initializer, recurrent_initializer=recurrent_initializer,
@@ -67,9 +67,11 @@ class SimpleRNN(CpuRecurrent, LSTM):
             x_proj, rec_masks = self._dropout_inputs(x, B, D, xp)
         act = self._codes()[0]
         ws = self._weights
+        h0 = states[0]
+        if name == "cpu":  # host arrays
+            x, h0, m = np.asarray(x), np.asarray(h0), None if m is None else np.asarray(m)
         return be.rnn_forward(
-            np.asarray(x), ws[0], ws[1], ws[2] if self.use_bias else None,
-            np.asarray(states[0]), None if m is None else np.asarray(m), activation=act,
+            x, ws[0], ws[1], ws[2] if self.use_bias else None, h0, m, activation=act,
             go_backwards=self.go_backwards, return_sequences=self.return_sequences,
             zero_output_for_mask=self.zero_output_for_mask, x_proj=x_proj,
             rec_masks=rec_masks, **self._prepared_for(be, name, "rnn_prepare", ws=ws))
