@@ -22,7 +22,7 @@ import numba
 import numpy as np
 
 from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
-from gpulstm.kernels import cpu_blas, cpu_driver, cpu_fast, cpu_micro, cpu_split
+from gpulstm.kernels import cpu_blas, cpu_driver, cpu_fast, cpu_micro, cpu_split, cpu_tiles
 from gpulstm.kernels.cpu_plain import forward_plain as _forward_plain
 
 # cpu_fast.run_rows over row blocks that the threads claim (the loop every cell shares)
@@ -94,7 +94,7 @@ class Prepared:
 def _pack(a):
     a = np.ascontiguousarray(a)
     packed = np.empty((a.shape[1], a.shape[0]), a.dtype)
-    cpu_fast.pack_transposed(a, packed)
+    cpu_tiles.pack_transposed(a, packed)
     return packed
 
 

@@ -11,8 +11,9 @@ A cell kernel module supplies one compiled ``run_rows(*args, b0, b1)`` that runs
   numba's threads when the call is large enough (the LSTM's thresholds and row blocks of
   ``cpu``);
 * ``project``: ``x[rows] @ kernel + bias`` for every step up front, and ``product``, the
-  per-step ``z += A @ W`` on the ``cpu_micro`` panels or ``cpu_fast``'s row axpy;
-* ``emit_step`` / ``emit_last``: Keras's masked-step output rule (``cpu_fast``'s);
+  per-step ``z += A @ W`` on the ``cpu_micro`` panels or ``cpu_tiles``' row axpy, and
+  ``step_inputs`` (the step's rows of the projection); the outputs of a step are
+  ``cpu_rows``' ``emit_step`` / ``emit_last`` (Keras's masked-step rule);
 * ``act``: one value through an activation code, float32 tanh / sigmoid on ``cpu_fast``'s
   rational tanh.
 """
@@ -26,7 +27,8 @@ from gpulstm.kernels.codes import CODES
 from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
 from gpulstm.kernels import cpu_micro, cpu_sync
 from gpulstm.kernels.activations import activate
-from gpulstm.kernels.cpu_fast import _FAST, _tanh_f32, emit_last, emit_step, recur_axpy  # noqa: F401
+from gpulstm.kernels.cpu_fast import _FAST, _tanh_f32
+from gpulstm.kernels.cpu_tiles import recur_axpy
 
 _JIT = dict(cache=True, error_model="numpy", nogil=True)
 LEAF = cpu_micro.LEAF  # step-level functions: no reference counting (see cpu_micro)

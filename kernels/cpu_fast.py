@@ -1,15 +1,11 @@
-"""The fast CPU recurrence: register-tiled ``h @ U`` and a vectorised gate pass.
+"""The fast CPU recurrence of the LSTM: ``run_rows`` and the vectorised gate pass.
 
-Layout (why it is fast, see ../shared/notes/cpu.md): the input projection arrives
-precomputed; per step the recurrent product ``z = x_proj[:, t] + bias + h_tm1 @ U``
-runs as dot products against ``UT = U.T`` packed C-contiguous (G, U), in 4 batch
-rows x 4 gate columns register tiles (16 accumulators; 4 x 2 on AVX2, which has
-half the vector registers) over column blocks sized so a UT slice stays in L1.  A
-single row (and the 1-3 rows left over by the tiles) streams ``U`` itself in a
-4-row-unrolled axpy GEMV: no packing, and faster than dot tiles for one row.
-The gate pass is a few short loops over contiguous row slices so LLVM vectorises
-them; float32 tanh / sigmoid use a rational approximation (max abs error proven in
-scripts/tanh_sweep.py), every other activation the exact shared scalar switch.
+Per step ``z = x_proj[:, t] + bias + h_tm1 @ U`` (or ``[x_t | h_tm1] @ [kernel; U]``),
+the product on the panel micro-kernels of ``cpu_micro`` (float32 on AVX2 / AVX-512) or
+the dot-product tiles of ``cpu_tiles``; the per-row copies and outputs around it are
+``cpu_rows``'.  The gate pass is a few short loops over contiguous row slices so LLVM
+vectorises them; float32 tanh / sigmoid use a rational approximation (max abs error
+proven in scripts/tanh_sweep.py), every other activation the exact shared scalar switch.
 
 Large row blocks (``blas``, chosen by ``cpu.BLAS_MIN_WORK``) instead run the
 recurrent product and the input projection as one BLAS GEMM per step,
@@ -29,6 +25,9 @@ from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kern
 from gpulstm.kernels import cpu_blas, cpu_micro
 from gpulstm.kernels.activations import activate
 from gpulstm.kernels.cells import FASTMATH, lstm_c_fast
+from gpulstm.kernels.cpu_rows import (add_inputs, axpy_rows, emit_last, emit_step, set_inputs,
+                                      stack_rows)
+from gpulstm.kernels.cpu_tiles import recur_tiles
 
 _TANH = CODES["tanh"]
 _SIGMOID = CODES["sigmoid"]
@@ -42,12 +41,8 @@ _HARD_SIGMOID_K2 = CODES["hard_sigmoid_k2"]
 _FAST = FASTMATH
 _JIT = dict(cache=True, error_model="numpy", nogil=True)  # released GIL: Python threads overlap
 LEAF = cpu_micro.LEAF  # the step-level functions: no reference counting (see there)
-_L1_FLOATS = 8192  # 32 KiB of float32
 _L2_FLOATS = 65536  # 256 KiB of float32: half of a 512 KiB L2
 
-# Accumulators start from a float32 zero: float32 kernels stay float32 and float64
-# kernels unify to float64.
-_ZERO = np.float32(0.0)
 
 # Eigen's float32 rational tanh (the one TensorFlow's CPU kernels use): odd [13/6].
 _CLAMP = np.float32(7.90531110763549805)
@@ -219,124 +214,6 @@ def gates_rows(z, H, C, tmp, act, ract, fast, mask, b0, t, has_mask, u0, ul):
         _gates(z[r, :4 * ul], H[r, u0:u0 + ul], C[r, u0:u0 + ul], tmp, act, ract, fast)
 
 
-@numba.njit(fastmath=_FAST, **LEAF)
-def _tile4x4(UT, H, z, r, j, U):
-    h0, h1, h2, h3 = H[r], H[r + 1], H[r + 2], H[r + 3]
-    w0, w1, w2, w3 = UT[j], UT[j + 1], UT[j + 2], UT[j + 3]
-    a00 = a01 = a02 = a03 = _ZERO
-    a10 = a11 = a12 = a13 = _ZERO
-    a20 = a21 = a22 = a23 = _ZERO
-    a30 = a31 = a32 = a33 = _ZERO
-    for k in range(U):
-        x0, x1, x2, x3 = h0[k], h1[k], h2[k], h3[k]
-        v0, v1, v2, v3 = w0[k], w1[k], w2[k], w3[k]
-        a00 += x0 * v0
-        a01 += x0 * v1
-        a02 += x0 * v2
-        a03 += x0 * v3
-        a10 += x1 * v0
-        a11 += x1 * v1
-        a12 += x1 * v2
-        a13 += x1 * v3
-        a20 += x2 * v0
-        a21 += x2 * v1
-        a22 += x2 * v2
-        a23 += x2 * v3
-        a30 += x3 * v0
-        a31 += x3 * v1
-        a32 += x3 * v2
-        a33 += x3 * v3
-    z[r, j] += a00
-    z[r, j + 1] += a01
-    z[r, j + 2] += a02
-    z[r, j + 3] += a03
-    z[r + 1, j] += a10
-    z[r + 1, j + 1] += a11
-    z[r + 1, j + 2] += a12
-    z[r + 1, j + 3] += a13
-    z[r + 2, j] += a20
-    z[r + 2, j + 1] += a21
-    z[r + 2, j + 2] += a22
-    z[r + 2, j + 3] += a23
-    z[r + 3, j] += a30
-    z[r + 3, j + 1] += a31
-    z[r + 3, j + 2] += a32
-    z[r + 3, j + 3] += a33
-
-
-@numba.njit(fastmath=_FAST, **LEAF)
-def _tile4x2(UT, H, z, r, j, U):
-    # 8 accumulators + 6 operands fit AVX2's 16 vector registers (4 x 4 spills there)
-    h0, h1, h2, h3 = H[r], H[r + 1], H[r + 2], H[r + 3]
-    w0, w1 = UT[j], UT[j + 1]
-    a00 = a01 = a10 = a11 = a20 = a21 = a30 = a31 = _ZERO
-    for k in range(U):
-        v0, v1 = w0[k], w1[k]
-        x0, x1, x2, x3 = h0[k], h1[k], h2[k], h3[k]
-        a00 += x0 * v0
-        a01 += x0 * v1
-        a10 += x1 * v0
-        a11 += x1 * v1
-        a20 += x2 * v0
-        a21 += x2 * v1
-        a30 += x3 * v0
-        a31 += x3 * v1
-    z[r, j] += a00
-    z[r, j + 1] += a01
-    z[r + 1, j] += a10
-    z[r + 1, j + 1] += a11
-    z[r + 2, j] += a20
-    z[r + 2, j + 1] += a21
-    z[r + 3, j] += a30
-    z[r + 3, j + 1] += a31
-
-
-@numba.njit(**LEAF)
-def recur_tiles(UT, RK, H, z, nb, wide):
-    """z[:nb] += H[:nb] @ RK, with UT = RK.T packed (G, U) C-contiguous.
-
-    Rows in groups of 4 run register tiles on UT (``wide``: 4 x 4, 32 vector
-    registers, AVX-512; else 4 x 2 for AVX2's 16) over column blocks; the 1-3
-    rows left over stream RK with ``recur_axpy``.
-    """
-    G, U = UT.shape
-    nb4 = nb - nb % 4
-    # columns per block: the UT slice (cb, U) about fills a 32 KiB L1 (16..64, x 4)
-    cb = max(16, min(64, (_L1_FLOATS // U) // 4 * 4))
-    for j0 in range(0, G, cb):
-        j1 = min(j0 + cb, G)  # G and the blocks are multiples of 4
-        for r in range(0, nb4, 4):
-            if wide:
-                for j in range(j0, j1, 4):
-                    _tile4x4(UT, H, z, r, j, U)
-            else:
-                for j in range(j0, j1, 2):
-                    _tile4x2(UT, H, z, r, j, U)
-    for r in range(nb4, nb):
-        recur_axpy(RK, H[r], z[r])
-
-
-@numba.njit(fastmath=_FAST, **LEAF)
-def recur_axpy(RK, hr, zr):
-    """zr += hr @ RK for one row, streaming RK (K, G) once (no packed copy needed).
-
-    Four rows of RK per pass over zr: 4 FMAs per load/store of zr (a plain axpy is
-    bound by those stores).
-    """
-    K, G = RK.shape
-    K4 = K - K % 4
-    for k in range(0, K4, 4):
-        a0, a1, a2, a3 = hr[k], hr[k + 1], hr[k + 2], hr[k + 3]
-        w0, w1, w2, w3 = RK[k], RK[k + 1], RK[k + 2], RK[k + 3]
-        for j in range(G):
-            zr[j] += a0 * w0[j] + a1 * w1[j] + a2 * w2[j] + a3 * w3[j]
-    for k in range(K4, K):
-        a0 = hr[k]
-        w0 = RK[k]
-        for j in range(G):
-            zr[j] += a0 * w0[j]
-
-
 @numba.njit(**_JIT)
 def run_rows(x, W, WT, x_proj, bias, UT, P, RK, h, c, mask, act, ract, fast, wide, blas,
              pfirst, go_backwards, return_sequences, zero_output_for_mask, out, T, b0, b1):
@@ -410,7 +287,7 @@ def run_rows(x, W, WT, x_proj, bias, UT, P, RK, h, c, mask, act, ract, fast, wid
         if panel:
             # z = (x_proj[:, t] or 0) + bias, then += [x_t | h_tm1] @ [kernel; RK]
             # (or h_tm1 @ RK) on the register-blocked panel kernels
-            _set_inputs(src, bias, z, stacked, has_bias, first, t)
+            set_inputs(src, bias, z, stacked, has_bias, first, t)
             if stacked:
                 stack_rows(x, H, xh, b0, T, t)
                 cpu_micro.gemm_panels(PR, xh, z, nb, wide)
@@ -424,9 +301,9 @@ def run_rows(x, W, WT, x_proj, bias, UT, P, RK, h, c, mask, act, ract, fast, wid
                 cpu_blas.dot(xh, W, z)
             else:
                 cpu_blas.dot(H, RK, z)
-            _add_inputs(src, bias, z, stacked, has_bias, first, t)
+            add_inputs(src, bias, z, stacked, has_bias, first, t)
         else:
-            _set_inputs(src, bias, z, fused, has_bias, first, t)
+            set_inputs(src, bias, z, fused, has_bias, first, t)
         if fused:
             axpy_rows(W, x, z, b0, T, t)
         if tiled:
@@ -438,114 +315,3 @@ def run_rows(x, W, WT, x_proj, bias, UT, P, RK, h, c, mask, act, ract, fast, wid
                   return_sequences)
     if not return_sequences:
         emit_last(H, prev, out, b0, has_mask, T)
-
-
-@numba.njit(**LEAF)
-def copy_row(src, dst):
-    """dst[:] = src without NumPy's overlap copy (which allocates, so needs NRT)."""
-    for j in range(dst.shape[0]):
-        dst[j] = src[j]
-
-
-@numba.njit(**LEAF)
-def axpy_rows(M, A, z, a0, T, t):
-    """z[r] += A[(a0 + r) * T + t] @ M for every row r of z (``recur_axpy``)."""
-    for r in range(z.shape[0]):
-        recur_axpy(M, A[(a0 + r) * T + t], z[r])
-
-
-@numba.njit(**LEAF)
-def stack_rows(x, H, xh, b0, T, t):
-    """xh[r] = [x_t | h_tm1] of row b0 + r: x (B * T, D) row (b0 + r) * T + t, H (nb, U)."""
-    D = x.shape[1]
-    for r in range(H.shape[0]):
-        xr = x[(b0 + r) * T + t]
-        for j in range(D):
-            xh[r, j] = xr[j]
-        for j in range(H.shape[1]):
-            xh[r, D + j] = H[r, j]
-
-
-@numba.njit(**LEAF)
-def emit_step(H, prev, out, mask, b0, t, s, has_mask, zero_output_for_mask, return_sequences):
-    """Step s's outputs of rows b0.. (H their new h): Keras's masked-step rule.
-
-    A masked row outputs its previous output (zeros before its first unmasked step,
-    or always with zero_output_for_mask), kept in prev (nb, U); out (B, T, U) in
-    processing order, written when return_sequences."""
-    for r in range(H.shape[0]):
-        b = b0 + r
-        if has_mask and mask[b, t] == 0:
-            if zero_output_for_mask:
-                prev[r, :] = 0.0
-            if return_sequences:
-                copy_row(prev[r], out[b, s])
-            continue
-        if has_mask:
-            copy_row(H[r], prev[r])
-        if return_sequences:
-            copy_row(H[r], out[b, s])
-
-
-@numba.njit(**LEAF)
-def emit_last(H, prev, out, b0, has_mask, T):
-    """The last output of rows b0.. into out[:, 0] (zeros when no step ran)."""
-    for r in range(H.shape[0]):
-        if has_mask:
-            copy_row(prev[r], out[b0 + r, 0])
-        elif T > 0:
-            copy_row(H[r], out[b0 + r, 0])
-        else:
-            out[b0 + r, 0, :] = 0.0
-
-
-@numba.njit(fastmath=_FAST, **LEAF)
-def _set_inputs(src, bias, z, fused, has_bias, first, t):
-    """z[r] = src[first + r, t] + bias (just the bias when projecting step by step)."""
-    G = z.shape[1]
-    for r in range(z.shape[0]):
-        zr = z[r]
-        if fused:
-            if has_bias:
-                copy_row(bias, zr)
-            else:
-                zr[:] = 0.0
-        elif has_bias:
-            xr = src[first + r, t]
-            for j in range(G):
-                zr[j] = xr[j] + bias[j]
-        else:
-            copy_row(src[first + r, t], zr)
-
-
-@numba.njit(fastmath=_FAST, **LEAF)
-def _add_inputs(src, bias, z, fused, has_bias, first, t):
-    """z[r] += src[first + r, t] + bias (just the bias when projecting step by step)."""
-    G = z.shape[1]
-    for r in range(z.shape[0]):
-        zr = z[r]
-        if fused:
-            if has_bias:
-                for j in range(G):
-                    zr[j] += bias[j]
-        elif has_bias:
-            xr = src[first + r, t]
-            for j in range(G):
-                zr[j] += xr[j] + bias[j]
-        else:
-            xr = src[first + r, t]
-            for j in range(G):
-                zr[j] += xr[j]
-
-
-@numba.njit(**_JIT)
-def pack_transposed(a, out):
-    """out (G, U) = a (U, G).T, in 32 x 32 blocks (numpy's strided copy is ~20x slower)."""
-    U, G = a.shape
-    for k0 in range(0, U, 32):
-        k1 = min(k0 + 32, U)
-        for j0 in range(0, G, 32):
-            j1 = min(j0 + 32, G)
-            for j in range(j0, j1):
-                for k in range(k0, k1):
-                    out[j, k] = a[k, j]

@@ -3,7 +3,7 @@
 Per row block, ``x @ kernel + b_in`` is projected up front (all timesteps), then
 each step runs the recurrent product on the ``cpu_micro`` panel kernels (float32 on
 AVX2 + FMA / AVX-512: ``gemm_panels``) or, for float64 and the ``tiles*`` kernel
-kinds, the 4-row-unrolled axpy of ``cpu_fast.recur_axpy``:
+kinds, the 4-row-unrolled axpy of ``cpu_tiles.recur_axpy``:
 
 * ``reset_after`` (Keras's default): ``h_tm1 @ recurrent_kernel + b_rec`` for all three
   gates at once; the h gate's recurrent part is multiplied by r before it is added.
@@ -23,7 +23,8 @@ from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kern
 from gpulstm.kernels import cpu_driver
 from gpulstm.kernels.cells import gru_candidate_fast, gru_h_fast
 from gpulstm.kernels.cpu_driver import act as _act
-from gpulstm.kernels.cpu_driver import emit_last, emit_step, product, project, step_inputs
+from gpulstm.kernels.cpu_driver import product, project, step_inputs
+from gpulstm.kernels.cpu_rows import emit_last, emit_step
 from gpulstm.kernels.cpu_fast import _FAST
 
 _TANH = CODES["tanh"]

@@ -162,7 +162,7 @@ _JIT = dict(cache=True, error_model="numpy", nogil=True)  # released GIL: Python
 # to a compiled function, and every view taken in one, is counted with a locked
 # instruction that drains the store buffer; a B = 1 step made 36 of them (a third of
 # its time at U = 64).  Such a function allocates nothing (numba refuses np.empty or an
-# overlapping slice copy there: ``cpu_fast.copy_row`` copies) and returns no array, and
+# overlapping slice copy there: ``cpu_rows.copy_row`` copies) and returns no array, and
 # whatever it calls compiles the same way.
 LEAF = dict(_JIT, _nrt=False)
 

@@ -15,7 +15,8 @@ from gpulstm.kernels.codes import CODES
 from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
 from gpulstm.kernels import cpu_driver
 from gpulstm.kernels.cpu_driver import act as _act
-from gpulstm.kernels.cpu_driver import emit_last, emit_step, product, project, step_inputs
+from gpulstm.kernels.cpu_driver import product, project, step_inputs
+from gpulstm.kernels.cpu_rows import emit_last, emit_step
 from gpulstm.kernels.cpu_fast import _FAST
 
 _TANH = CODES["tanh"]

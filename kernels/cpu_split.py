@@ -23,7 +23,8 @@ from numba import prange
 
 from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
 from gpulstm.kernels import cpu_micro, cpu_sync
-from gpulstm.kernels.cpu_fast import LEAF, copy_row, gates_rows
+from gpulstm.kernels.cpu_fast import LEAF, gates_rows
+from gpulstm.kernels.cpu_rows import copy_row
 
 _JIT = dict(cache=True, error_model="numpy", nogil=True)
 NR = cpu_micro.NR

@@ -2,7 +2,7 @@
 
 Compares, one thread, float32, best of N repetitions (interleaved):
 ``panels16`` / ``panels8`` (kernels/cpu_micro.py, the IR micro-kernels, 16 / 8 lanes), ``tiles`` (the 4 x 2 or
-4 x 4 dot-product tiles of kernels/cpu_fast.py), ``loop`` (the same outer-product
+4 x 4 dot-product tiles of kernels/cpu_tiles.py), ``loop`` (the same outer-product
 loop written in plain numba: LLVM vectorises it as reductions over k or not at
 all, which is why cpu_micro is written in IR) and ``numpy`` (OpenBLAS SGEMM).
 Every variant is checked against float64 first.
@@ -17,7 +17,7 @@ import time
 import numba
 import numpy as np
 
-from gpulstm.kernels import cpu, cpu_fast, cpu_micro
+from gpulstm.kernels import cpu, cpu_micro, cpu_tiles
 
 _FAST = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
@@ -46,7 +46,7 @@ def _rep_panels(P, H, z, n, wide):
 @numba.njit
 def _rep_tiles(UT, RK, H, z, n, wide):
     for _ in range(n):
-        cpu_fast.recur_tiles(UT, RK, H, z, H.shape[0], wide)
+        cpu_tiles.recur_tiles(UT, RK, H, z, H.shape[0], wide)
 
 
 @numba.njit
