@@ -2,7 +2,7 @@
 LSTMs on the numba CPU backend, the kernel path the call took.
 
 The path is read from the arguments ``kernels/cpu.py`` hands its compiled entry points
-(``cpu_fast.run_rows`` / ``run_parallel``, the reference loop ``_forward_plain``),
+(``cpu_fast.run_rows`` / ``cpu.run_parallel``, the reference loop ``_forward_plain``),
 wrapped only while the profile runs; if those change shape it reads "unknown".
 """
 import contextlib
@@ -51,7 +51,8 @@ def _kernel_spy():
         setattr(module, name, spy)
 
     wrap(cpu.cpu_fast, "run_rows", lambda a: _describe_call(a, False, kind))
-    wrap(cpu.cpu_fast, "run_parallel", lambda a: _describe_call(a, True, kind))
+    # run_parallel(args, bounds, n, ticket): run_rows' arguments as one tuple
+    wrap(cpu, "run_parallel", lambda a: _describe_call(tuple(a[0]) + a[1:], True, kind))
     split = getattr(cpu, "cpu_split", None)
     if split is not None:
         wrap(split, "forward", lambda a: f"{kind}; units split over {a[13]} threads per "
