@@ -60,15 +60,19 @@ def product(P, W, A, z, nb, panel, wide):
 
 
 @numba.njit(**LEAF)
-def step_inputs(xs3, t, xt, bias, zb):
-    """A step's inputs: xt[r] = xs3[r, t] (xs3 (nb, T, G)); zb[r] = bias, or zeros when
-    bias is empty (zb may have no rows: nothing to set)."""
+def step_inputs(xs3, t, xt):
+    """A step's inputs: xt[r] = xs3[r, t] (xs3 (nb, T, G))."""
     for r in range(xt.shape[0]):
         for j in range(xt.shape[1]):
             xt[r, j] = xs3[r, t, j]
-    for r in range(zb.shape[0]):
-        for j in range(zb.shape[1]):
-            zb[r, j] = bias[j] if bias.shape[0] > 0 else 0.0
+
+
+@numba.njit(**LEAF)
+def fill_rows(z, bias):
+    """z[r] = bias for every row r (zeros when bias is empty)."""
+    for r in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            z[r, j] = bias[j] if bias.shape[0] > 0 else 0.0
 
 
 @numba.njit(**_JIT)
@@ -79,17 +83,14 @@ def project(x, PK, K, b_in, b0, b1, T, panel, wide):
     or (0,)."""
     nb = b1 - b0
     G = K.shape[1]
-    xs = np.zeros((nb * T, G), K.dtype)
+    xs = np.empty((nb * T, G), K.dtype)
+    # the bias first (or zeros): the product accumulates onto it (one pass, not two)
+    fill_rows(xs, b_in)
     xr = x[b0 * T:b1 * T]
     step = max(4, (_L2_FLOATS // max(1, x.shape[1])) // 4 * 4)
     for r0 in range(0, nb * T, step):
         r1 = min(r0 + step, nb * T)
         product(PK, K, xr[r0:r1], xs[r0:r1], r1 - r0, panel, wide)
-    if b_in.shape[0] > 0:
-        for i in range(nb * T):
-            row = xs[i]
-            for j in range(G):
-                row[j] += b_in[j]
     return xs.reshape((nb, T, G))
 
 

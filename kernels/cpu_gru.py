@@ -18,92 +18,13 @@ Only ``fastmath`` flags that keep NaN and inf semantics are used.
 import numba
 import numpy as np
 
-from gpulstm.kernels.codes import CODES
 from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
-from gpulstm.kernels import cpu_driver
-from gpulstm.kernels.cells import gru_candidate_fast, gru_h_fast
-from gpulstm.kernels.cpu_driver import act as _act
-from gpulstm.kernels.cpu_driver import product, project, step_inputs
+from gpulstm.kernels import cpu, cpu_driver, cpu_split
+from gpulstm.kernels.cpu_driver import fill_rows, product, project
+from gpulstm.kernels.cpu_gru_gates import gates_after, gates_before, reset_rows
 from gpulstm.kernels.cpu_rows import emit_last, emit_step
-from gpulstm.kernels.cpu_fast import _FAST
 
-_TANH = CODES["tanh"]
-_SIGMOID = CODES["sigmoid"]
-_ONE = np.float32(1.0)
 _JIT = dict(cache=True, error_model="numpy", nogil=True)
-
-
-@numba.njit(fastmath=_FAST, inline="always", **_JIT)
-def _after_loop(xs, zh, H, mask, b0, t, has_mask, act, ract, fast):
-    nb, U = H.shape
-    u = np.uint64(U)
-    for r in range(nb):
-        if has_mask and mask[b0 + r, t] == 0:
-            continue
-        for j in range(U):
-            k = np.uint64(j)
-            zg = _act(ract, xs[r, k] + zh[r, k], fast)
-            rg = _act(ract, xs[r, u + k] + zh[r, u + k], fast)
-            hh = _act(act, gru_candidate_fast(xs[r, u + u + k], rg, zh[r, u + u + k]), fast)
-            H[r, k] = gru_h_fast(zg, H[r, k], hh)
-
-
-@numba.njit(fastmath=_FAST, **cpu_driver.LEAF)
-def _gates_after(xs, zh, H, mask, b0, t, has_mask, act, ract, fast):
-    """reset_after: z, r from x + recurrent parts, hh = act(x_h + r * rec_h); H updated.
-
-    Keras's default pair (float32) runs the inlined loop on constant codes: it vectorises."""
-    if fast and act == _TANH and ract == _SIGMOID:
-        _after_loop(xs, zh, H, mask, b0, t, has_mask, _TANH, _SIGMOID, True)
-    else:
-        _after_loop(xs, zh, H, mask, b0, t, has_mask, act, ract, fast)
-
-
-@numba.njit(fastmath=_FAST, inline="always", **_JIT)
-def _reset_loop(xs, zh, H, RH, ract, fast):
-    nb, U = H.shape
-    u = np.uint64(U)
-    for r in range(nb):
-        for j in range(U):
-            k = np.uint64(j)
-            zh[r, k] = _act(ract, xs[r, k] + zh[r, k], fast)
-            g = _act(ract, xs[r, u + k] + zh[r, u + k], fast)
-            zh[r, u + k] = g
-            RH[r, k] = g * H[r, k]
-
-
-@numba.njit(fastmath=_FAST, **cpu_driver.LEAF)
-def _reset_rows(xs, zh, H, RH, ract, fast):
-    """reset_before, first half: zh[:, :2U] become z and r; RH = r * H.
-
-    A constant sigmoid code (float32) lets the inlined loop vectorise."""
-    if fast and ract == _SIGMOID:
-        _reset_loop(xs, zh, H, RH, _SIGMOID, True)
-    else:
-        _reset_loop(xs, zh, H, RH, ract, fast)
-
-
-@numba.njit(fastmath=_FAST, inline="always", **_JIT)
-def _before_loop(xs, zh, zc, H, mask, b0, t, has_mask, act, fast):
-    nb, U = H.shape
-    u = np.uint64(U)
-    for r in range(nb):
-        if has_mask and mask[b0 + r, t] == 0:
-            continue
-        for j in range(U):
-            k = np.uint64(j)
-            zg = zh[r, k]
-            hh = _act(act, xs[r, u + u + k] + zc[r, k], fast)
-            H[r, k] = gru_h_fast(zg, H[r, k], hh)
-
-
-@numba.njit(fastmath=_FAST, **cpu_driver.LEAF)
-def _gates_before(xs, zh, zc, H, mask, b0, t, has_mask, act, fast):
-    """reset_before, second half: hh = act(x_h + (r * h) @ R_h); H updated."""
-    if fast and act == _TANH:
-        _before_loop(xs, zh, zc, H, mask, b0, t, has_mask, _TANH, True)
-    else:
-        _before_loop(xs, zh, zc, H, mask, b0, t, has_mask, act, fast)
 
 
 @numba.njit(**_JIT)
@@ -129,20 +50,20 @@ def run_rows(x, PK, K, b_in, P1, W1, b_rec, P2, W2, h, mask, act, ract, fast, pa
     zh = np.empty((nb, G1), dt)  # the recurrent product(s) of a step
     zc = np.empty((nb if not reset_after else 0, U), dt)
     RH = np.empty((nb if not reset_after else 0, U), dt)
-    xt = np.empty((nb, G), dt)
     prev = np.zeros((nb if has_mask else 0, U), dt)
     H = h[b0:b1]
     for s in range(T):
         t = T - 1 - s if go_backwards else s
-        step_inputs(xs3, t, xt, b_rec, zh)
+        fill_rows(zh, b_rec)  # the recurrent bias (or zeros), then += h @ R
         product(P1, W1, H, zh, nb, panel, wide)
+        # the gates read step t's input part in place: xs3[r, t] (no per-step copy)
         if reset_after:
-            _gates_after(xt, zh, H, mask, b0, t, has_mask, act, ract, fast)
+            gates_after(xs3, t, zh, H, mask, b0, t, has_mask, act, ract, fast)
         else:
-            _reset_rows(xt, zh, H, RH, ract, fast)
+            reset_rows(xs3, t, zh, H, RH, ract, fast)
             zc[:] = 0.0
             product(P2, W2, RH, zc, nb, panel, wide)
-            _gates_before(xt, zh, zc, H, mask, b0, t, has_mask, act, fast)
+            gates_before(xs3, zh, zc, H, mask, b0, t, has_mask, act, fast)
         emit_step(H, prev, out, mask, b0, t, s, has_mask, zero_output_for_mask,
                   return_sequences)
     if not return_sequences:
@@ -180,6 +101,16 @@ class Prepared:
             self._cache[key] = (pk, w1, p1, w2, p2)
         return self._cache[key]
 
+    def split_panels(self, uc):
+        """[kernel; recurrent_kernel] in ``cpu_split``'s (z, r, h) chunk order of ``uc``
+        units, packed (reset_after, float32)."""
+        key = ("split", uc)
+        if key not in self._cache:
+            U = self.recurrent_kernel.shape[0]
+            cols = cpu_split.chunk_columns(U, uc, 3)[2]
+            self._cache[key] = cpu_split.panels(self.kernel, self.recurrent_kernel, cols)
+        return self._cache[key]
+
 
 def prepare(kernel, recurrent_kernel, bias=None):
     """A ``Prepared`` for these weights, to pass back as ``gru_forward(..., prepared=)``."""
@@ -204,6 +135,17 @@ def gru_forward(x, kernel, recurrent_kernel, bias, h0, mask, *, activation,
     if prepared is None:
         prepared = Prepared(kernel, recurrent_kernel)
     panel, wide = cpu_driver.kind(char)
+    if panel and reset_after and not callable(activation) and not callable(recurrent_activation):
+        # below PARALLEL_MIN_B rows the threads share each step over unit chunks
+        n = cpu._split_threads(B, x, None, U)
+        if n > 1:
+            uc = cpu._split_units(U, n)
+            with cpu._parallel_region():
+                out, h = cpu_split.forward_gru(
+                    x, prepared.kernel, prepared.recurrent_kernel, bias, h0, mask,
+                    np.int64(activation), np.int64(recurrent_activation), go_backwards,
+                    return_sequences, zero_output_for_mask, n, uc, wide, prepared.split_panels)
+            return out, h
     pk, w1, p1, w2, p2 = prepared.parts(reset_after, panel)
     if bias is None:
         b_in = b_rec = _EMPTY[char]

@@ -62,7 +62,7 @@ def run_rows(x, PK, K, b_in, P, W, h, mask, act, fast, panel, wide, go_backwards
     H = h[b0:b1]
     for s in range(T):
         t = T - 1 - s if go_backwards else s
-        step_inputs(xs3, t, z, b_in, z[:0])
+        step_inputs(xs3, t, z)
         product(P, W, H, z, nb, panel, wide)
         _cell(z, H, mask, b0, t, has_mask, act, fast)
         emit_step(H, prev, out, mask, b0, t, s, has_mask, zero_output_for_mask,

@@ -24,22 +24,24 @@ from numba import prange
 from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
 from gpulstm.kernels import cpu_micro, cpu_sync
 from gpulstm.kernels.cpu_fast import LEAF, gates_rows
+from gpulstm.kernels.cpu_gru_gates import gates_after
 from gpulstm.kernels.cpu_rows import copy_row
 
 _JIT = dict(cache=True, error_model="numpy", nogil=True)
 NR = cpu_micro.NR
 
 
-def chunk_columns(U, uc):
+def chunk_columns(U, uc, ngates=4):
     """(nch, CW, cols): chunk count, padded chunk width and, for every permuted column,
-    its column in Keras's (i, f, c, o) layout, or -1 for padding."""
+    its column in Keras's gate layout ((i, f, c, o), or the GRU's (z, r, h) with
+    ``ngates=3``), or -1 for padding."""
     nch = -(-U // uc)
-    CW = -(-4 * uc // NR) * NR
+    CW = -(-ngates * uc // NR) * NR
     cols = np.full(nch * CW, -1, np.int64)
     for k in range(nch):
         u0 = k * uc
         ul = min(uc, U - u0)
-        for g in range(4):
+        for g in range(ngates):
             cols[k * CW + g * ul:k * CW + (g + 1) * ul] = g * U + u0 + np.arange(ul)
     return nch, CW, cols
 
@@ -75,8 +77,11 @@ def _project(x, P, xp, D, sync, rb, wide):
 
 @numba.njit(**LEAF)
 def _chunk(k, s, t, xp, bias, P, D, hbuf, c, mask, first, act, ract, fast, wide, uc, CW,
-           return_sequences, zero_output_for_mask, out, z, tmp, T):
-    """Step s (time t) of unit chunk k for every row: z, product, gates, outputs."""
+           return_sequences, zero_output_for_mask, out, z, tmp, T, rec_bias, zx):
+    """Step s (time t) of unit chunk k for every row: z, product, gates, outputs.
+
+    LSTM: z = x_proj + bias, += h_tm1 @ rk, the gates.  GRU (``zx`` has rows): zx = x_proj
+    + input bias, z = rec_bias (or 0) += h_tm1 @ rk, then the reset_after gates."""
     nb, U = c.shape
     npc = CW // NR
     u0 = k * uc
@@ -86,18 +91,28 @@ def _chunk(k, s, t, xp, bias, P, D, hbuf, c, mask, first, act, ract, fast, wide,
     has_mask = mask.shape[0] > 0
     has_bias = bias.shape[0] > 0
     c0 = k * CW
-    # z is (nb, CW) = x_proj[:, t, chunk] + bias, then += h_tm1 @ rk[:, chunk]
+    gru = zx.shape[0] > 0
+    # z is (nb, CW) = x_proj[:, t, chunk] + bias (the GRU: into zx, z = its rec_bias),
+    # then += h_tm1 @ rk[:, chunk]
     for r in range(nb):
         src = xp[r * T + t, c0:c0 + CW]
-        zr = z[r]
+        zr = zx[r, 0] if gru else z[r]
         if has_bias:
             bk = bias[c0:c0 + CW]
             for j in range(CW):
                 zr[j] = src[j] + bk[j]
         else:
             copy_row(src, zr)
+        if gru:
+            for j in range(CW):
+                z[r, j] = rec_bias[c0 + j] if rec_bias.shape[0] > 0 else 0.0
     cpu_micro.gemm_panels(P[k * npc:(k + 1) * npc, D:], h_prev, z, nb, wide)
-    gates_rows(z, h_next, c, tmp, act, ract, fast, mask, 0, t, has_mask, u0, ul)
+    if gru:
+        for r in range(nb):  # the GRU's gates update h in place: h_tm1 first
+            copy_row(h_prev[r, u0:u0 + ul], h_next[r, u0:u0 + ul])
+        gates_after(zx, 0, z, h_next[:, u0:u0 + ul], mask, 0, t, has_mask, act, ract, fast)
+    else:
+        gates_rows(z, h_next, c, tmp, act, ract, fast, mask, 0, t, has_mask, u0, ul)
     for r in range(nb):
         hn = h_next[r, u0:u0 + ul]
         if has_mask and mask[r, t] == 0:
@@ -114,11 +129,12 @@ def _chunk(k, s, t, xp, bias, P, D, hbuf, c, mask, first, act, ract, fast, wide,
 @numba.njit(**_JIT)
 def _worker(tid, n, x, P, xp, bias, hbuf, c, mask, first, act, ract, fast, wide, go_backwards,
             return_sequences, zero_output_for_mask, out, T, D, uc, CW, nch, rb, sync,
-            steal_spins):
+            steal_spins, rec_bias, gru):
     nb = c.shape[0]
     if x.shape[0] > 0:
         _project(x, P, xp, D, sync, rb, wide)
     z = np.empty((nb, CW), xp.dtype)
+    zx = np.empty((nb if gru else 0, 1, CW), xp.dtype)  # the GRU's input parts
     tmp = np.empty(uc, xp.dtype)
     # home chunks [k0, k1): claimed first, so their panels stay in this core's cache
     k0 = tid * nch // n
@@ -134,7 +150,8 @@ def _worker(tid, n, x, P, xp, bias, hbuf, c, mask, first, act, ract, fast, wide,
         for k in range(k0, k1):
             if cpu_sync.cas(sync, _CLAIMS + k, s, s + 1):
                 _chunk(k, s, t, xp, bias, P, D, hbuf, c, mask, first, act, ract, fast, wide,
-                       uc, CW, return_sequences, zero_output_for_mask, out, z, tmp, T)
+                       uc, CW, return_sequences, zero_output_for_mask, out, z, tmp, T,
+                       rec_bias, zx)
                 cpu_sync.fetch_add(sync, _DONE, 1)
         # the other chunks: their owner normally takes them; steal only after it has
         # left them unclaimed for steal_spins polls (descheduled, or not started)
@@ -148,7 +165,7 @@ def _worker(tid, n, x, P, xp, bias, hbuf, c, mask, first, act, ract, fast, wide,
                         cpu_sync.cas(sync, _CLAIMS + k, s, s + 1):
                     _chunk(k, s, t, xp, bias, P, D, hbuf, c, mask, first, act, ract, fast,
                            wide, uc, CW, return_sequences, zero_output_for_mask, out, z, tmp,
-                           T)
+                           T, rec_bias, zx)
                     cpu_sync.fetch_add(sync, _DONE, 1)
             if spins > cpu_sync.YIELD_AFTER:
                 cpu_sync.relax()
@@ -158,7 +175,7 @@ def _worker(tid, n, x, P, xp, bias, hbuf, c, mask, first, act, ract, fast, wide,
 @numba.njit(parallel=True, **_JIT)
 def run_split(x, P, xp, bias, hbuf, c, mask, first, act, ract, fast, wide, go_backwards,
               return_sequences, zero_output_for_mask, out, T, D, uc, CW, nch, rb, sync,
-              steal_spins, n):
+              steal_spins, n, rec_bias, gru):
     """Run every row through the whole sequence, n threads sharing each step.
 
     x (B * T, D) row b * T + t, or (0, 0) when xp already holds the projection; P
@@ -168,12 +185,14 @@ def run_split(x, P, xp, bias, hbuf, c, mask, first, act, ract, fast, wide, go_ba
     is hbuf[T % 2]); c (B, U) c0, overwritten with the final c; mask (B, T) uint8 or
     (0, 0); first (B,) each row's first unmasked step in processing order (T if
     none); out (B, T, U) in processing order when return_sequences (else untouched);
-    sync int64 zeros (3 + nch,).
+    sync int64 zeros (3 + nch,).  ``gru``: a GRU (reset_after) in (z, r, h) chunk order,
+    ``bias`` its input bias and ``rec_bias`` its recurrent one ((0,) for an LSTM), c a
+    stand-in.
     """
     for tid in prange(n):
         _worker(tid, n, x, P, xp, bias, hbuf, c, mask, first, act, ract, fast, wide,
                 go_backwards, return_sequences, zero_output_for_mask, out, T, D, uc, CW, nch,
-                rb, sync, steal_spins)
+                rb, sync, steal_spins, rec_bias, gru)
 
 
 def panels(kernel, recurrent_kernel, cols):
@@ -197,10 +216,7 @@ def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, act, ract, go_backw
     else:
         P = panels(kernel if with_kernel else None, recurrent_kernel, cols)
     if with_kernel:
-        B, T, D = x.shape
-        x2 = np.ascontiguousarray(x, dtype=dtype).reshape(B * T, D)
-        # xp is (B * T, nch * CW): x @ kernel, made up front inside run_split
-        xp = np.zeros((B * T, nch * CW), dtype)
+        x2, xp, D = _inputs(x, nch * CW, dtype)
     else:
         B, T = x_proj.shape[:2]
         D = 0
@@ -208,9 +224,50 @@ def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, act, ract, go_backw
         xp = permute_columns(np.asarray(x_proj, dtype).reshape(B * T, G), cols)
     bias_p = (np.zeros(0, dtype) if bias is None else
               permute_columns(np.asarray(bias, dtype), cols))
+    c = np.array(c0, dtype=dtype, order="C", copy=True)
+    T = (x if with_kernel else x_proj).shape[1]
+    out, h = _run(x2, P, xp, bias_p, np.zeros(0, dtype), h0, c, mask, act, ract, wide,
+                  go_backwards, return_sequences, zero_output_for_mask, T, D, uc, CW, nch, n,
+                  False)
+    return out, h, c
+
+
+def forward_gru(x, kernel, recurrent_kernel, bias, h0, mask, act, ract, go_backwards,
+                return_sequences, zero_output_for_mask, n, uc, wide, get_panels=None):
+    """The GRU forward pass with ``reset_after`` (float32; ``cpu_gru.gru_forward``'s
+    contract, bias (2, 3U) or None) with n threads sharing each step over chunks of
+    ``uc`` units: ``(output, h)``.  ``get_panels(uc)`` (optional) returns cached
+    ``panels`` of [kernel; recurrent_kernel] in (z, r, h) chunk order."""
+    dtype = recurrent_kernel.dtype
+    U = recurrent_kernel.shape[0]
+    nch, CW, cols = chunk_columns(U, uc, 3)
+    P = get_panels(uc) if get_panels is not None else panels(kernel, recurrent_kernel, cols)
+    x2, xp, D = _inputs(x, nch * CW, dtype)
+    empty = np.zeros(0, dtype)
+    b_in, b_rec = (empty, empty) if bias is None else \
+        (permute_columns(np.asarray(bias[0], dtype), cols),
+         permute_columns(np.asarray(bias[1], dtype), cols))
+    c = np.zeros((x.shape[0], U), dtype)  # the LSTM's cell state: a stand-in here
+    return _run(x2, P, xp, b_in, b_rec, h0, c, mask, act, ract, wide, go_backwards,
+                return_sequences, zero_output_for_mask, x.shape[1], D, uc, CW, nch, n, True)
+
+
+def _inputs(x, width, dtype):
+    """``(x2, xp, D)``: x as (B * T, D) rows and the zeroed (B * T, width) projection
+    that ``run_split`` fills with x @ kernel up front."""
+    B, T, D = x.shape
+    x2 = np.ascontiguousarray(x, dtype=dtype).reshape(B * T, D)
+    return x2, np.zeros((B * T, width), dtype), D
+
+
+def _run(x2, P, xp, bias_p, rec_p, h0, c, mask, act, ract, wide, go_backwards,
+         return_sequences, zero_output_for_mask, T, D, uc, CW, nch, n, gru):
+    """``run_split`` over rows of h0 (B, U): ``(output, h)``, the output (B, T, U) in
+    processing order or the last one (B, U); c (B, U) updated in place (LSTM)."""
+    dtype = P.dtype
+    B, U = np.shape(h0)
     hbuf = np.empty((2, B, U), dtype)
     hbuf[0] = h0
-    c = np.array(c0, dtype=dtype, order="C", copy=True)
     if mask is not None:
         m = np.asarray(mask, dtype=bool)
         if go_backwards:
@@ -223,23 +280,22 @@ def forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, act, ract, go_backw
         mask_u8 = np.zeros((0, 0), np.uint8)
     out = np.empty((B, T if return_sequences else 0, U), dtype)
     # projection row blocks: at least two per thread, a multiple of 8 rows, x in L2
-    BT = B * T
     per = -(-B * T // (2 * n))
     rb = max(8, min(-(-per // 8) * 8, (65536 // max(D, 1)) // 8 * 8))
     sync = np.zeros(_CLAIMS + nch, np.int64)
     run_split(x2, P, xp, bias_p, hbuf, c, mask_u8, first, act, ract, dtype.char == "f", wide,
               bool(go_backwards), bool(return_sequences), bool(zero_output_for_mask), out, T, D,
-              uc, CW, nch, rb, sync, STEAL_SPINS, n)
+              uc, CW, nch, rb, sync, STEAL_SPINS, n, rec_p, gru)
     h = hbuf[T % 2].copy()
     if return_sequences:
-        return out, h, c
+        return out, h
     last = h
     if mask is not None:
         keep = started & ~(bool(zero_output_for_mask) & (m[:, -1] == 0)) if T else started
         last = np.where(keep[:, None], h, 0).astype(dtype)
     elif T == 0:
         last = np.zeros_like(h)
-    return last, h, c
+    return last, h
 
 
 # Polls of the step counter before a thread takes chunks another thread owns.

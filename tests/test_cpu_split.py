@@ -118,3 +118,40 @@ def test_bidirectional_directions_side_by_side(monkeypatch):
     got = np.asarray(layer(x, mask=mask))
     assert used and numba.get_num_threads() == threads_before
     np.testing.assert_array_equal(got, want)
+
+
+# The GRU (reset_after) on the same threads-share-each-step path: U=9 with 2 threads
+# (chunks of 4, last of 1), U=37 with 3 (chunks of 8, last of 5)
+@pytest.mark.parametrize("B,U,threads", [(1, 9, 2), (3, 37, 3), (5, 16, 2)])
+@pytest.mark.parametrize("kind", ["panels16", "panels8"])
+def test_gru_split_matches_reference(B, U, threads, kind, monkeypatch):
+    from gpulstm.kernels import cpu_gru
+
+    monkeypatch.setenv(cpu.KERNEL_ENV, kind)
+    monkeypatch.setattr(cpu, "_threads", lambda: threads)
+    monkeypatch.setattr(cpu, "SPLIT_MIN_WORK", 0)
+    seen = []
+    real = cpu_split.forward_gru
+    monkeypatch.setattr(cpu_split, "forward_gru", lambda *a: seen.append(a[-4]) or real(*a))
+    rng = np.random.default_rng(B * U)
+    T, D = 6, 5
+    kernel = rng.normal(0, 0.5, (D, 3 * U)).astype(np.float32)
+    rk = rng.normal(0, 0.5, (U, 3 * U)).astype(np.float32)
+    bias = rng.normal(0, 0.5, (2, 3 * U)).astype(np.float32)
+    x = rng.normal(size=(B, T, D)).astype(np.float32)
+    h0 = rng.normal(size=(B, U)).astype(np.float32)
+    mask = rng.random((B, T)) < 0.7
+    mask[:, 0] = rng.random(B) < 0.5
+    codes = dict(activation=resolve("tanh")[0], recurrent_activation=resolve("sigmoid")[0])
+    for go_backwards, zofm, masked in _VARIANTS:
+        m = mask if masked else None
+        for b in (bias, None):
+            seq, last, h_ref = naive.gru(x, kernel, rk, b, h0, m, go_backwards=go_backwards,
+                                         zero_output_for_mask=zofm)
+            for rs in (True, False):
+                y, h = cpu_gru.gru_forward(x, kernel, rk, b, h0, m, go_backwards=go_backwards,
+                                           zero_output_for_mask=zofm, return_sequences=rs,
+                                           **codes)
+                _check(y, seq if rs else last)
+                _check(h, h_ref)
+    assert seen and all(n == threads for n in seen)

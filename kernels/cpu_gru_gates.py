@@ -1,0 +1,93 @@
+"""The GRU's gate updates on a step's products, for every driver (one row block through
+the sequence: ``cpu_gru``; unit chunks threads share: ``cpu_split``).  Keras's default
+activations (float32) run the inlined loops on constant codes, so they vectorise; the
+scalar math is ``cells``' (one definition for CPU and CUDA)."""
+import numba
+import numpy as np
+
+from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
+from gpulstm.kernels.cells import gru_candidate_fast, gru_h_fast
+from gpulstm.kernels.codes import CODES
+from gpulstm.kernels.cpu_driver import LEAF
+from gpulstm.kernels.cpu_driver import act as _act
+from gpulstm.kernels.cpu_fast import _FAST
+
+_TANH = CODES["tanh"]
+_SIGMOID = CODES["sigmoid"]
+_JIT = dict(cache=True, error_model="numpy", nogil=True)
+
+
+@numba.njit(fastmath=_FAST, inline="always", **_JIT)
+def _after_loop(xs, tx, zh, H, mask, b0, t, has_mask, act, ract, fast):
+    nb, U = H.shape
+    u = np.uint64(U)
+    for r in range(nb):
+        if has_mask and mask[b0 + r, t] == 0:
+            continue
+        for j in range(U):
+            k = np.uint64(j)
+            zg = _act(ract, xs[r, tx, k] + zh[r, k], fast)
+            rg = _act(ract, xs[r, tx, u + k] + zh[r, u + k], fast)
+            hh = _act(act, gru_candidate_fast(xs[r, tx, u + u + k], rg, zh[r, u + u + k]), fast)
+            H[r, k] = gru_h_fast(zg, H[r, k], hh)
+
+
+@numba.njit(fastmath=_FAST, **LEAF)
+def gates_after(xs, tx, zh, H, mask, b0, t, has_mask, act, ract, fast):
+    """reset_after: z, r from x + recurrent parts, hh = act(x_h + r * rec_h); H updated.
+
+    xs (nb, T', 3U): the input parts, step tx; zh (nb, 3U) the recurrent parts; H (nb,
+    U) h_tm1, overwritten with h_t on the rows unmasked at mask[b0 + r, t].
+
+    Keras's default pair (float32) runs the inlined loop on constant codes: it vectorises."""
+    if fast and act == _TANH and ract == _SIGMOID:
+        _after_loop(xs, tx, zh, H, mask, b0, t, has_mask, _TANH, _SIGMOID, True)
+    else:
+        _after_loop(xs, tx, zh, H, mask, b0, t, has_mask, act, ract, fast)
+
+
+@numba.njit(fastmath=_FAST, inline="always", **_JIT)
+def _reset_loop(xs, t, zh, H, RH, ract, fast):
+    nb, U = H.shape
+    u = np.uint64(U)
+    for r in range(nb):
+        for j in range(U):
+            k = np.uint64(j)
+            zh[r, k] = _act(ract, xs[r, t, k] + zh[r, k], fast)
+            g = _act(ract, xs[r, t, u + k] + zh[r, u + k], fast)
+            zh[r, u + k] = g
+            RH[r, k] = g * H[r, k]
+
+
+@numba.njit(fastmath=_FAST, **LEAF)
+def reset_rows(xs, t, zh, H, RH, ract, fast):
+    """reset_before, first half: zh[:, :2U] become z and r; RH = r * H.
+
+    A constant sigmoid code (float32) lets the inlined loop vectorise."""
+    if fast and ract == _SIGMOID:
+        _reset_loop(xs, t, zh, H, RH, _SIGMOID, True)
+    else:
+        _reset_loop(xs, t, zh, H, RH, ract, fast)
+
+
+@numba.njit(fastmath=_FAST, inline="always", **_JIT)
+def _before_loop(xs, zh, zc, H, mask, b0, t, has_mask, act, fast):
+    nb, U = H.shape
+    u = np.uint64(U)
+    for r in range(nb):
+        if has_mask and mask[b0 + r, t] == 0:
+            continue
+        for j in range(U):
+            k = np.uint64(j)
+            zg = zh[r, k]
+            hh = _act(act, xs[r, t, u + u + k] + zc[r, k], fast)
+            H[r, k] = gru_h_fast(zg, H[r, k], hh)
+
+
+@numba.njit(fastmath=_FAST, **LEAF)
+def gates_before(xs, zh, zc, H, mask, b0, t, has_mask, act, fast):
+    """reset_before, second half: hh = act(x_h + (r * h) @ R_h); H updated."""
+    if fast and act == _TANH:
+        _before_loop(xs, zh, zc, H, mask, b0, t, has_mask, _TANH, True)
+    else:
+        _before_loop(xs, zh, zc, H, mask, b0, t, has_mask, act, fast)
