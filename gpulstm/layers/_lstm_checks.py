@@ -95,14 +95,18 @@ def states(values, B, layer, arg, xp=np):
     """The layer's states ([h, c] for an LSTM, [h] for a GRU) checked against (B, U)
     and cast to the layer's dtype."""
     n = getattr(layer, "_n_states", 2)
-    names = ["h", "c"][:n]
+    # a user cell's states may differ in width (``state_sizes``); the layers' are all U
+    sizes = getattr(layer, "state_sizes", None) or [layer.units] * n
+    names = ["h", "c"][:n] if n <= 2 else [f"state_{i}" for i in range(n)]
     if not isinstance(values, (list, tuple)) and n == 1 and hasattr(values, "shape"):
         values = [values]  # a GRU's single state may come bare, as in Keras
     if not isinstance(values, (list, tuple)) or len(values) != n:
         raise ValueError(
             f"Layer '{layer.name}' expects `{arg}` to be a list of {n} "
             f"array{'s' if n > 1 else ''} [{', '.join(names)}] of "
-            f"shape (batch, {layer.units}). Received: {arg} of type "
+            + (f"shape (batch, {sizes[0]})" if len(set(sizes)) == 1 else
+               "shapes " + ", ".join(f"(batch, {u})" for u in sizes))
+            + f". Received: {arg} of type "
             f"{type(values).__name__}"
             + (f" with {len(values)} entries" if isinstance(values, (list, tuple)) else "")
         )
@@ -113,8 +117,8 @@ def states(values, B, layer, arg, xp=np):
         except (TypeError, ValueError):
             arr = np.asarray(v, dtype=object)  # ragged: refused just below
         check_real(arr, f"`{arg}[{i}]` of layer '{layer.name}'",
-                   f"Pass float arrays of shape (batch, {layer.units})")
-        want = (B if B is not None else arr.shape[0], layer.units)
+                   f"Pass float arrays of shape (batch, {sizes[i]})")
+        want = (B if B is not None else arr.shape[0], sizes[i])
         if arr.ndim != 2 or tuple(arr.shape) != want:
             raise ValueError(
                 f"Layer '{layer.name}' expects each entry of `{arg}` to have shape "

@@ -8,6 +8,7 @@ machinery and kernels, so ``RNN(LSTMCell(u))`` gives ``LSTM(u)``'s numbers.
 from gpulstm.layers.gru import GRU
 from gpulstm.layers.lstm import LSTM
 from gpulstm.layers.simple_rnn import SimpleRNN
+from gpulstm.layers.user_cell import is_user_cell
 
 # The config keys of each cell, as Keras 3 writes them (tf_keras 2 adds `implementation`).
 _BASE = ("name", "trainable", "dtype", "units", "activation", "use_bias", "kernel_initializer",
@@ -119,10 +120,10 @@ class StackedRNNCells:
         if kwargs:
             raise TypeError(f"Unrecognized keyword arguments passed to StackedRNNCells: {kwargs}")
         cells = [deserialize_cell(c, kv) if isinstance(c, dict) else c for c in cells]
-        if not cells or not all(isinstance(c, _Cell) for c in cells):
+        if not cells or not all(isinstance(c, _Cell) or is_user_cell(c) for c in cells):
             raise ValueError("StackedRNNCells expects a non-empty list of gpulstm cells "
-                             "(LSTMCell, GRUCell, SimpleRNNCell). Received: "
-                             f"cells={cells!r}")
+                             "(LSTMCell, GRUCell, SimpleRNNCell, or cells written on "
+                             f"gpulstm.Layer). Received: cells={cells!r}")
         from gpulstm.layers.base import to_snake_case, unique_name
 
         self.cells = cells
@@ -137,8 +138,10 @@ class StackedRNNCells:
     def get_config(self):
         from gpulstm.layers._common import dtype_policy
 
+        first = self.cells[0]
         return {"name": self.name, "trainable": self.trainable,
-                "dtype": dtype_policy(self.cells[0].layer.dtype),
+                "dtype": dtype_policy(first.layer.dtype if isinstance(first, _Cell)
+                                      else first.dtype),
                 "cells": [serialize_cell(c) for c in self.cells]}
 
     @classmethod
@@ -151,6 +154,12 @@ class StackedRNNCells:
 
 def serialize_cell(cell):
     """``{"module", "class_name", "config", "registered_name"}`` of a cell (Keras 3)."""
+    if is_user_cell(cell):
+        from gpulstm.models.serialization import serialize_layer
+
+        out = serialize_layer(cell)
+        out.pop("build_config", None)
+        return out
     cfg = cell.get_config()
     cfg.pop("keras_version", None)
     return {"module": "keras.layers", "class_name": type(cell).__name__, "config": cfg,
@@ -163,15 +172,24 @@ def deserialize_cell(cfg, keras_version=None):
     if not isinstance(cfg, dict) or not isinstance(cfg.get("class_name"), str):
         raise ValueError(f"Expected a serialized cell dict with a `class_name`. "
                          f"Received: {str(cfg)[:200]}")
+    from gpulstm import _custom_objects
+
     cls_name = cfg["class_name"]
-    cls = StackedRNNCells if cls_name == "StackedRNNCells" else CELLS.get(cls_name)
+    conf = dict(cfg.get("config") or {})
+    user = _custom_objects.lookup(cfg)  # custom_objects first, as Keras looks them up
+    if user is not None:
+        return _custom_objects.instantiate(user, cfg, conf, conf.get("name", "?"), keras_version)
+    custom = _custom_objects.marks_custom(cfg)
+    cls = None if custom else (StackedRNNCells if cls_name == "StackedRNNCells"
+                               else CELLS.get(cls_name))
     if cls is None:
+        short = cls_name.split(">")[-1]
         raise ValueError(
             f"Unknown RNN cell class '{cls_name}'. gpulstm's RNN runs the cells "
-            f"{', '.join(sorted(CELLS))} and StackedRNNCells; custom cells are never "
-            "imported from configs. Rebuild the model with one of those cells (or the "
-            "LSTM / GRU / SimpleRNN layers) and load the weights again.")
-    conf = dict(cfg.get("config") or {})
+            f"{', '.join(sorted(CELLS))}, StackedRNNCells, and cells written on gpulstm.Layer "
+            "passed by name: load_model(path, custom_objects={"
+            f"'{short}': {short}}}) (or gpulstm.utils.custom_object_scope). A cell class is "
+            "never imported from a config.")
     try:
         return cls.from_config(conf, keras_version=keras_version)
     except TypeError as e:

@@ -14,10 +14,16 @@ from gpulstm.layers._cpu_recurrent import CpuRecurrent, cpu_only
 from gpulstm.layers.base import Layer
 from gpulstm.layers.cells import StackedRNNCells, _Cell, deserialize_cell, serialize_cell
 from gpulstm.layers.lstm import LSTM
+from gpulstm.layers.user_cell import UserCellRunner, is_user_cell
 
 
 _RNN_KEYS = ("name", "trainable", "dtype", "return_sequences", "return_state", "go_backwards",
              "stateful", "unroll", "zero_output_for_mask", "time_major", "keras_version")
+
+
+def _sizes(lay):
+    """The widths of a cell layer's states (a user cell's may differ)."""
+    return getattr(lay, "state_sizes", None) or [lay.units] * lay._n_states
 
 
 def _flat(values):
@@ -56,14 +62,16 @@ class RNN(LSTM):
             cell = deserialize_cell(cell, keras_version)
         elif isinstance(cell, (list, tuple)):
             cell = StackedRNNCells(list(cell))
-        if not isinstance(cell, (_Cell, StackedRNNCells)):
+        if not isinstance(cell, (_Cell, StackedRNNCells)) and not is_user_cell(cell):
             raise ValueError(
                 "Argument `cell` of gpulstm's RNN should be a gpulstm LSTMCell, GRUCell, "
-                "SimpleRNNCell, StackedRNNCells or a list of those (custom cells are not "
-                f"supported). Received: cell={cell!r}")
+                "SimpleRNNCell, a cell written on gpulstm.Layer (with `call(inputs, states)` "
+                "and `state_size`), StackedRNNCells or a list of those. Received: "
+                f"cell={cell!r}")
         cells = cell.cells if isinstance(cell, StackedRNNCells) else [cell]
+        layers = [c.layer if isinstance(c, _Cell) else UserCellRunner(c) for c in cells]
         self.cell = cell
-        self._layers = [c.layer for c in cells]
+        self._layers = layers
         self._cpu_only = any(type(lay) is not LSTM for lay in self._layers)
         if self._cpu_only:
             cpu_only(kwargs.get("name") or "rnn", "RNN", backend)
@@ -104,15 +112,33 @@ class RNN(LSTM):
         pass  # the cells' names
 
     def _n_weights(self):
-        """How many weights ``get_weights`` lists (known before the layer is built)."""
-        return sum(3 if lay.use_bias else 2 for lay in self._layers)
+        """How many weights ``get_weights`` lists (known before the layer is built, except
+        for a user cell's: counted once built)."""
+        return sum(lay._n_weights() if isinstance(lay, UserCellRunner)
+                   else 3 if lay.use_bias else 2 for lay in self._layers)
+
+    @property
+    def weight_trainable(self):
+        """Whether each weight (``get_weights`` order) is trainable: a user cell's frozen
+        weights are not (legacy ``.h5`` files list every trainable weight first)."""
+        return [f for lay in self._layers for f in
+                (getattr(lay.cell, "weight_trainable", None) or [True] * len(lay._weights)
+                 if isinstance(lay, UserCellRunner) else [True] * len(lay._weights))]
+
+    @property
+    def kernel(self):
+        """The first cell's kernel (None for a user cell: its weights are its own)."""
+        first = self._layers[0]
+        return None if isinstance(first, UserCellRunner) or not first.built else first.kernel
 
     def build(self, input_shape):
         """Build every cell for an input of ``input_shape`` (B, T, D), or (T, B, D)."""
         shape = checks.input_shape(input_shape, self)
         D = shape[-1]
         for lay in self._layers:
-            if not lay.built or lay._weights[0].shape[0] != D:
+            dim = lay.input_dim if isinstance(lay, UserCellRunner) else \
+                lay._weights[0].shape[0] if lay.built else None
+            if not lay.built or dim != D:
                 lay.build((None, None, D))
             D = lay.units
         self._build_input_shape = shape
@@ -143,12 +169,11 @@ class RNN(LSTM):
 
     # -- states -----------------------------------------------------------------------
     def _zero_states(self, batch):
-        return [np.zeros((batch, lay.units), lay.dtype) for lay in self._layers
-                for _ in range(lay._n_states)]
+        return [np.zeros((batch, u), lay.dtype) for lay in self._layers for u in _sizes(lay)]
 
     def _state_units(self):
         """The width of each state, flat in the cells' order."""
-        return [lay.units for lay in self._layers for _ in range(lay._n_states)]
+        return [u for lay in self._layers for u in _sizes(lay)]
 
     def _split_states(self, values, B, arg, xp):
         flat = _flat(values)
@@ -166,8 +191,8 @@ class RNN(LSTM):
 
     def _initial_states(self, initial_state, B, xp):
         if initial_state is None and not self.stateful:
-            return [xp.zeros((B, lay.units), dtype=lay.dtype) for lay in self._layers
-                    for _ in range(lay._n_states)]
+            return [xp.zeros((B, u), dtype=lay.dtype) for lay in self._layers
+                    for u in _sizes(lay)]
         return super()._initial_states(initial_state, B, xp)
 
     def reset_states(self, states=None):
@@ -182,7 +207,7 @@ class RNN(LSTM):
         if not self.return_state:
             return out
         B = out[1][0]
-        return [out[0]] + [(B, lay.units) for lay in self._layers for _ in range(lay._n_states)]
+        return [out[0]] + [(B, u) for u in self._state_units()]
 
     # -- call -------------------------------------------------------------------------
     def call(self, inputs, mask=None, initial_state=None, training=None, backend=None):
