@@ -134,6 +134,31 @@ def models(rng, out):
                             y=np.asarray(model.predict(x, verbose=0)))
 
 
+def video_model(rng, out):
+    """The video-classification example (keras.io, CNN-RNN): frame features and a boolean
+    mask input, ``GRU(16, return_sequences)(frames, mask=mask)`` -> GRU(8) -> Dropout ->
+    Dense(8, relu) -> Dense(5, softmax); ``model_gru_video.keras`` / ``.h5`` and
+    ``model_gru_video.npz`` (``x_0`` frames, ``x_1`` mask, ``y``)."""
+    frames = keras.Input((T, 12))
+    mask = keras.Input((T,), dtype="bool")
+    h = keras.layers.GRU(16, return_sequences=True)(frames, mask=mask)
+    h = keras.layers.GRU(8)(h)
+    h = keras.layers.Dropout(0.4)(h)
+    h = keras.layers.Dense(8, activation="relu")(h)
+    model = keras.Model([frames, mask], keras.layers.Dense(5, activation="softmax")(h))
+    for layer in model.layers:
+        if layer.weights:
+            _randomise(layer, rng)
+    x = rng.standard_normal((B, T, 12)).astype("float32")
+    m = np.ones((B, T), bool)
+    m[0, -3:] = False  # padding at the end (as the example's frames), a hole, none
+    m[1, 2] = False
+    model.save(os.path.join(out, "model_gru_video.keras"))
+    model.save(os.path.join(out, "model_gru_video.h5"))
+    np.savez_compressed(os.path.join(out, "model_gru_video.npz"), x_0=x, x_1=m,
+                        y=np.asarray(model.predict([x, m], verbose=0)))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="tests/fixtures_gru")
@@ -144,6 +169,7 @@ def main():
         layer_case(name, *case, rng, args.out)
     stateful_case(rng, args.out)
     models(rng, args.out)
+    video_model(np.random.default_rng(16), args.out)
     print("wrote", sorted(os.listdir(args.out)))
 
 

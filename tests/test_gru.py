@@ -154,6 +154,15 @@ def test_keras_models_load():
     _close(again.predict(d["x"]), d["y"])
 
 
+@pytest.mark.parametrize("ext", ["keras", "h5"])
+def test_video_classification_gru_with_a_boolean_mask_input(ext):
+    """Issue 15's first GRU architecture (keras.io video classification): a boolean mask
+    Input handed to GRU(return_sequences) as ``mask=``, then GRU -> Dropout -> Dense."""
+    model = gpulstm.load_model(os.path.join(HERE, f"model_gru_video.{ext}"))
+    d = np.load(os.path.join(HERE, "model_gru_video.npz"), allow_pickle=False)
+    _close(model.predict([d["x_0"], d["x_1"]]), d["y"])
+
+
 def test_custom_callable_and_dropout():
     rng = np.random.default_rng(5)
     x = rng.standard_normal((2, 4, 3)).astype("float32")
