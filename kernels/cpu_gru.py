@@ -58,7 +58,7 @@ def run_rows(x, PK, K, b_in, P1, W1, b_rec, P2, W2, h, mask, act, ract, fast, pa
         product(P1, W1, H, zh, nb, panel, wide)
         # the gates read step t's input part in place: xs3[r, t] (no per-step copy)
         if reset_after:
-            gates_after(xs3, t, zh, H, mask, b0, t, has_mask, act, ract, fast)
+            gates_after(xs3, t, zh, H, 0, U, mask, b0, t, has_mask, act, ract, fast)
         else:
             reset_rows(xs3, t, zh, H, RH, ract, fast)
             zc[:] = 0.0

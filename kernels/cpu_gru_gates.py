@@ -18,32 +18,35 @@ _JIT = dict(cache=True, error_model="numpy", nogil=True)
 
 
 @numba.njit(fastmath=_FAST, inline="always", **_JIT)
-def _after_loop(xs, tx, zh, H, mask, b0, t, has_mask, act, ract, fast):
-    nb, U = H.shape
-    u = np.uint64(U)
+def _after_loop(xs, tx, zh, H, u0, ul, mask, b0, t, has_mask, act, ract, fast):
+    nb = H.shape[0]
+    u = np.uint64(ul)
+    o0 = np.uint64(u0)
     for r in range(nb):
         if has_mask and mask[b0 + r, t] == 0:
             continue
-        for j in range(U):
+        for j in range(ul):
             k = np.uint64(j)
             zg = _act(ract, xs[r, tx, k] + zh[r, k], fast)
             rg = _act(ract, xs[r, tx, u + k] + zh[r, u + k], fast)
             hh = _act(act, gru_candidate_fast(xs[r, tx, u + u + k], rg, zh[r, u + u + k]), fast)
-            H[r, k] = gru_h_fast(zg, H[r, k], hh)
+            H[r, o0 + k] = gru_h_fast(zg, H[r, o0 + k], hh)
 
 
 @numba.njit(fastmath=_FAST, **LEAF)
-def gates_after(xs, tx, zh, H, mask, b0, t, has_mask, act, ract, fast):
+def gates_after(xs, tx, zh, H, u0, ul, mask, b0, t, has_mask, act, ract, fast):
     """reset_after: z, r from x + recurrent parts, hh = act(x_h + r * rec_h); H updated.
 
-    xs (nb, T', 3U): the input parts, step tx; zh (nb, 3U) the recurrent parts; H (nb,
-    U) h_tm1, overwritten with h_t on the rows unmasked at mask[b0 + r, t].
+    Units [u0, u0 + ul) of H (nb, U) (h_tm1, overwritten with h_t on the rows unmasked at
+    mask[b0 + r, t]); xs (nb, T', >= 3 ul): their input parts at step tx, gate g at
+    columns [g ul, (g + 1) ul); zh (nb, >= 3 ul) their recurrent parts, the same way.
+    H is indexed whole (no column view: a strided view would not vectorise).
 
     Keras's default pair (float32) runs the inlined loop on constant codes: it vectorises."""
     if fast and act == _TANH and ract == _SIGMOID:
-        _after_loop(xs, tx, zh, H, mask, b0, t, has_mask, _TANH, _SIGMOID, True)
+        _after_loop(xs, tx, zh, H, u0, ul, mask, b0, t, has_mask, _TANH, _SIGMOID, True)
     else:
-        _after_loop(xs, tx, zh, H, mask, b0, t, has_mask, act, ract, fast)
+        _after_loop(xs, tx, zh, H, u0, ul, mask, b0, t, has_mask, act, ract, fast)
 
 
 @numba.njit(fastmath=_FAST, inline="always", **_JIT)

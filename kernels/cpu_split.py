@@ -110,7 +110,7 @@ def _chunk(k, s, t, xp, bias, P, D, hbuf, c, mask, first, act, ract, fast, wide,
     if gru:
         for r in range(nb):  # the GRU's gates update h in place: h_tm1 first
             copy_row(h_prev[r, u0:u0 + ul], h_next[r, u0:u0 + ul])
-        gates_after(zx, 0, z, h_next[:, u0:u0 + ul], mask, 0, t, has_mask, act, ract, fast)
+        gates_after(zx, 0, z, h_next, u0, ul, mask, 0, t, has_mask, act, ract, fast)
     else:
         gates_rows(z, h_next, c, tmp, act, ract, fast, mask, 0, t, has_mask, u0, ul)
     for r in range(nb):
