@@ -119,10 +119,10 @@ class UserCellRunner:
             prev, states = out, new
             if self.return_sequences:
                 outs.append(out)
-        last = np.stack(outs, axis=1) if self.return_sequences else prev
-        if T == 0 and self.return_sequences:
-            last = np.zeros((B, 0, self.units), self.dtype)
-        return (last, *states)
+        if not self.return_sequences:
+            return (prev, *states)
+        seq = np.stack(outs, axis=1) if outs else np.zeros((B, 0, self.units), self.dtype)
+        return (seq, *states)
 
     def _checked(self, out, new, B):
         """The step's output and states as arrays of the cell's sizes and dtype."""
