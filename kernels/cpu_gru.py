@@ -19,39 +19,59 @@ import numba
 import numpy as np
 
 from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
-from gpulstm.kernels import cpu, cpu_driver, cpu_split
+from gpulstm.kernels import cpu, cpu_driver, cpu_micro, cpu_split
 from gpulstm.kernels.cpu_driver import fill_rows, product, project
-from gpulstm.kernels.cpu_gru_gates import gates_after, gates_before, reset_rows
-from gpulstm.kernels.cpu_rows import emit_last, emit_step
+from gpulstm.kernels.cpu_gru_gates import gates_after, gates_before, gates_stacked, reset_rows
+from gpulstm.kernels.cpu_rows import emit_last, emit_step, stack_rows
 
 _JIT = dict(cache=True, error_model="numpy", nogil=True)
 
 
 @numba.njit(**_JIT)
 def run_rows(x, PK, K, b_in, P1, W1, b_rec, P2, W2, h, mask, act, ract, fast, panel, wide,
-             reset_after, go_backwards, return_sequences, zero_output_for_mask, out, T,
-             b0, b1):
+             reset_after, stacked, go_backwards, return_sequences, zero_output_for_mask, out,
+             T, b0, b1):
     """Run rows [b0, b1) of a GRU through the whole sequence.
 
     x (B * T, D) (row b * T + t); K (D, 3U) the kernel and PK its panels; b_in (3U,)
     or (0,).  reset_after: W1 = recurrent_kernel (U, 3U), P1 its panels, b_rec (3U,)
     or (0,), W2 / P2 unused; otherwise W1 = R[:, :2U], W2 = R[:, 2U:] (each with
     panels P1 / P2).  Panels are used when ``panel`` (float32 only); empty (0, 0, 0)
-    otherwise.  h (B, U) initial state, overwritten with the final one; mask (B, T)
-    uint8 or (0, 0); out (B, T, U) in processing order or (B, 1, U) (written).
+    otherwise.  ``stacked`` (reset_after, panels): no projection up front; each step
+    runs [x_t | h_tm1] @ [K; R] for z and r (P1, K = D + U), x_t @ K_h (PK) and h_tm1 @
+    R_h (P2) into one (nb, 4U) block, b_in its bias (4U,) = [b_z + b_rz | b_r + b_rr |
+    b_h | b_rh] (or zeros).  h (B, U) initial state, overwritten with the final one;
+    mask (B, T) uint8 or (0, 0); out (B, T, U) in processing order or (B, 1, U) (written).
     """
     nb = b1 - b0
     U = h.shape[1]
     G = 3 * U
     dt = h.dtype
     has_mask = mask.shape[0] > 0
+    prev = np.zeros((nb if has_mask else 0, U), dt)
+    H = h[b0:b1]
+    if stacked:
+        D = x.shape[1]
+        S = np.empty((nb, 4 * U), dt)  # [z | r | x_h | h_h] of a step
+        xh = np.empty((nb, D + U), dt)  # [x_t | h_tm1] rows
+        for s in range(T):
+            t = T - 1 - s if go_backwards else s
+            stack_rows(x, H, xh, b0, T, t)
+            fill_rows(S, b_in)
+            cpu_micro.gemm_panels(P1, xh, S[:, :2 * U], nb, wide)
+            cpu_micro.gemm_panels(PK, xh, S[:, 2 * U:3 * U], nb, wide)  # K = D: x_t only
+            cpu_micro.gemm_panels(P2, H, S[:, 3 * U:], nb, wide)
+            gates_stacked(S, H, mask, b0, t, has_mask, act, ract, fast)
+            emit_step(H, prev, out, mask, b0, t, s, has_mask, zero_output_for_mask,
+                      return_sequences)
+        if not return_sequences:
+            emit_last(H, prev, out, b0, has_mask, T)
+        return
     xs3 = project(x, PK, K, b_in, b0, b1, T, panel, wide)  # (nb, T, 3U)
     G1 = W1.shape[1]
     zh = np.empty((nb, G1), dt)  # the recurrent product(s) of a step
     zc = np.empty((nb if not reset_after else 0, U), dt)
     RH = np.empty((nb if not reset_after else 0, U), dt)
-    prev = np.zeros((nb if has_mask else 0, U), dt)
-    H = h[b0:b1]
     for s in range(T):
         t = T - 1 - s if go_backwards else s
         fill_rows(zh, b_rec)  # the recurrent bias (or zeros), then += h @ R
@@ -101,6 +121,20 @@ class Prepared:
             self._cache[key] = (pk, w1, p1, w2, p2)
         return self._cache[key]
 
+    def stacked_parts(self):
+        """``(P_kh, P_zr, P_rh)``: the panels of the kernel's h columns (D, U), of [kernel;
+        recurrent_kernel]'s z and r columns (D + U, 2U) and of the recurrent h columns
+        (U, U), for ``run_rows``' stacked steps (reset_after, float32)."""
+        key = "stacked"
+        if key not in self._cache:
+            k, rk = self.kernel, self.recurrent_kernel
+            U = rk.shape[0]
+            self._cache[key] = (cpu_micro.packed_panels(k[:, 2 * U:]),
+                                cpu_micro.packed_panels(np.concatenate((k[:, :2 * U],
+                                                                        rk[:, :2 * U]))),
+                                cpu_micro.packed_panels(rk[:, 2 * U:]))
+        return self._cache[key]
+
     def split_panels(self, uc):
         """[kernel; recurrent_kernel] in ``cpu_split``'s (z, r, h) chunk order of ``uc``
         units, packed (reset_after, float32)."""
@@ -147,7 +181,15 @@ def gru_forward(x, kernel, recurrent_kernel, bias, h0, mask, *, activation,
                     return_sequences, zero_output_for_mask, n, uc, wide, prepared.split_panels)
             return out, h
     pk, w1, p1, w2, p2 = prepared.parts(reset_after, panel)
-    if bias is None:
+    # B >= 2 rows with inputs not much wider than U: [x_t | h_tm1] per step (no
+    # projection buffer), as the LSTM (cpu.PROJECT_FIRST_RATIO)
+    stacked = panel and reset_after and B >= 2 and D <= cpu.PROJECT_FIRST_RATIO * U
+    if stacked:
+        pk, p1, p2 = prepared.stacked_parts()
+        b = np.zeros((2, 3 * U), dtype) if bias is None else np.asarray(bias, dtype)
+        b_in = np.concatenate((b[0, :2 * U] + b[1, :2 * U], b[0, 2 * U:], b[1, 2 * U:]))
+        b_rec = _EMPTY[char]
+    elif bias is None:
         b_in = b_rec = _EMPTY[char]
     elif reset_after:
         b_in = np.ascontiguousarray(bias[0], dtype)
@@ -157,7 +199,7 @@ def gru_forward(x, kernel, recurrent_kernel, bias, h0, mask, *, activation,
     x2, h, m, out = cpu_driver.buffers(x, h0, mask, U, dtype, return_sequences)
     args = (x2, pk, prepared.kernel, b_in, p1, w1, b_rec, p2, w2, h, m,
             np.int64(activation), np.int64(recurrent_activation), char == "f", panel, wide,
-            bool(reset_after), bool(go_backwards), bool(return_sequences),
+            bool(reset_after), bool(stacked), bool(go_backwards), bool(return_sequences),
             bool(zero_output_for_mask), out, T)
     cpu_driver.run(run_rows, run_parallel, args, B, B * T * 3 * U * (D + U), panel and wide)
     return (out if return_sequences else out[:, 0]), h

@@ -94,3 +94,29 @@ def gates_before(xs, zh, zc, H, mask, b0, t, has_mask, act, fast):
         _before_loop(xs, zh, zc, H, mask, b0, t, has_mask, _TANH, True)
     else:
         _before_loop(xs, zh, zc, H, mask, b0, t, has_mask, act, fast)
+
+
+@numba.njit(fastmath=_FAST, inline="always", **_JIT)
+def _stacked_loop(S, H, mask, b0, t, has_mask, act, ract, fast):
+    nb, U = H.shape
+    u = np.uint64(U)
+    for r in range(nb):
+        if has_mask and mask[b0 + r, t] == 0:
+            continue
+        for j in range(U):
+            k = np.uint64(j)
+            zg = _act(ract, S[r, k], fast)
+            rg = _act(ract, S[r, u + k], fast)
+            hh = _act(act, gru_candidate_fast(S[r, u + u + k], rg, S[r, u + u + u + k]), fast)
+            H[r, k] = gru_h_fast(zg, H[r, k], hh)
+
+
+@numba.njit(fastmath=_FAST, **LEAF)
+def gates_stacked(S, H, mask, b0, t, has_mask, act, ract, fast):
+    """reset_after on one stacked product: S (nb, 4U) = [z | r | x_h | h_h] (z and r with
+    their input and recurrent parts summed, the h gate's two parts apart); H (nb, U)
+    h_tm1, overwritten with h_t on the rows unmasked at mask[b0 + r, t]."""
+    if fast and act == _TANH and ract == _SIGMOID:
+        _stacked_loop(S, H, mask, b0, t, has_mask, _TANH, _SIGMOID, True)
+    else:
+        _stacked_loop(S, H, mask, b0, t, has_mask, act, ract, fast)

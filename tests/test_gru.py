@@ -311,3 +311,24 @@ def test_time_major_and_set_states():
     _close(stateful(x), naive.gru(x, *layer.get_weights(), h0=h0)[1])
     with pytest.raises(ValueError, match="list of 1 array"):
         stateful.reset_states([h0, h0])
+
+
+@pytest.mark.parametrize("B,D,stacked", [(9, 11, True), (1, 11, False), (4, 200, False)])
+def test_stacked_steps_chosen_by_size(B, D, stacked, monkeypatch):
+    """reset_after on the panels: [x_t | h_tm1] stacked per step from 2 rows while D <=
+    PROJECT_FIRST_RATIO * U (one row, or wide inputs: projected up front); both match."""
+    from gpulstm.kernels import cpu, cpu_gru
+
+    monkeypatch.setenv(cpu.KERNEL_ENV, "panels16")
+    seen = []
+    real = cpu_gru.run_rows
+    monkeypatch.setattr(cpu_gru, "run_rows", lambda *a: seen.append(a[17]) or real(*a))
+    monkeypatch.setattr(cpu, "_threads", lambda: 1)
+    rng = np.random.default_rng(B + D)
+    U = 19
+    layer = gpulstm.GRU(U, return_sequences=True, seed=2)
+    x = rng.standard_normal((B, 6, D)).astype("float32")
+    out = layer(x, backend="cpu")
+    assert seen == [stacked]
+    seq, _, _ = naive.gru(x, *layer.get_weights())
+    _close(out, seq)
