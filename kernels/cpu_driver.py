@@ -12,7 +12,7 @@ A cell kernel module supplies one compiled ``run_rows(*args, b0, b1)`` that runs
   ``cpu``);
 * ``project``: ``x[rows] @ kernel + bias`` for every step up front, and ``product``, the
   per-step ``z += A @ W`` on the ``cpu_micro`` panels or ``cpu_tiles``' row axpy, and
-  ``step_inputs`` (the step's rows of the projection); the outputs of a step are
+  the per-row copies and outputs of a step are
   ``cpu_rows``' ``emit_step`` / ``emit_last`` (Keras's masked-step rule);
 * ``act``: one value through an activation code, float32 tanh / sigmoid on ``cpu_fast``'s
   rational tanh.
@@ -28,6 +28,7 @@ from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kern
 from gpulstm.kernels import cpu_micro, cpu_sync
 from gpulstm.kernels.activations import activate
 from gpulstm.kernels.cpu_fast import _FAST, _tanh_f32
+from gpulstm.kernels.cpu_rows import fill_rows
 from gpulstm.kernels.cpu_tiles import recur_axpy
 
 _JIT = dict(cache=True, error_model="numpy", nogil=True)
@@ -57,22 +58,6 @@ def product(P, W, A, z, nb, panel, wide):
     else:
         for r in range(nb):
             recur_axpy(W, A[r], z[r])
-
-
-@numba.njit(**LEAF)
-def step_inputs(xs3, t, xt):
-    """A step's inputs: xt[r] = xs3[r, t] (xs3 (nb, T, G))."""
-    for r in range(xt.shape[0]):
-        for j in range(xt.shape[1]):
-            xt[r, j] = xs3[r, t, j]
-
-
-@numba.njit(**LEAF)
-def fill_rows(z, bias):
-    """z[r] = bias for every row r (zeros when bias is empty)."""
-    for r in range(z.shape[0]):
-        for j in range(z.shape[1]):
-            z[r, j] = bias[j] if bias.shape[0] > 0 else 0.0
 
 
 @numba.njit(**_JIT)

@@ -20,9 +20,9 @@ import numpy as np
 
 from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
 from gpulstm.kernels import cpu, cpu_driver, cpu_micro, cpu_split
-from gpulstm.kernels.cpu_driver import fill_rows, product, project
+from gpulstm.kernels.cpu_driver import product, project
 from gpulstm.kernels.cpu_gru_gates import gates_after, gates_before, gates_stacked, reset_rows
-from gpulstm.kernels.cpu_rows import emit_last, emit_step, stack_rows
+from gpulstm.kernels.cpu_rows import emit_last, emit_step, fill_rows, stack_rows
 
 _JIT = dict(cache=True, error_model="numpy", nogil=True)
 

@@ -15,8 +15,8 @@ from gpulstm.kernels.codes import CODES
 from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
 from gpulstm.kernels import cpu_driver
 from gpulstm.kernels.cpu_driver import act as _act
-from gpulstm.kernels.cpu_driver import product, project, step_inputs
-from gpulstm.kernels.cpu_rows import emit_last, emit_step
+from gpulstm.kernels.cpu_driver import product, project
+from gpulstm.kernels.cpu_rows import emit_last, emit_step, set_inputs
 from gpulstm.kernels.cpu_fast import _FAST
 
 _TANH = CODES["tanh"]
@@ -62,7 +62,7 @@ def run_rows(x, PK, K, b_in, P, W, h, mask, act, fast, panel, wide, go_backwards
     H = h[b0:b1]
     for s in range(T):
         t = T - 1 - s if go_backwards else s
-        step_inputs(xs3, t, z)
+        set_inputs(xs3, b_in, z, False, False, 0, t)  # z[r] = xs3[r, t] (bias in xs3)
         product(P, W, H, z, nb, panel, wide)
         _cell(z, H, mask, b0, t, has_mask, act, fast)
         emit_step(H, prev, out, mask, b0, t, s, has_mask, zero_output_for_mask,

@@ -68,18 +68,25 @@ def emit_last(H, prev, out, b0, has_mask, T):
             out[b0 + r, 0, :] = 0.0
 
 
+@numba.njit(**LEAF)
+def fill_rows(z, bias):
+    """z[r] = bias for every row r (zeros when bias is empty)."""
+    for r in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            z[r, j] = bias[j] if bias.shape[0] > 0 else 0.0
+
+
 @numba.njit(fastmath=_FAST, **LEAF)
 def set_inputs(src, bias, z, fused, has_bias, first, t):
-    """z[r] = src[first + r, t] + bias (just the bias when projecting step by step)."""
+    """z[r] = src[first + r, t] + bias (just the bias when projecting step by step;
+    ``has_bias`` is ``bias.shape[0] > 0``)."""
+    if fused:
+        fill_rows(z, bias)
+        return
     G = z.shape[1]
     for r in range(z.shape[0]):
         zr = z[r]
-        if fused:
-            if has_bias:
-                copy_row(bias, zr)
-            else:
-                zr[:] = 0.0
-        elif has_bias:
+        if has_bias:
             xr = src[first + r, t]
             for j in range(G):
                 zr[j] = xr[j] + bias[j]

@@ -25,7 +25,7 @@ from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kern
 from gpulstm.kernels import cpu_micro, cpu_sync
 from gpulstm.kernels.cpu_fast import LEAF, gates_rows
 from gpulstm.kernels.cpu_gru_gates import gates_after
-from gpulstm.kernels.cpu_rows import copy_row
+from gpulstm.kernels.cpu_rows import copy_row, fill_rows
 
 _JIT = dict(cache=True, error_model="numpy", nogil=True)
 NR = cpu_micro.NR
@@ -103,9 +103,8 @@ def _chunk(k, s, t, xp, bias, P, D, hbuf, c, mask, first, act, ract, fast, wide,
                 zr[j] = src[j] + bk[j]
         else:
             copy_row(src, zr)
-        if gru:
-            for j in range(CW):
-                z[r, j] = rec_bias[c0 + j] if rec_bias.shape[0] > 0 else 0.0
+    if gru:
+        fill_rows(z, rec_bias[c0:c0 + CW])  # the chunk's recurrent bias (or zeros)
     cpu_micro.gemm_panels(P[k * npc:(k + 1) * npc, D:], h_prev, z, nb, wide)
     if gru:
         for r in range(nb):  # the GRU's gates update h in place: h_tm1 first
