@@ -71,7 +71,7 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true", help="the suite's quick subset of those groups")
     p.add_argument("--cell", default="lstm", choices=_cases.CELLS, help="the recurrent layer raced")
     p.add_argument("--passes", type=int, default=2)
-    p.add_argument("--cpus", help="taskset -c list (default: the first max(threads) cores)")
+    p.add_argument("--cpus", help="taskset -c list (default: the first N cores at N threads)")
     p.add_argument("--json", help="save the merged run here")
     p.add_argument("--raw", help="keep the pytest-benchmark files in this folder")
     p.add_argument("pytest_args", nargs="*", help="more pytest arguments (after --)")
@@ -83,8 +83,8 @@ def main(argv=None):
     unknown = [c for c in contenders if not c.startswith("gpulstm-") and c not in _peers.PEERS]
     if unknown:
         p.error(f"unknown contenders {unknown}; peers are {list(_peers.PEERS)}")
-    cpus = _race.default_cpus(threads) if args.cpus is None else args.cpus
-    template = " ".join(_race.worker_command(cpus, "pytest", suite_args("C", "N", args.groups, "OUT.json",
+    cpus = args.cpus  # None: the first N cores at N threads (_race.cpus_for)
+    template = " ".join(_race.worker_command(_race.cpus_for(max(threads), cpus), "pytest", suite_args("C", "N", args.groups, "OUT.json",
                                                                          args.quick, args.pytest_args, args.cell)))
     run = _race.new_run(contenders, threads, "python bench/suite_race.py " + " ".join(argv or sys.argv[1:]),
                         _race.settings(threads, 5 if args.quick else 7, 0.01 if args.quick else 0.03, None,
@@ -103,7 +103,7 @@ def main(argv=None):
 
 
 def _one(name, n, k, args, cpus, raw):
-    rows, error = run_suite(name, n, args.groups, cpus, raw, args.quick, args.pytest_args, cell=args.cell)
+    rows, error = run_suite(name, n, args.groups, _race.cpus_for(n, cpus), raw, args.quick, args.pytest_args, cell=args.cell)
     print(f"  {name} threads={n} pass {k + 1}: " + (", ".join(
         f"{r['case']} {_results.cell_text(r)}" for r in rows) or error), file=sys.stderr, flush=True)
     return rows, error

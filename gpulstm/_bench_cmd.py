@@ -36,7 +36,7 @@ def add_parser(sub):
                    help="workers per contender and thread count, order reversed every other pass; "
                         "the best median counts (default 2)")
     s.add_argument("--cpus", help="taskset -c list for every worker (default: the first "
-                                  "max(threads) cores, e.g. 0,1)")
+                                  "N cores at N threads: 0 for 1 thread, 0,1 for 2)")
     s.add_argument("--max-load", type=float, metavar="CORES",
                    help="drop and redo samples during which other processes used more than "
                         "CORES cores (up to 3x the repeats); default: keep every sample")

@@ -2,7 +2,9 @@
 
 For every thread count, each contender runs in a fresh worker process
 (``python -m gpulstm._measure``, see there) pinned with ``taskset -c CPUS`` to the
-same cores, with the same seeded weights, the NumPy first-call tier off and
+same cores (by default the first N cores for N threads: a one-thread worker gets one
+core, so a runtime that ignores its thread setting cannot use the second), with the
+same seeded weights, the NumPy first-call tier off and
 OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset in the worker only.  The whole round
 runs ``passes`` times (2 by default) with the contender order reversed on every
 other pass; a cell is the best of the passes' medians.  Interleaving contenders in
@@ -33,9 +35,26 @@ TIMEOUT_S = 3600.0  # one worker (one contender, one thread count, every case)
 
 
 def default_cpus(threads):
-    """The cores every worker is pinned to: the first max(threads) of the machine ("0,1")."""
+    """The first max(threads) cores of the machine ("0,1")."""
     n = min(max(threads), os.cpu_count() or 1)
     return ",".join(str(i) for i in range(n))
+
+
+def cpus_for(n, cpus=None):
+    """The ``taskset -c`` list of the workers at ``n`` threads: ``cpus`` when given (every
+    thread count on the same cores), else the first ``n`` cores ("0" for one thread).
+
+    One core for one thread keeps a runtime that does not honour its thread setting
+    (JAX's XLA CPU client spins a second core at "1 thread") at one thread.
+    """
+    return default_cpus([n]) if cpus is None else cpus
+
+
+def cpus_text(threads, cpus=None):
+    """What ``settings["cpus"]`` records: ``cpus``, or the list per thread count."""
+    if cpus is not None:
+        return cpus
+    return "; ".join(f"{n} thread{'s' * (n > 1)}: {cpus_for(n)}" for n in threads)
 
 
 def worker_env(contender, threads, base=None):
@@ -118,7 +137,9 @@ def settings(threads, repeats, min_sample_s, max_other_load, passes, calls, cpus
                           f"best of {passes} per-process medians"),
             "repeats": repeats, "min_sample_s": min_sample_s, "calls": calls,
             "max_other_load": max_other_load, "interleaved": False, "threads": threads,
-            "cpus": cpus, "worker_command": command or " ".join(worker_command(cpus)) + " < SPEC.json",
+            "cpus": cpus_text(threads, cpus),
+            "worker_command": command or " ".join(worker_command(cpus_for(max(threads), cpus)))
+            + " < SPEC.json",
             "worker_env": {**WORKER_ENV, **{k: None for k in UNSET_ENV}},
             "dtype": "float32", "io": "NumPy in, NumPy out (last output, B x U)",
             "peers": dict(_peers.DESCRIPTIONS), "tolerance": "1e-5 * max(1, max|ref|) vs float64"}
@@ -159,12 +180,11 @@ def race(cases, contenders, threads=(None,), *, repeats=7, min_sample_s=0.03, ma
     calls : int, optional
         Time this many single calls instead (median and 90th percentile): the busy race.
     cpus : str, optional
-        ``taskset -c`` list for every worker (default: the first max(threads) cores).
+        ``taskset -c`` list for every worker (default: the first N cores at N threads).
     progress : callable, optional
         Called as ``progress(contender, threads, pass_index, rows)`` per finished case.
     """
     threads = [t or os.cpu_count() for t in threads]
-    cpus = default_cpus(threads) if cpus is None else cpus
     run = new_run(contenders, threads, command,
                   settings(threads, repeats, min_sample_s, max_other_load, passes, calls, cpus))
     spec_common = {"cases": [c.to_dict() for c in cases], "repeats": repeats,
@@ -172,7 +192,7 @@ def race(cases, contenders, threads=(None,), *, repeats=7, min_sample_s=0.03, ma
 
     def one(name, n, p):
         spec = dict(spec_common, contender=name, threads=n)
-        return run_worker(spec, cpus, worker_env(name, n), timeout,
+        return run_worker(spec, cpus_for(n, cpus), worker_env(name, n), timeout,
                           on_rows=progress and (lambda r: progress(name, n, p, r)))
 
     return run_all(run, cases, contenders, threads, passes, one)

@@ -66,10 +66,12 @@ def test_passes_alternate_order_and_keep_the_best(monkeypatch):
         assert len(r["pass_medians_ms"]) == 3 and r["median_ms"] == min(r["pass_medians_ms"])
     assert [(r["threads"], r["contender"]) for r in run["results"]] == [(t, n) for t in (1, 2) for n in fwd]
     env = workers[0][2]
-    assert env["GPULSTM_NUMPY_TIER"] == "0" and workers[0][3] == "0,1"
+    assert env["GPULSTM_NUMPY_TIER"] == "0" and workers[0][3] == "0"  # 1 thread: 1 core
+    assert {w[3] for w in workers if w[1] == 2} == {"0,1"}
     assert "OPENBLAS_CORETYPE" not in env and "OPENBLAS_L2_SIZE" not in env
     s = run["settings"]
-    assert s["isolation"] == "process" and s["passes"] == 3 and s["cpus"] == "0,1"
+    assert s["isolation"] == "process" and s["passes"] == 3
+    assert s["cpus"] == "1 thread: 0; 2 threads: 0,1"
     assert s["worker_command"].startswith("taskset -c 0,1 ") or not _which("taskset")
 
 
