@@ -129,8 +129,8 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
 
     ``plan`` (a ``WarpPlan`` or a first-version ``Plan``) overrides the launch
     configuration (tests, benchmarks; with ``rec_masks`` the default is the first
-    version's, a ``WarpPlan`` runs the warp driver's masked variant).  ``prepared`` (from ``prepare``) replaces
-    ``kernel``, ``recurrent_kernel`` and ``bias``.
+    version's, a ``WarpPlan`` runs the warp driver's masked variant).  ``prepared``
+    (from ``prepare``) replaces ``kernel``, ``recurrent_kernel`` and ``bias``.
     """
     weights = (kernel if x_proj is None else None, recurrent_kernel,
                bias if x_proj is None else None)
