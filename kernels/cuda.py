@@ -7,7 +7,14 @@ barrier per timestep (two for GRU without ``reset_after``): by default ``cuda_wa
 (the cell-agnostic driver: a warp per hidden unit, the block's
 weights in shared memory as far as they fit, warp-shuffle reductions, float32
 activations, flag barrier when every block is resident); ``cuda_kernels`` (the
-first version) runs recurrent-dropout masks and serves as the benchmark baseline.
+first version) serves as the benchmark baseline.
+
+Training-mode recurrent dropout (``rec_masks`` (B, gates, U), h_tm1 multiplied by
+each gate's mask before that gate's recurrent product) runs on the warp driver's
+masked variant for GRU and SimpleRNN; the LSTM keeps the first-version kernel for
+masks by default until a GPU run has validated the warp driver's masked LSTM (an
+explicit ``WarpPlan`` runs it there: the simulator tests do).
+
 ``prepare`` keeps the float32 / device copies and the packed recurrent weights of a
 layer across calls.
 
@@ -121,8 +128,9 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0, c0, mask, *, activation,
     """CUDA LSTM forward pass; see ``gpulstm.dispatch`` for the contract.
 
     ``plan`` (a ``WarpPlan`` or a first-version ``Plan``) overrides the launch
-    configuration (tests, benchmarks).  ``prepared`` (from ``prepare``) replaces
-    ``kernel``, ``recurrent_kernel`` and ``bias``.
+    configuration (tests, benchmarks; with ``rec_masks`` the default is the first
+    version's, a ``WarpPlan`` runs the warp driver's masked variant).  ``prepared``
+    (from ``prepare``) replaces ``kernel``, ``recurrent_kernel`` and ``bias``.
     """
     weights = (kernel if x_proj is None else None, recurrent_kernel,
                bias if x_proj is None else None)
@@ -137,11 +145,6 @@ def run(cell, x, weights, prepared, h0, c0, mask, activation, recurrent_activati
 
     ``weights`` ``(kernel, recurrent_kernel, bias[, rec_bias])`` when ``prepared`` is None.
     """
-    if rec_masks is not None and cell is not _cells.LSTM:
-        raise ValueError(
-            f"Expected no recurrent dropout masks for the {cell.name} cell on the CUDA backend "
-            "(training-mode recurrent_dropout runs on the LSTM's first-version kernel only). "
-            "Received: rec_masks. To fix it: pass backend='cpu' for training-mode calls.")
     if SIM:
         return _forward_sim(cell, x, prepared or Prepared(np, *weights), h0, c0, mask,
                             activation, recurrent_activation, go_backwards, return_sequences,
@@ -225,10 +228,23 @@ def _sync(xm, plan, B, U):
     return tags
 
 
+def _first_version(cell, rec_masks):
+    """Whether the default plan is the first-version kernel's: the LSTM's recurrent
+    dropout stays there until a GPU run has validated the warp driver's masked LSTM."""
+    return rec_masks is not None and cell is _cells.LSTM
+
+
 def _buffers(xm, cell, h0, c0, mask, rec_masks, B, T, U, return_sequences):
     """Device (or host, simulator) state: hbuf, c, aux, last, seq, mask, rec_masks
     (c: (0, 0) for cells without one; aux: (2, B, U) for two-phase cells)."""
     f32 = np.float32
+    rm = (xm.ascontiguousarray(xm.asarray(rec_masks, dtype=f32)) if rec_masks is not None
+          else xm.zeros((0, 0, 0), f32))
+    if rec_masks is not None and rm.shape != (B, cell.gates, U):
+        raise ValueError(
+            f"Expected recurrent dropout masks of shape (batch, gates, units) = "
+            f"{(B, cell.gates, U)} for the {cell.name} cell. Received: rec_masks of shape "
+            f"{rm.shape}. To fix it: pass one mask per batch row, gate and unit.")
     hbuf = xm.empty((2, B, U), f32)
     hbuf[0] = xm.asarray(h0, dtype=f32)
     c = (xm.array(xm.asarray(c0, dtype=f32), order="C", copy=True) if cell.has_c
@@ -238,8 +254,6 @@ def _buffers(xm, cell, h0, c0, mask, rec_masks, B, T, U, return_sequences):
     seq = xm.empty((B, T, U), f32) if return_sequences else xm.empty((1, 1, 1), f32)
     m = (xm.ascontiguousarray(xm.asarray(mask), dtype=np.uint8) if mask is not None
          else xm.zeros((0, 0), np.uint8))
-    rm = (xm.ascontiguousarray(xm.asarray(rec_masks, dtype=f32)) if rec_masks is not None
-          else xm.zeros((0, 0, 0), f32))
     return hbuf, c, aux, last, seq, m, rm
 
 
@@ -274,7 +288,7 @@ def _forward_gpu(cupy, cell, x, prepared, h0, c0, mask, activation, recurrent_ac
                                               return_sequences)
     n_sm, optin = _facts()
     if plan is None:
-        plan = (make_plan(B, U, n_sm=n_sm, smem_optin=optin) if rec_masks is not None
+        plan = (make_plan(B, U, n_sm=n_sm, smem_optin=optin) if _first_version(cell, rec_masks)
                 else make_warp_plan(B, U, n_sm=n_sm, smem_optin=optin, gates=cell.gates))
     counter = _sync(cupy, plan, B, U)
     Rp = prepared.packed(plan.n_blocks, plan.upb)
@@ -301,9 +315,6 @@ def _launch(plan, stream, d, activation, recurrent_activation, go_backwards, zer
     flags = (act, ract, bool(go_backwards), bool(zero_output), bool(return_sequences))
     xp, Rp, brec, hbuf, c, aux, last, seq, m, rm, counter = d
     warp = isinstance(plan, WarpPlan)
-    if warp and has_rm:
-        raise ValueError("Expected a first-version Plan with rec_masks (recurrent dropout). "
-                         f"Received: plan={plan!r}")
     phases = (0,)
     if warp:
         if plan.gates != cell.gates:
@@ -315,9 +326,9 @@ def _launch(plan, stream, d, activation, recurrent_activation, go_backwards, zer
                              f"products per step; the tag exchange has one). Received: "
                              f"plan={plan!r}")
         k_cg, k_flag, k_tag, k_step = _cw.kernels(act_user, ract_user, plan.rb, plan.shuffle,
-                                                  cell)
+                                                  cell, masked=has_rm)
         tail = (plan.upb, plan.w_units)
-        state = (xp, Rp, brec, hbuf, c, aux, last, seq, m)
+        state = (xp, Rp, brec, hbuf, c, aux, last, seq, m, rm)
         # the step kernel takes the sync array too (tags: each launch waits on them)
         step_state = (*state, counter, plan.barrier == "tag")
     else:
@@ -385,7 +396,7 @@ def _forward_sim(cell, x, prepared, h0, c0, mask, activation, recurrent_activati
     if plan is None:
         # the simulator is correct for a grid barrier with one block only
         plan = (make_plan(B, U, n_blocks=1, nthreads=32, smem_optin=48 * 1024)
-                if rec_masks is not None else
+                if _first_version(cell, rec_masks) else
                 make_warp_plan(B, U, n_blocks=1, nthreads=32, smem_optin=48 * 1024,
                                shuffle=False, gates=cell.gates))
     if plan.driver == "persistent" and plan.n_blocks != 1:

@@ -3,8 +3,8 @@
 Two kernels: ``WarpPlan`` drives ``cuda_warp`` (the default: a warp per hidden
 unit, float32 activations, warp shuffles on a real GPU) and ``Plan`` drives
 ``cuda_kernels`` (the first version: ``ksplit`` threads per (row, unit) and a
-shared-memory tree reduction; kept for recurrent dropout masks and as the
-baseline the benchmark compares against).
+shared-memory tree reduction; the LSTM's default for recurrent dropout masks until
+``cuda_warp``'s masked variant has run on a GPU, and the benchmark's baseline).
 """
 from dataclasses import dataclass, replace
 

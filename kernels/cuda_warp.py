@@ -8,6 +8,12 @@ of the missing gates idle, and a cell with two products per step (GRU without
 ``reset_after``) runs two phases, each closed by the exchange (``aux`` carries what
 the first phase publishes).  ``cuda_kernels`` is the LSTM's first version.
 
+Recurrent dropout (training mode) is a variant of the same source (``masked``):
+each gate's product reads ``h_tm1 * rm[b, g]`` with the per-gate masks ``rm``
+(B, gates, U) read from global memory beside the weights, as Keras's implementation 1
+multiplies h_tm1 per gate; in GRU's second phase the staged ``r * h_tm1`` meets the
+candidate's mask, Keras's ``(r * (h_tm1 * m_h)) @ U_h``.
+
 Thread mapping (one layer, one sequence per launch, 1-D grid):
 
 * Block ``blk`` owns hidden units ``[blk * upb, blk * upb + upb)``; warp ``w`` of the
@@ -69,15 +75,19 @@ def _make_apply(user):
     return cuda.jit(device=True)(apply)
 
 
-def kernels(act_user, ract_user, rb, shuffle, cell=_cells.LSTM):
-    """``(persistent cg, flag and tag kernels, step_kernel)`` of ``cell``, cached per key."""
+def kernels(act_user, ract_user, rb, shuffle, cell=_cells.LSTM, masked=False):
+    """``(persistent cg, flag and tag kernels, step_kernel)`` of ``cell``, cached per key.
+
+    ``masked``: the variant that multiplies h_tm1 by the per-gate recurrent dropout
+    masks ``rm`` in each product (the same source; unmasked kernels ignore ``rm``)."""
     if rb not in ROWS:
         raise ValueError(f"Expected rb in {ROWS}. Received: rb={rb}")
-    key = (cell, act_user, ract_user, rb, bool(shuffle))
+    key = (cell, act_user, ract_user, rb, bool(shuffle), bool(masked))
     with _lock:
         got = _built.get(key)
         if got is None:
-            got = _build(_make_apply(act_user), _make_apply(ract_user), rb, bool(shuffle), cell)
+            got = _build(_make_apply(act_user), _make_apply(ract_user), rb, bool(shuffle), cell,
+                         bool(masked))
             _built[key] = got
         return got
 
@@ -114,11 +124,14 @@ def _exchanges(shuffle):
     return xshfl, ishfl
 
 
-def _dot_reduce_source(rb, ng=4):
+def _dot_reduce_source(rb, ng=4, masked=False):
     """Source of ``dot_reduce``: the lane's (row ``l & 7``, gate ``l >> 3``) full sum.
 
     ``ng`` gates (rows ``row + g * U`` of the weights); the missing gates of the four
-    sum to zero, so their lanes hold 0.
+    sum to zero, so their lanes hold 0.  ``masked`` (recurrent dropout): each gate's
+    product reads ``h_tm1 * rm[b0 + r, g0 + g]`` (rm (B, gates, U), the per-gate masks;
+    rows past B read row B - 1 times a zero h); unmasked, ``rm``, ``b0`` and ``g0`` are
+    not read and the source is the plain product's.
 
     Generated because numba does not unroll loops: the 4*rb accumulators must be
     scalar variables to stay in registers.  The k loop is unrolled by two so twice
@@ -126,8 +139,10 @@ def _dot_reduce_source(rb, ng=4):
     """
     names = "ifco"[:ng]
     acc = [f"a{g}{r}" for r in range(rb) for g in names]
-    L = ["def dot_reduce(Ws, rows, ns, Wg, rowg, ng, U, dyn, h_base, lane):"]
+    L = ["def dot_reduce(Ws, rows, ns, Wg, rowg, ng, U, dyn, h_base, lane, rm, b0, g0):"]
     L += [f"    {a} = float32(0.0)" for a in acc]
+    if masked:
+        L += [f"    mb{r} = min(b0 + {r}, rm.shape[0] - 1)" for r in range(rb)]
     # two loops, one per weight source (shared / global memory), one of them empty:
     # no branch around the exchanges, which must stay block-uniform in the simulator
     for W, row, n in (("Ws", "rows", "ns"), ("Wg", "rowg", "ng")):
@@ -141,10 +156,15 @@ def _dot_reduce_source(rb, ng=4):
         for half, k in ((0, "kk"), (1, "k2")):
             L += [f"        w{g}{half} = {W}[{row} + {i} * U + {k}]" for i, g in enumerate(names)]
             L += [f"        h{r}{half} = dyn[h_base + {r} * U + {k}]" for r in range(rb)]
+            if masked:
+                L += [f"        m{g}{r}{half} = rm[mb{r}, g0 + {i}, {k}]"
+                      for r in range(rb) for i, g in enumerate(names)]
         for half in (0, 1):
             for r in range(rb):
                 h = f"h{r}{half}" if half == 0 else f"(h{r}1 * v2)"
-                L += [f"        a{g}{r} += {h} * w{g}{half}" for g in names]
+                for g in names:
+                    hm = f"({h} * m{g}{r}{half})" if masked else h
+                    L.append(f"        a{g}{r} += {hm} * w{g}{half}")
     L.append("    hi = (lane & 16) != 0")
     L.append("    mid = (lane & 8) != 0")
     L.append("    mine = float32(0.0)")
@@ -166,13 +186,13 @@ def _dot_reduce_source(rb, ng=4):
     return "\n".join(L) + "\n"
 
 
-def _build(act_f, ract_f, RB, shuffle, cell):
+def _build(act_f, ract_f, RB, shuffle, cell, masked):
     xshfl, ishfl = _exchanges(shuffle)
     dots = []
     for first, ng in cell.phases:
         ns = {"float32": float32, "xshfl": xshfl}
-        exec(compile(_dot_reduce_source(RB, ng), f"<cuda_warp dot_reduce rb={RB} ng={ng}>",
-                     "exec"), ns)
+        exec(compile(_dot_reduce_source(RB, ng, masked),
+                     f"<cuda_warp dot_reduce rb={RB} ng={ng} masked={masked}>", "exec"), ns)
         dots.append(cuda.jit(device=True)(ns["dot_reduce"]))
     dot_a, dot_b = dots[0], dots[-1]
     (G0A, NGA), (G0B, NGB) = cell.phases[0], cell.phases[-1]
@@ -184,9 +204,9 @@ def _build(act_f, ract_f, RB, shuffle, cell):
     SCRATCH = not shuffle
 
     @cuda.jit(device=True)
-    def step_block(k, phase, blk, xp, Rp, brec, hbuf, c, aux, last, seq, mask, sync, tagged,
-                   dyn, h_base, w_base, act, ract, go_backwards, zero_output, return_sequences,
-                   upb, w_units):
+    def step_block(k, phase, blk, xp, Rp, brec, hbuf, c, aux, last, seq, mask, rm, sync,
+                   tagged, dyn, h_base, w_base, act, ract, go_backwards, zero_output,
+                   return_sequences, upb, w_units):
         """Phase ``phase`` of timestep ``k`` of block ``blk``: its units for every batch row.
 
         xp (B, T, G) input projection (input bias included); Rp 1-D packed weights, dyn
@@ -194,9 +214,11 @@ def _build(act_f, ract_f, RB, shuffle, cell):
         bias (cells with rec_bias) or (0,); hbuf (2, B, U) h by step parity; c (B, U)
         the LSTM's c (else unused), last (B, U) updated in place; aux (2, B, U) what a
         phase publishes for the next (two-phase cells, else unused); seq (B, T, U)
-        when return_sequences; mask (B, T) uint8 or (0, 0).  ``tagged``: sync (2, B, U)
-        int32 holds the step whose input each hbuf entry is (the tag exchange: wait
-        for the entries themselves instead of a grid barrier; one-phase cells only).
+        when return_sequences; mask (B, T) uint8 or (0, 0); rm (B, gates, U) the
+        per-gate recurrent dropout masks (masked kernels) or (0, 0, 0).  ``tagged``:
+        sync (2, B, U) int32 holds the step whose input each hbuf entry is (the tag
+        exchange: wait for the entries themselves instead of a grid barrier; one-phase
+        cells only).
         """
         tid = cuda.threadIdx.x
         nthr = cuda.blockDim.x
@@ -269,10 +291,10 @@ def _build(act_f, ract_f, RB, shuffle, cell):
                 rowg = (j0 + j) * GATES * U + g0 * U
                 if phase > 0:
                     s = dot_b(dyn, w_base + row, n if on_chip else 0, Rp, rowg,
-                              0 if on_chip else n, U, dyn, h_base, lane)
+                              0 if on_chip else n, U, dyn, h_base, lane, rm, b0, g0)
                 else:
                     s = dot_a(dyn, w_base + row, n if on_chip else 0, Rp, rowg,
-                              0 if on_chip else n, U, dyn, h_base, lane)
+                              0 if on_chip else n, U, dyn, h_base, lane, rm, b0, g0)
                 v1, v2 = finish(dyn, phase, gate, r, xv, s, bv, carry, h_tm1, act, ract)
                 if live and lane < nb:
                     b = b0 + lane
@@ -311,7 +333,7 @@ def _build(act_f, ract_f, RB, shuffle, cell):
 
     def persistent(barrier, tagged):
         @cuda.jit
-        def warp_kernel(xp, Rp, brec, hbuf, c, aux, last, seq, mask, sync, act, ract,
+        def warp_kernel(xp, Rp, brec, hbuf, c, aux, last, seq, mask, rm, sync, act, ract,
                         go_backwards, zero_output, return_sequences, upb, w_units, T):
             """Whole sequence in one launch.  sync: (1, 1, 1) int32 zeros (the flag
             barrier's arrival counter, one arrival per phase) or, tag exchange,
@@ -325,8 +347,8 @@ def _build(act_f, ract_f, RB, shuffle, cell):
             load_weights(blk, Rp, dyn, w_base, upb, w_units, U)
             for k in range(T):
                 for ph in range(NPH):
-                    step_block(k, ph, blk, xp, Rp, brec, hbuf, c, aux, last, seq, mask, sync,
-                               tagged, dyn, h_base, w_base, act, ract, go_backwards,
+                    step_block(k, ph, blk, xp, Rp, brec, hbuf, c, aux, last, seq, mask, rm,
+                               sync, tagged, dyn, h_base, w_base, act, ract, go_backwards,
                                zero_output, return_sequences, upb, w_units)
                     barrier(sync, nblk * (k * NPH + ph + 1))
         return warp_kernel
@@ -355,8 +377,9 @@ def _build(act_f, ract_f, RB, shuffle, cell):
         cuda.syncthreads()
 
     @cuda.jit
-    def warp_step_kernel(k, phase, xp, Rp, brec, hbuf, c, aux, last, seq, mask, sync, tagged,
-                         act, ract, go_backwards, zero_output, return_sequences, upb, w_units):
+    def warp_step_kernel(k, phase, xp, Rp, brec, hbuf, c, aux, last, seq, mask, rm, sync,
+                         tagged, act, ract, go_backwards, zero_output, return_sequences, upb,
+                         w_units):
         """Phase ``phase`` of timestep ``k`` only: drives ``step_block`` over several
         blocks (tests, graphs)."""
         dyn = cuda.shared.array(0, dtype=numba.float32)
@@ -365,9 +388,9 @@ def _build(act_f, ract_f, RB, shuffle, cell):
         h_base = 3 * cuda.blockDim.x if SCRATCH else 0
         w_base = h_base + RB * U
         load_weights(blk, Rp, dyn, w_base, upb, w_units, U)
-        step_block(k, phase, blk, xp, Rp, brec, hbuf, c, aux, last, seq, mask, sync, tagged,
-                   dyn, h_base, w_base, act, ract, go_backwards, zero_output, return_sequences,
-                   upb, w_units)
+        step_block(k, phase, blk, xp, Rp, brec, hbuf, c, aux, last, seq, mask, rm, sync,
+                   tagged, dyn, h_base, w_base, act, ract, go_backwards, zero_output,
+                   return_sequences, upb, w_units)
 
     return (persistent(cg_barrier, False), persistent(flag_barrier, False),
             persistent(block_barrier, True), warp_step_kernel)

@@ -4,7 +4,8 @@
 #   run(command="bash scripts/gpu_session.sh", timeout_s=580)
 #
 # (``bash scripts/gpu_session.sh gru``: the GRU / SimpleRNN cells instead, their GPU
-# tests and gpu_check.py's GRU section, also one call.)
+# tests (with recurrent dropout masks on every plan, the LSTM's masked warp plans too)
+# and gpu_check.py's GRU section, also one call.)
 #
 # 1. install gpulstm into the device's python (nothing can be downloaded there);
 # 2. the real-GPU tests (tests/test_cuda_gpu.py: kernels against the float64
@@ -22,7 +23,8 @@ nvidia-smi -L > "$OUT/device.txt" 2>&1
 python3 -m pip install --no-deps --no-build-isolation -e . > "$OUT/install.log" 2>&1 \
     || { echo "install failed"; tail -5 "$OUT/install.log"; exit 1; }
 if [ "${1:-}" = gru ]; then
-    # the GRU / SimpleRNN cells of the persistent driver (one call of its own):
+    # the GRU / SimpleRNN cells of the persistent driver (one call of its own), masked
+    # (recurrent dropout) and not:
     #   run(command="bash scripts/gpu_session.sh gru", timeout_s=580)
     timeout 300 python3 -m pytest -q -m gpu tests/test_cuda_gpu_cells.py -p no:cacheprovider \
         > "$OUT/gpu_cells_tests.log" 2>&1

@@ -101,7 +101,7 @@ def flavour_from_version(keras_version):
 
 def lstm(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, mask=None,
          activation="tanh", recurrent_activation="sigmoid", go_backwards=False,
-         zero_output_for_mask=False, hard_sigmoid="keras3"):
+         zero_output_for_mask=False, hard_sigmoid="keras3", rec_masks=None):
     """Run one LSTM layer in float64.
 
     Parameters
@@ -110,6 +110,8 @@ def lstm(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, mask=None,
     kernel : (D, 4U); recurrent_kernel : (U, 4U); bias : (4U,) or None.
     h0, c0 : (B, U) or None (zeros).
     mask : bool (B, T) or None.
+    rec_masks : (B, 4, U) or None: recurrent dropout (training mode), Keras 2's
+        implementation 1: gate g's recurrent product is ``(h_tm1 * rec_masks[:, g]) @ R_g``.
 
     Returns
     -------
@@ -134,7 +136,7 @@ def lstm(x, kernel, recurrent_kernel, bias=None, h0=None, c0=None, mask=None,
     for k, t in enumerate(steps):
         # Garbage at masked steps may overflow here; np.where below discards it.
         with np.errstate(invalid="ignore", over="ignore"):
-            z = x[:, t] @ W + h @ R + b  # z is (B, 4U)
+            z = x[:, t] @ W + _rec_product(h, R, rec_masks, range(4)) + b  # z is (B, 4U)
             z_i, z_f, z_c, z_o = z[:, :U], z[:, U:2 * U], z[:, 2 * U:3 * U], z[:, 3 * U:]
             i, f, g, o = ract(z_i), ract(z_f), act(z_c), ract(z_o)
             c_new = f * c + i * g
@@ -198,7 +200,7 @@ def bidirectional(x, fw, bw, mask=None, merge_mode="concat", return_sequences=Fa
 
 def gru(x, kernel, recurrent_kernel, bias=None, h0=None, mask=None, activation="tanh",
         recurrent_activation="sigmoid", reset_after=True, go_backwards=False,
-        zero_output_for_mask=False, hard_sigmoid="keras3"):
+        zero_output_for_mask=False, hard_sigmoid="keras3", rec_masks=None):
     """Run one Keras GRU layer in float64, gate order z, r, h.
 
     kernel (D, 3U); recurrent_kernel (U, 3U); bias (2, 3U) [input; recurrent] when
@@ -211,6 +213,9 @@ def gru(x, kernel, recurrent_kernel, bias=None, h0=None, mask=None, activation="
                       hh = act(x_h + (r * h_tm1) @ R_h)
         h = z * h_tm1 + (1 - z) * hh
 
+    ``rec_masks`` (B, 3, U): every ``h_tm1`` inside a product above is ``h_tm1 *
+    rec_masks[:, g]`` for that product's gate g (without ``reset_after``,
+    ``(r * (h_tm1 * m_h)) @ R_h``); the last line keeps the unmasked h_tm1.
     Masks as in ``lstm``.  Returns ``(seq, last, h)`` like ``lstm`` without c.
     """
     x = np.asarray(x, dtype=np.float64)
@@ -235,19 +240,32 @@ def gru(x, kernel, recurrent_kernel, bias=None, h0=None, mask=None, activation="
         with np.errstate(invalid="ignore", over="ignore"):
             xz = x[:, t] @ W + b_in  # (B, 3U)
             if reset_after:
-                rz = h @ R + b_rec
+                rz = _rec_product(h, R, rec_masks, range(3)) + b_rec
                 z = ract(xz[:, :U] + rz[:, :U])
                 r = ract(xz[:, U:2 * U] + rz[:, U:2 * U])
                 hh = act(xz[:, 2 * U:] + r * rz[:, 2 * U:])
             else:
-                z = ract(xz[:, :U] + h @ R[:, :U])
-                r = ract(xz[:, U:2 * U] + h @ R[:, U:2 * U])
-                hh = act(xz[:, 2 * U:] + (r * h) @ R[:, 2 * U:])
+                rz = _rec_product(h, R, rec_masks, range(2))
+                z = ract(xz[:, :U] + rz[:, :U])
+                r = ract(xz[:, U:2 * U] + rz[:, U:2 * U])
+                h_h = h if rec_masks is None else h * rec_masks[:, 2]
+                hh = act(xz[:, 2 * U:] + (r * h_h) @ R[:, 2 * U:])
             h_new = z * h + (1.0 - z) * hh
         h, out_prev = _masked_step(m[:, t], h_new, h, out_prev, zero_output_for_mask)
         seq[:, k] = out_prev
     last = seq[:, -1].copy() if T else np.zeros((B, U))
     return seq, last, h
+
+
+def _rec_product(h, R, rec_masks, gates):
+    """``[(h * rec_masks[:, g]) @ R_g for g in gates]`` side by side (R_g: gate g's U
+    columns of R); without masks ``h @ R`` over those columns."""
+    U = R.shape[0]
+    parts = []
+    for g in gates:
+        h_g = h if rec_masks is None else h * np.asarray(rec_masks, dtype=np.float64)[:, g]
+        parts.append(h_g @ R[:, g * U:(g + 1) * U])
+    return np.concatenate(parts, axis=1)
 
 
 def _masked_step(keep, h_new, h, out_prev, zero_output_for_mask):
@@ -259,14 +277,16 @@ def _masked_step(keep, h_new, h, out_prev, zero_output_for_mask):
 
 
 def simple_rnn(x, kernel, recurrent_kernel, bias=None, h0=None, mask=None, activation="tanh",
-               go_backwards=False, zero_output_for_mask=False, hard_sigmoid="keras3"):
+               go_backwards=False, zero_output_for_mask=False, hard_sigmoid="keras3",
+               rec_masks=None):
     """Run one Keras SimpleRNN layer in float64.
 
     kernel (D, U); recurrent_kernel (U, U); bias (U,) or None.  Per step::
 
         h = act(x_t @ kernel + bias + h_tm1 @ recurrent_kernel)
 
-    Masks as in ``lstm``.  Returns ``(seq, last, h)`` like ``gru``.
+    ``rec_masks`` (B, 1, U): ``h_tm1 * rec_masks[:, 0]`` in the product.  Masks as in
+    ``lstm``.  Returns ``(seq, last, h)`` like ``gru``.
     """
     x = np.asarray(x, dtype=np.float64)
     W = np.asarray(kernel, dtype=np.float64)
@@ -282,7 +302,7 @@ def simple_rnn(x, kernel, recurrent_kernel, bias=None, h0=None, mask=None, activ
     for k in range(T):
         t = T - 1 - k if go_backwards else k
         with np.errstate(invalid="ignore", over="ignore"):
-            h_new = act(x[:, t] @ W + b + h @ R)
+            h_new = act(x[:, t] @ W + b + _rec_product(h, R, rec_masks, range(1)))
         h, out_prev = _masked_step(m[:, t], h_new, h, out_prev, zero_output_for_mask)
         seq[:, k] = out_prev
     last = seq[:, -1].copy() if T else np.zeros((B, U))

@@ -5,7 +5,8 @@
 
 Every barrier and driver over several blocks, shared-memory and L2 weights, both
 ``reset_after`` settings (two phases per step without it), masks, go_backwards,
-device arrays in and out, and the layer on ``backend="cuda"``.
+training-mode recurrent dropout masks (the LSTM too, on explicit warp plans), device
+arrays in and out, and the layer on ``backend="cuda"``.
 """
 import dataclasses
 
@@ -83,6 +84,36 @@ def test_simple_rnn_every_plan():
                                          return_sequences=True, plan=plan)
         _close(out, seq)
         _close(h_t, h)
+
+
+def test_recurrent_dropout_masks_every_plan():
+    # training-mode recurrent dropout on the warp driver's masked variant, every cell
+    # (the LSTM's plans by hand: its default for masks is still the first version)
+    rng = np.random.default_rng(15)
+    B, T, U = 3, 6, 40
+    for cell, gates in (("lstm", 4), ("gru", 3), ("gru_reset_before", 3), ("simple_rnn", 1)):
+        shape = (2, 3 * U) if cell == "gru" else gates * U
+        x, W, R, b, h0, mask = _data(rng, B, T, 5, U, gates * U, shape)
+        rec = ((rng.random((B, gates, U)) > 0.3) / 0.7).astype(np.float32)
+        c0 = rng.standard_normal((B, U)).astype(np.float32)
+        if cell == "lstm":
+            seq, _, h, _ = naive.lstm(x, W, R, b, h0, c0, mask, rec_masks=rec)
+        elif cell == "simple_rnn":
+            seq, _, h = naive.simple_rnn(x, W, R, b, h0, mask, rec_masks=rec)
+        else:
+            seq, _, h = naive.gru(x, W, R, b, h0, mask, reset_after=cell == "gru",
+                                  rec_masks=rec)
+        for plan in _plans(B, U, gates, cell == "gru_reset_before"):
+            kw = dict(return_sequences=True, plan=plan, rec_masks=rec)
+            if cell == "lstm":
+                out, h_t, _ = kc.lstm_forward(x, W, R, b, h0, c0, mask, **KW, **kw)
+            elif cell == "simple_rnn":
+                out, h_t = kc.rnn_forward(x, W, R, b, h0, mask, activation=CODES["tanh"], **kw)
+            else:
+                out, h_t = kc.gru_forward(x, W, R, b, h0, mask, reset_after=cell == "gru",
+                                          **KW, **kw)
+            _close(out, seq)
+            _close(h_t, h)
 
 
 def test_gru_layer_device_arrays_in_and_out():

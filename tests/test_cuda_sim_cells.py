@@ -1,6 +1,6 @@
 """The persistent CUDA driver's GRU and SimpleRNN cells under numba's simulator,
 against the float64 reference (``naive.gru``, ``naive.simple_rnn``), and the layers on
-``backend="cuda"``.
+``backend="cuda"``, with and without training-mode recurrent dropout masks.
 
 Runs only with ``NUMBA_ENABLE_CUDASIM=1`` set before the interpreter started (see
 ``test_cuda_sim.py``).  Tiny sizes and few launches: the persistent kernel as one
@@ -115,6 +115,45 @@ def test_simple_rnn(act, gb, zofm, plan_kw):
     _close(h_t, h)
 
 
+# -- recurrent dropout: per-gate masks on h_tm1 in the warp driver's products ----------------
+@pytest.mark.parametrize("cell, plan_kw", [
+    # the LSTM's default for masks is the first-version kernel: the warp plan by hand
+    ("lstm", dict(n_blocks=1, nthreads=32, driver="persistent")),
+    ("gru", None),
+    # two products per step (the candidate's mask meets r * h_tm1), over two blocks
+    ("gru_reset_before", dict(n_blocks=2, nthreads=32, rb=2, w_units=1)),
+    ("simple_rnn", None),
+])
+def test_recurrent_dropout_masks(cell, plan_kw):
+    B, T, D, U = 2, 3, 2, 5
+    gates = {"lstm": 4, "simple_rnn": 1}.get(cell, 3)
+    reset_after = cell == "gru"
+    shape = {"lstm": (4 * U,), "gru": (2, 3 * U)}.get(cell, (gates * U,))
+    x, W, R, b, h0, mask = _data(21 + gates, B, T, D, U, gates * U, shape)
+    mask[0, 1] = True  # a row with a step between masked ones
+    rng = np.random.default_rng(gates)
+    rec = ((rng.random((B, gates, U)) > 0.3) / 0.7).astype(np.float32)
+    plan = None if plan_kw is None else _step_plan(B, U, gates, **plan_kw)
+    kw = dict(go_backwards=True, return_sequences=True, plan=plan, rec_masks=rec)
+    if cell == "lstm":
+        c0 = np.random.default_rng(1).standard_normal((B, U)).astype(np.float32)
+        seq, _, h, c = naive.lstm(x, W, R, b, h0, c0, mask, go_backwards=True, rec_masks=rec)
+        out, h_t, c_t = kc.lstm_forward(x, W, R, b, h0, c0, mask, activation=CODES["tanh"],
+                                        recurrent_activation=CODES["sigmoid"], **kw)
+        _close(c_t, c)
+    elif cell == "simple_rnn":
+        seq, _, h = naive.simple_rnn(x, W, R, b, h0, mask, go_backwards=True, rec_masks=rec)
+        out, h_t = kc.rnn_forward(x, W, R, b, h0, mask, activation=CODES["tanh"], **kw)
+    else:
+        seq, _, h = naive.gru(x, W, R, b, h0, mask, reset_after=reset_after, go_backwards=True,
+                              rec_masks=rec)
+        out, h_t = kc.gru_forward(x, W, R, b, h0, mask, activation=CODES["tanh"],
+                                  recurrent_activation=CODES["sigmoid"],
+                                  reset_after=reset_after, **kw)
+    _close(out, seq)
+    _close(h_t, h)
+
+
 # -- what the driver refuses, before any launch ------------------------------------------------
 def test_refusals():
     B, U = 2, 3
@@ -127,23 +166,19 @@ def test_refusals():
         kc.gru_forward(x, W, R, b, h0, None, reset_after=False, **kw,
                        plan=kc.make_warp_plan(B, U, n_blocks=1, shuffle=False, gates=3,
                                               barrier="tag"))
-    with pytest.raises(ValueError, match="no recurrent dropout masks for the gru cell"):
+    with pytest.raises(ValueError, match=r"masks of shape .* \(2, 3, 3\) for the gru cell"):
         kc.gru_forward(x, W, R, b.reshape(1, -1).repeat(2, 0), h0, None, **kw,
-                       rec_masks=np.ones((B, 3, U), np.float32))
+                       rec_masks=np.ones((B, 4, U), np.float32))
     with pytest.raises(ValueError, match="WarpPlan for the gru cell"):
         kc.gru_forward(x, W, R, b.reshape(1, -1).repeat(2, 0), h0, None, **kw,
                        plan=kc.make_plan(B, U, n_blocks=1))
 
 
 # -- the layers: gpulstm.GRU / SimpleRNN(backend="cuda") ----------------------------------
-def test_layers_on_cuda_match_cpu_and_auto_never_picks_the_simulator():
+def _layer_pairs(rng, x, **kw):
+    """``(cpu, cuda)`` layers with the same arguments and weights: GRU both ways, SimpleRNN."""
     import gpulstm
 
-    rng = np.random.default_rng(9)
-    x = rng.standard_normal((2, 3, 4)).astype(np.float32)
-    mask = np.array([[True, True, False], [False, True, True]])
-    h0 = rng.standard_normal((2, 5)).astype(np.float32)
-    kw = dict(return_sequences=True, return_state=True, go_backwards=True)
     for cls, extra in ((gpulstm.GRU, dict(reset_after=True)),
                        (gpulstm.GRU, dict(reset_after=False)), (gpulstm.SimpleRNN, {})):
         cpu, gpu = cls(5, backend="cpu", **kw, **extra), cls(5, backend="cuda", **kw, **extra)
@@ -153,6 +188,18 @@ def test_layers_on_cuda_match_cpu_and_auto_never_picks_the_simulator():
                    for w in cpu.get_weights()]
         cpu.set_weights(weights)
         gpu.set_weights(weights)
+        yield cpu, gpu
+
+
+def test_layers_on_cuda_match_cpu_and_auto_never_picks_the_simulator():
+    import gpulstm
+
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    mask = np.array([[True, True, False], [False, True, True]])
+    h0 = rng.standard_normal((2, 5)).astype(np.float32)
+    kw = dict(return_sequences=True, return_state=True, go_backwards=True)
+    for cpu, gpu in _layer_pairs(rng, x, **kw):
         want = cpu(x, mask=mask, initial_state=[h0])
         got = gpu(x, mask=mask, initial_state=[h0])
         assert gpu.last_backend == "cuda" and cpu.last_backend == "cpu"
@@ -163,3 +210,16 @@ def test_layers_on_cuda_match_cpu_and_auto_never_picks_the_simulator():
         auto(x)
         assert auto.last_backend == "cpu"
     assert dispatch.resolve_backend("auto", np.zeros((8, 100, 64), np.float32))[0] == "cpu"
+
+
+def test_recurrent_dropout_layers_on_cuda_match_cpu():
+    # training=True: the same seed draws the same masks on both backends
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    kw = dict(dropout=0.3, recurrent_dropout=0.4, seed=7, return_sequences=True)
+    for cpu, gpu in _layer_pairs(rng, x, **kw):
+        want = cpu(x, training=True)
+        got = gpu(x, training=True)
+        assert gpu.last_backend == "cuda"
+        _close(got, want)
+        assert np.abs(want - cpu(x)).max() > 1e-3  # the masks were applied

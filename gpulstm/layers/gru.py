@@ -19,7 +19,7 @@ class GRU(CpuRecurrent, LSTM):
     recurrent bias] when ``reset_after`` (Keras's default) else (3U,).  With
     ``return_state=True`` the layer returns ``[output, h]``.  Runs on the ``cpu`` and
     ``cuda`` backends, chosen as for the LSTM (training-mode ``recurrent_dropout`` on
-    the CPU only).
+    both; on CUDA checked in numba's simulator, not yet on a GPU).
 
     Examples
     --------

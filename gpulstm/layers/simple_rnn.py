@@ -17,7 +17,8 @@ class SimpleRNN(CpuRecurrent, LSTM):
     ``keras_version``, ``time_major``, ``zero_output_for_mask``): ``kernel`` (D, U),
     ``recurrent_kernel`` (U, U), ``bias`` (U,).  With ``return_state=True`` the layer
     returns ``[output, h]``.  Runs on the ``cpu`` and ``cuda`` backends, chosen as for
-    the LSTM (training-mode ``recurrent_dropout`` on the CPU only).
+    the LSTM (training-mode ``recurrent_dropout`` on both; on CUDA checked in numba's
+    simulator, not yet on a GPU).
 
     Examples
     --------
