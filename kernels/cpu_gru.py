@@ -80,10 +80,10 @@ def run_rows(x, PK, K, b_in, P1, W1, b_rec, P2, W2, h, mask, act, ract, fast, pa
         if reset_after:
             gates_after(xs3, t, zh, H, 0, U, mask, b0, t, has_mask, act, ract, fast)
         else:
-            reset_rows(xs3, t, zh, H, RH, ract, fast)
+            reset_rows(xs3, t, zh, H, RH, 0, U, ract, fast)
             zc[:] = 0.0
             product(P2, W2, RH, zc, nb, panel, wide)
-            gates_before(xs3, zh, zc, H, mask, b0, t, has_mask, act, fast)
+            gates_before(xs3, t, zh, zc, H, 0, U, mask, b0, t, has_mask, act, fast)
         emit_step(H, prev, out, mask, b0, t, s, has_mask, zero_output_for_mask,
                   return_sequences)
     if not return_sequences:
@@ -135,15 +135,21 @@ class Prepared:
                                 cpu_micro.packed_panels(rk[:, 2 * U:]))
         return self._cache[key]
 
-    def split_panels(self, uc):
-        """[kernel; recurrent_kernel] in ``cpu_split``'s (z, r, h) chunk order of ``uc``
-        units, packed (reset_after, float32)."""
+    def split_panels(self, uc, reset_after):
+        """``(P, PH)`` for ``cpu_split.forward_gru``: [kernel; recurrent_kernel] in its
+        (z, r, h) chunk order of ``uc`` units, packed (float32), and without reset_after
+        the recurrent h columns' ``cpu_split.h_panels`` (else None)."""
         key = ("split", uc)
         if key not in self._cache:
             U = self.recurrent_kernel.shape[0]
             cols = cpu_split.chunk_columns(U, uc, 3)[2]
             self._cache[key] = cpu_split.panels(self.kernel, self.recurrent_kernel, cols)
-        return self._cache[key]
+        if reset_after:
+            return self._cache[key], None
+        hkey = ("split_h", uc)
+        if hkey not in self._cache:
+            self._cache[hkey] = cpu_split.h_panels(self.recurrent_kernel, uc)
+        return self._cache[key], self._cache[hkey]
 
 
 def prepare(kernel, recurrent_kernel, bias=None):
@@ -169,16 +175,18 @@ def gru_forward(x, kernel, recurrent_kernel, bias, h0, mask, *, activation,
     if prepared is None:
         prepared = Prepared(kernel, recurrent_kernel)
     panel, wide = cpu_driver.kind(char)
-    if panel and reset_after and not callable(activation) and not callable(recurrent_activation):
-        # below PARALLEL_MIN_B rows the threads share each step over unit chunks
+    if panel and not callable(activation) and not callable(recurrent_activation):
+        # below PARALLEL_MIN_B rows the threads share each step over unit chunks (two
+        # phases a step without reset_after)
         n = cpu._split_threads(B, x, None, U)
         if n > 1:
             uc = cpu._split_units(U, n)
             with cpu._parallel_region():
                 out, h = cpu_split.forward_gru(
                     x, prepared.kernel, prepared.recurrent_kernel, bias, h0, mask,
-                    np.int64(activation), np.int64(recurrent_activation), go_backwards,
-                    return_sequences, zero_output_for_mask, n, uc, wide, prepared.split_panels)
+                    np.int64(activation), np.int64(recurrent_activation), reset_after,
+                    go_backwards, return_sequences, zero_output_for_mask, n, uc, wide,
+                    prepared.split_panels)
             return out, h
     pk, w1, p1, w2, p2 = prepared.parts(reset_after, panel)
     # B >= 2 rows with inputs not much wider than U: [x_t | h_tm1] per step (no
