@@ -144,8 +144,6 @@ def _gru_case(B, T, D, U, reset_after, seed):
 @pytest.mark.parametrize("kind", ["panels16", "panels8"])
 @pytest.mark.parametrize("reset_after", [True, False])
 def test_gru_split_matches_reference(B, U, threads, kind, reset_after, monkeypatch):
-    from gpulstm.kernels import cpu_gru
-
     monkeypatch.setenv(cpu.KERNEL_ENV, kind)
     monkeypatch.setattr(cpu, "_threads", lambda: threads)
     monkeypatch.setattr(cpu, "SPLIT_MIN_WORK", 0)
@@ -153,7 +151,15 @@ def test_gru_split_matches_reference(B, U, threads, kind, reset_after, monkeypat
     real = cpu_split.forward_gru
     monkeypatch.setattr(cpu_split, "forward_gru",
                         lambda *a: seen.append((a[-4], a[8])) or real(*a))
-    kernel, rk, bias, x, h0, mask = _gru_case(B, 6, 5, U, reset_after, seed=B * U)
+    check_gru_variants(*_gru_case(B, 6, 5, U, reset_after, seed=B * U), reset_after)
+    assert seen and all(v == (threads, reset_after) for v in seen)
+
+
+def check_gru_variants(kernel, rk, bias, x, h0, mask, reset_after):
+    """``cpu_gru.gru_forward`` against ``naive.gru`` (both return_sequences, with and
+    without bias) for each of _VARIANTS."""
+    from gpulstm.kernels import cpu_gru
+
     codes = dict(activation=resolve("tanh")[0], recurrent_activation=resolve("sigmoid")[0])
     for go_backwards, zofm, masked in _VARIANTS:
         m = mask if masked else None
@@ -166,7 +172,6 @@ def test_gru_split_matches_reference(B, U, threads, kind, reset_after, monkeypat
                                            reset_after=reset_after, **codes)
                 _check(y, seq if rs else last)
                 _check(h, h_ref)
-    assert seen and all(v == (threads, reset_after) for v in seen)
 
 
 def test_gru_two_phase_serial_iterations_and_other_activations():
