@@ -50,50 +50,55 @@ def gates_after(xs, tx, zh, H, u0, ul, mask, b0, t, has_mask, act, ract, fast):
 
 
 @numba.njit(fastmath=_FAST, inline="always", **_JIT)
-def _reset_loop(xs, t, zh, H, RH, ract, fast):
-    nb, U = H.shape
-    u = np.uint64(U)
+def _reset_loop(xs, tx, zh, H, RH, u0, ul, ract, fast):
+    nb = H.shape[0]
+    u = np.uint64(ul)
+    o0 = np.uint64(u0)
     for r in range(nb):
-        for j in range(U):
+        for j in range(ul):
             k = np.uint64(j)
-            zh[r, k] = _act(ract, xs[r, t, k] + zh[r, k], fast)
-            g = _act(ract, xs[r, t, u + k] + zh[r, u + k], fast)
+            zh[r, k] = _act(ract, xs[r, tx, k] + zh[r, k], fast)
+            g = _act(ract, xs[r, tx, u + k] + zh[r, u + k], fast)
             zh[r, u + k] = g
-            RH[r, k] = g * H[r, k]
+            RH[r, o0 + k] = g * H[r, o0 + k]
 
 
 @numba.njit(fastmath=_FAST, **LEAF)
-def reset_rows(xs, t, zh, H, RH, ract, fast):
-    """reset_before, first half: zh[:, :2U] become z and r; RH = r * H.
+def reset_rows(xs, tx, zh, H, RH, u0, ul, ract, fast):
+    """reset_before, first half: zh[:, :2 ul] become z and r; RH = r * H on units
+    [u0, u0 + ul) (xs, tx, zh, H as in ``gates_after``; RH (nb, U) indexed like H).
 
     A constant sigmoid code (float32) lets the inlined loop vectorise."""
     if fast and ract == _SIGMOID:
-        _reset_loop(xs, t, zh, H, RH, _SIGMOID, True)
+        _reset_loop(xs, tx, zh, H, RH, u0, ul, _SIGMOID, True)
     else:
-        _reset_loop(xs, t, zh, H, RH, ract, fast)
+        _reset_loop(xs, tx, zh, H, RH, u0, ul, ract, fast)
 
 
 @numba.njit(fastmath=_FAST, inline="always", **_JIT)
-def _before_loop(xs, zh, zc, H, mask, b0, t, has_mask, act, fast):
-    nb, U = H.shape
-    u = np.uint64(U)
+def _before_loop(xs, tx, zh, zc, H, u0, ul, mask, b0, t, has_mask, act, fast):
+    nb = H.shape[0]
+    u = np.uint64(ul)
+    o0 = np.uint64(u0)
     for r in range(nb):
         if has_mask and mask[b0 + r, t] == 0:
             continue
-        for j in range(U):
+        for j in range(ul):
             k = np.uint64(j)
             zg = zh[r, k]
-            hh = _act(act, xs[r, t, u + u + k] + zc[r, k], fast)
-            H[r, k] = gru_h_fast(zg, H[r, k], hh)
+            hh = _act(act, xs[r, tx, u + u + k] + zc[r, k], fast)
+            H[r, o0 + k] = gru_h_fast(zg, H[r, o0 + k], hh)
 
 
 @numba.njit(fastmath=_FAST, **LEAF)
-def gates_before(xs, zh, zc, H, mask, b0, t, has_mask, act, fast):
-    """reset_before, second half: hh = act(x_h + (r * h) @ R_h); H updated."""
+def gates_before(xs, tx, zh, zc, H, u0, ul, mask, b0, t, has_mask, act, fast):
+    """reset_before, second half: hh = act(x_h + (r * h) @ R_h); H updated on units
+    [u0, u0 + ul) of the rows unmasked at mask[b0 + r, t].  zh holds z (``reset_rows``),
+    zc (nb, >= ul) the chunk's (r * h) @ R_h."""
     if fast and act == _TANH:
-        _before_loop(xs, zh, zc, H, mask, b0, t, has_mask, _TANH, True)
+        _before_loop(xs, tx, zh, zc, H, u0, ul, mask, b0, t, has_mask, _TANH, True)
     else:
-        _before_loop(xs, zh, zc, H, mask, b0, t, has_mask, act, fast)
+        _before_loop(xs, tx, zh, zc, H, u0, ul, mask, b0, t, has_mask, act, fast)
 
 
 @numba.njit(fastmath=_FAST, inline="always", **_JIT)

@@ -120,38 +120,76 @@ def test_bidirectional_directions_side_by_side(monkeypatch):
     np.testing.assert_array_equal(got, want)
 
 
-# The GRU (reset_after) on the same threads-share-each-step path: U=9 with 2 threads
-# (chunks of 4, last of 1), U=37 with 3 (chunks of 8, last of 5)
+def _gru_case(B, T, D, U, reset_after, seed):
+    """Weights, x, h0 and a mask with a left-padded, a right-padded and a holed row."""
+    rng = np.random.default_rng(seed)
+    kernel = rng.normal(0, 0.5, (D, 3 * U)).astype(np.float32)
+    rk = rng.normal(0, 0.5, (U, 3 * U)).astype(np.float32)
+    bias = rng.normal(0, 0.5, (2, 3 * U) if reset_after else 3 * U).astype(np.float32)
+    x = rng.normal(size=(B, T, D)).astype(np.float32)
+    h0 = rng.normal(size=(B, U)).astype(np.float32)
+    mask = rng.random((B, T)) < 0.7
+    mask[0, :2] = False  # left padded
+    mask[0, 2:] = True
+    if B > 1:
+        mask[1, :-2] = True  # right padded
+        mask[1, -2:] = False
+    return kernel, rk, bias, x, h0, mask
+
+
+# The GRU on the same threads-share-each-step path (both reset_after settings: without
+# it, two phases a step): U=9 with 2 threads (chunks of 4, last of 1), U=37 with 3
+# (chunks of 8, last of 5)
 @pytest.mark.parametrize("B,U,threads", [(1, 9, 2), (3, 37, 3), (5, 16, 2)])
 @pytest.mark.parametrize("kind", ["panels16", "panels8"])
-def test_gru_split_matches_reference(B, U, threads, kind, monkeypatch):
-    from gpulstm.kernels import cpu_gru
-
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_gru_split_matches_reference(B, U, threads, kind, reset_after, monkeypatch):
     monkeypatch.setenv(cpu.KERNEL_ENV, kind)
     monkeypatch.setattr(cpu, "_threads", lambda: threads)
     monkeypatch.setattr(cpu, "SPLIT_MIN_WORK", 0)
     seen = []
     real = cpu_split.forward_gru
-    monkeypatch.setattr(cpu_split, "forward_gru", lambda *a: seen.append(a[-4]) or real(*a))
-    rng = np.random.default_rng(B * U)
-    T, D = 6, 5
-    kernel = rng.normal(0, 0.5, (D, 3 * U)).astype(np.float32)
-    rk = rng.normal(0, 0.5, (U, 3 * U)).astype(np.float32)
-    bias = rng.normal(0, 0.5, (2, 3 * U)).astype(np.float32)
-    x = rng.normal(size=(B, T, D)).astype(np.float32)
-    h0 = rng.normal(size=(B, U)).astype(np.float32)
-    mask = rng.random((B, T)) < 0.7
-    mask[:, 0] = rng.random(B) < 0.5
+    monkeypatch.setattr(cpu_split, "forward_gru",
+                        lambda *a: seen.append((a[-4], a[8])) or real(*a))
+    check_gru_variants(*_gru_case(B, 6, 5, U, reset_after, seed=B * U), reset_after)
+    assert seen and all(v == (threads, reset_after) for v in seen)
+
+
+def check_gru_variants(kernel, rk, bias, x, h0, mask, reset_after):
+    """``cpu_gru.gru_forward`` against ``naive.gru`` (both return_sequences, with and
+    without bias) for each of _VARIANTS."""
+    from gpulstm.kernels import cpu_gru
+
     codes = dict(activation=resolve("tanh")[0], recurrent_activation=resolve("sigmoid")[0])
     for go_backwards, zofm, masked in _VARIANTS:
         m = mask if masked else None
         for b in (bias, None):
             seq, last, h_ref = naive.gru(x, kernel, rk, b, h0, m, go_backwards=go_backwards,
-                                         zero_output_for_mask=zofm)
+                                         zero_output_for_mask=zofm, reset_after=reset_after)
             for rs in (True, False):
                 y, h = cpu_gru.gru_forward(x, kernel, rk, b, h0, m, go_backwards=go_backwards,
                                            zero_output_for_mask=zofm, return_sequences=rs,
-                                           **codes)
+                                           reset_after=reset_after, **codes)
                 _check(y, seq if rs else last)
                 _check(h, h_ref)
-    assert seen and all(n == threads for n in seen)
+
+
+def test_gru_two_phase_serial_iterations_and_other_activations():
+    # without reset_after, one numba thread runs both prange iterations in turn: the
+    # first claims every chunk of both phases; hard_sigmoid / relu take the scalar switch
+    import numba
+
+    kernel, rk, bias, x, h0, mask = _gru_case(3, 7, 4, 21, False, seed=21)
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        for act, ract in (("tanh", "sigmoid"), ("relu", "hard_sigmoid")):
+            a, r = resolve(act)[0], resolve(ract)[0]
+            ref = naive.gru(x, kernel, rk, bias, h0, mask, activation=act,
+                            recurrent_activation=ract, reset_after=False, go_backwards=True)
+            y, h = cpu_split.forward_gru(x, kernel, rk, bias, h0, mask, a, r, False, True,
+                                         True, False, 2, 8, True)
+            _check(y, ref[0])
+            _check(h, ref[2])
+    finally:
+        numba.set_num_threads(before)

@@ -313,9 +313,10 @@ def test_time_major_and_set_states():
         stateful.reset_states([h0, h0])
 
 
+@pytest.mark.parametrize("reset_after", [True, False])
 @pytest.mark.parametrize("B,D,stacked", [(9, 11, True), (1, 11, False), (4, 200, False)])
-def test_stacked_steps_chosen_by_size(B, D, stacked, monkeypatch):
-    """reset_after on the panels: [x_t | h_tm1] stacked per step from 2 rows while D <=
+def test_stacked_steps_chosen_by_size(B, D, stacked, reset_after, monkeypatch):
+    """On the panels: [x_t | h_tm1] stacked per step from 2 rows while D <=
     PROJECT_FIRST_RATIO * U (one row, or wide inputs: projected up front); both match."""
     from gpulstm.kernels import cpu, cpu_gru
 
@@ -326,9 +327,27 @@ def test_stacked_steps_chosen_by_size(B, D, stacked, monkeypatch):
     monkeypatch.setattr(cpu, "_threads", lambda: 1)
     rng = np.random.default_rng(B + D)
     U = 19
-    layer = gpulstm.GRU(U, return_sequences=True, seed=2)
+    layer = gpulstm.GRU(U, return_sequences=True, reset_after=reset_after, seed=2)
     x = rng.standard_normal((B, 6, D)).astype("float32")
     out = layer(x, backend="cpu")
     assert seen == [stacked]
-    seq, _, _ = naive.gru(x, *layer.get_weights())
+    seq, _, _ = naive.gru(x, *layer.get_weights(), reset_after=reset_after)
     _close(out, seq)
+
+
+@pytest.mark.parametrize("kind", ["panels16", "panels8"])
+def test_stacked_steps_without_reset_after(kind, monkeypatch):
+    """reset_after=False stacked per step (z and r from [x_t | h_tm1], then (r * h_tm1) @
+    R_h): left / right padded and holed masks, both directions, h0, with and without
+    bias, U = 21 (3U not a multiple of 16)."""
+    from test_cpu_split import _gru_case, check_gru_variants
+
+    from gpulstm.kernels import cpu, cpu_gru
+
+    monkeypatch.setenv(cpu.KERNEL_ENV, kind)
+    monkeypatch.setattr(cpu, "_threads", lambda: 1)
+    seen = []
+    real = cpu_gru.run_rows
+    monkeypatch.setattr(cpu_gru, "run_rows", lambda *a: seen.append(a[16:18]) or real(*a))
+    check_gru_variants(*_gru_case(3, 7, 6, 21, False, seed=7), False)
+    assert seen and all(v == (False, True) for v in seen)
