@@ -7,6 +7,8 @@ from gpulstm import _xp, initializers
 from gpulstm.layers.base import unique_name
 from gpulstm.layers._common import KerasLayer, as_shape, resolve_activation, shape_str
 
+_SOFTMAX = resolve_activation("softmax")[1]
+
 
 def _input_name():
     # tf.keras names inputs from 1 ("input_1", "input_2", ...), as the seed notebook shows.
@@ -177,11 +179,35 @@ class Dense(KerasLayer):
         w = self._weights if xp is np else _xp.weights_on(self, xp)
         # (..., D) as one (rows, D) @ (D, units) GEMM: NumPy's stacked matmul on 3-D
         # input (a Dense on every step) was ~25x slower at (32, 59, 256) @ (256, 93)
-        y = x.reshape(-1, x.shape[-1]) @ w[0]
-        if self.use_bias:
-            y += w[1]  # y is the GEMM's own array
-        y = self._act(y) if self._act_xp is None else self._act_xp(y, xp)
+        x2 = x.reshape(-1, x.shape[-1])
+        y = self._on_panels(x2, w) if xp is np else None
+        if y is None:
+            y = x2 @ w[0]
+            if self.use_bias:
+                y += w[1]  # y is the GEMM's own array
+            y = self._act(y) if self._act_xp is None else self._act_xp(y, xp)
+        elif self._act is not _SOFTMAX:  # the kernel ran the softmax, or left y linear
+            y = self._act(y) if self._act_xp is None else self._act_xp(y, xp)
         return xp.asarray(y, dtype=self.dtype).reshape(x.shape[:-1] + (self.units,))
+
+    def _on_panels(self, x2, w):
+        """``x2 @ kernel + bias`` (softmax included) on the CPU backend's panel kernels
+        (``kernels/cpu_dense``), once the numba kernels are loaded (a recurrent layer
+        loaded them; a Dense alone never pays numba's start-up), else None.  The panels
+        are packed once per weights list (``set_weights`` installs a new one)."""
+        from gpulstm.kernels import cpu_entry
+
+        if not cpu_entry.numba_loaded():
+            return None
+        from gpulstm.kernels import cpu_dense
+
+        if not cpu_dense.applies(x2, w[0]):
+            return None
+        cache = self.__dict__.get("_panels")
+        if cache is None or cache[0] is not w:
+            cache = self._panels = (w, cpu_dense.prepare(w[0]))
+        return cpu_dense.dense(x2, cache[1], w[1] if self.use_bias else None, self.units,
+                               self._act is _SOFTMAX)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
