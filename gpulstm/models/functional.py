@@ -360,19 +360,19 @@ class Model:
             (print_fn or print)(line)
 
     def get_config(self):
-        from gpulstm.models.serialization import functional_config
+        from gpulstm.models.to_config import functional_config
 
         return functional_config(self)
 
     def to_json(self, **kwargs):
         """The Keras 3 JSON of the model (``keras.models.model_from_json`` reads it)."""
-        from gpulstm.models.serialization import model_to_dict
+        from gpulstm.models.to_config import model_to_dict
 
         return json.dumps(model_to_dict(self), **kwargs)
 
     @classmethod
     def from_config(cls, config, keras_version=None, backend=None):
-        from gpulstm.models.serialization import functional_from_config
+        from gpulstm.models.from_config import functional_from_config
 
         return functional_from_config(config, keras_version, backend, cls)
 

@@ -209,7 +209,7 @@ class Sequential(Model):
         return super().count_params()
 
     def get_config(self):
-        from gpulstm.models.serialization import sequential_config
+        from gpulstm.models.to_config import sequential_config
 
         return sequential_config(self)
 
