@@ -3,7 +3,7 @@ writes); each layer's entry is :func:`gpulstm.models.serialization.serialize_lay
 from gpulstm.layers._common import dtype_policy
 from gpulstm.models.ops import OpLayer
 from gpulstm.models.serialization import _is_functional, _is_model, serialize_layer
-from gpulstm.models.symbolic import KerasTensor, _nodes
+from gpulstm.models.symbolic import _nodes, map_structure
 
 
 def _tensor_ref(t, node_index_in_model):
@@ -12,16 +12,6 @@ def _tensor_ref(t, node_index_in_model):
             "config": {"shape": list(t.shape), "dtype": t.dtype,
                        "keras_history": [layer.name, node_index_in_model(layer, node_index),
                                          tensor_index]}}
-
-
-def _serialize_struct(obj, ref):
-    if isinstance(obj, KerasTensor):
-        return ref(obj)
-    if isinstance(obj, (list, tuple)):
-        return [_serialize_struct(o, ref) for o in obj]
-    if isinstance(obj, dict):
-        return {k: _serialize_struct(v, ref) for k, v in obj.items()}
-    return obj
 
 
 def functional_config(model):
@@ -44,8 +34,8 @@ def functional_config(model):
         # An op's node holds its positional arguments; a layer's, its one input.
         wrap = (lambda a: a) if isinstance(layer, OpLayer) else (lambda a: [a])
         entry["inbound_nodes"] = [
-            {"args": wrap(_serialize_struct(n.args, ref)),
-             "kwargs": _serialize_struct(n.kwargs, ref)}
+            {"args": wrap(map_structure(ref, n.args)),
+             "kwargs": map_structure(ref, n.kwargs)}
             for n in model_nodes(layer) if not n.is_input]
         layers.append(entry)
 
