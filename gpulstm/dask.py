@@ -181,7 +181,7 @@ def _output_shapes(model, clone_json, xs):
     # Trace a copy whose inputs have this data's concrete shapes: no kernel runs.
     import json
 
-    from gpulstm.models.serialization import model_from_config
+    from gpulstm.models.from_config import model_from_config
 
     d = json.loads(clone_json)
     by_name = {t._keras_history[0].name: a for t, a in zip(model.inputs, xs)}

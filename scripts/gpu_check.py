@@ -66,7 +66,7 @@ def spike():
     import numba
     from numba import cuda
 
-    from gpulstm.kernels.cuda import _allow_smem
+    from gpulstm.kernels.cuda_device import _allow_smem
 
     res = {}
 
@@ -198,6 +198,7 @@ def bench_one(cfg, reps, rng):
 
     from gpulstm.activations import CODES
     from gpulstm.kernels import cuda as kc
+    from gpulstm.kernels import cuda_device
     from naive import lstm as naive_lstm
 
     B, T, U = cfg["B"], cfg["T"], cfg["U"]
@@ -220,7 +221,7 @@ def bench_one(cfg, reps, rng):
     d = {k: cupy.asarray(v) for k, v in dict(x=x, W=W, R=R, b=b, h0=h0, c0=c0).items()}
     dmask = None if mask is None else cupy.asarray(mask)
     codes = dict(activation=CODES["tanh"], recurrent_activation=CODES[ract_name])
-    n_sm, optin = kc._facts()
+    n_sm, optin = cuda_device._facts()
     wp = dict(n_sm=n_sm, smem_optin=optin)
     # "old": the first kernel's default plan (what BENCHMARKS.md measured before);
     # "new": the warp-per-unit default (what lstm_forward picks), weights prepared once
@@ -261,7 +262,7 @@ def bench_one(cfg, reps, rng):
                 print(f"  INVALID {name}: err {err:.3g} > tol {tol:.3g}", flush=True)
                 continue
             row[f"gpulstm_{name}_device_ms"] = device_time(run, tstream.cuda_stream, reps)
-            fell = [f"{k[1]!r} -> {v!r}" for k, v in kc._checked.items() if k[1] != v]
+            fell = [f"{k[1]!r} -> {v!r}" for k, v in cuda_device._checked.items() if k[1] != v]
             if fell:
                 row["fallback_plans_so_far"] = fell
             if name == "new":

@@ -51,12 +51,13 @@ def bench_gru(cfg, reps, rng, device_time, wall_time):
 
     from gpulstm.activations import CODES
     from gpulstm.kernels import cuda as kc
+    from gpulstm.kernels import cuda_device
     from naive import gru as naive_gru
 
     B, T, U = cfg["B"], cfg["T"], cfg["U"]
     D = cfg.get("D", U)
     codes = dict(activation=CODES["tanh"], recurrent_activation=CODES["sigmoid"])
-    n_sm, optin = kc._facts()
+    n_sm, optin = cuda_device._facts()
     tstream = torch.cuda.current_stream()
     ext = cupy.cuda.ExternalStream(tstream.cuda_stream)
     rows = []

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import gpulstm
-from gpulstm.models import functional
+from gpulstm.models import batches
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS_DIR = os.path.join(ROOT, "tests")
@@ -65,7 +65,7 @@ def test_progress_bar_stays_on_screen(capsys):
 def test_verbose_without_tqdm_warns_once(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "tqdm", None)
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)
-    monkeypatch.setattr(functional, "_warned_no_tqdm", [])
+    monkeypatch.setattr(batches, "_warned_no_tqdm", [])
     model, x = _small_model()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

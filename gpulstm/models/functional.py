@@ -1,17 +1,15 @@
 """``gpulstm.Model``: the Keras functional model, for inference."""
 import json
 import logging
-import warnings
 
 import numpy as np
 
 from gpulstm import _xp
 from gpulstm.dispatch import require_backend, resolve_backend
 from gpulstm.layers._arrays import check_real
-from gpulstm.layers._lstm_checks import positive_int
 from gpulstm.layers.base import unique_name
 from gpulstm.layers.core import InputLayer
-from gpulstm.models import _blas, atomic, nested
+from gpulstm.models import atomic, batches, nested
 from gpulstm.models.graph import map_graph, run_graph
 from gpulstm.models.symbolic import KerasTensor
 
@@ -281,47 +279,7 @@ class Model:
         -------
         numpy.ndarray, or a list of them for several outputs.
         """
-        bs = predict_args(batch_size, steps, verbose)
-        xs = self._standardize(x)
-        n = xs[0].shape[0]
-        sb = atomic.stateful_batch(self) if self.stateful else None
-        bs = bs if sb is None else sb
-        if steps is not None:
-            n = min(n, steps * bs)
-            xs = [a[:n] for a in xs]
-        if sb is not None and n % sb:
-            raise ValueError(
-                f"Model '{self.name}' is stateful and was built for batch size {sb}: "
-                f"the number of samples must be a multiple of {sb}. Received: {n} "
-                "samples. Feed whole batches, or rebuild the model with "
-                "`Input(batch_shape=(N, ...))` for your batch size N.")
-        if self.stateful and sb is None and n > bs and n % bs:
-            # the states take the first batch's size: the last batch could not use them
-            raise ValueError(
-                f"Model '{self.name}' is stateful and its states take the size of its "
-                f"first batch ({bs}), which must then divide the number of samples. "
-                f"Received: {n} samples with batch_size={bs}. Pass a `batch_size` that "
-                "divides the number of samples, or build the model with "
-                "`Input(batch_shape=(N, ...))`.")
-        name = self._resolve(backend, xs[0])
-        dev = _xp.backend_module(name)
-        bar = _progress(len(range(0, max(n, 1), bs)), verbose)
-        # One copy of the input to the device and one of each output back (per
-        # _xp.DEVICE_BYTES); the batches in between stay on the device.
-        gather = _xp.Gather(len(self.outputs), dev)
-        try:
-            # NumPy's BLAS threads would spin against the numba kernels' (models/_blas.py)
-            with atomic.states_kept_on_error(self), _blas.one_thread(name == "cpu"):
-                for _, block in _xp.windows(xs, n, bs, dev):
-                    for s in range(0, max(block[0].shape[0], 1), bs):
-                        gather.add(self._run([a[s:s + bs] for a in block], False, name))
-                        if bar is not None:
-                            bar.update(1)
-        finally:
-            if bar is not None:
-                bar.close()
-        outs = gather.result()
-        return outs[0] if len(outs) == 1 else outs
+        return batches.predict(self, x, batch_size, verbose, steps, backend)
 
     def predict_on_batch(self, x, backend=None):
         """The outputs for ``x`` as one batch, in NumPy (like ``predict``)."""
@@ -360,52 +318,21 @@ class Model:
             (print_fn or print)(line)
 
     def get_config(self):
-        from gpulstm.models.serialization import functional_config
+        from gpulstm.models.to_config import functional_config
 
         return functional_config(self)
 
     def to_json(self, **kwargs):
         """The Keras 3 JSON of the model (``keras.models.model_from_json`` reads it)."""
-        from gpulstm.models.serialization import model_to_dict
+        from gpulstm.models.to_config import model_to_dict
 
         return json.dumps(model_to_dict(self), **kwargs)
 
     @classmethod
     def from_config(cls, config, keras_version=None, backend=None):
-        from gpulstm.models.serialization import functional_from_config
+        from gpulstm.models.from_config import functional_from_config
 
         return functional_from_config(config, keras_version, backend, cls)
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, layers={len(self.layers)}>"
-
-
-_warned_no_tqdm = []
-
-
-def _progress(total, verbose):
-    """A tqdm bar that stays on screen when done (as Keras's does), or None."""
-    if verbose == 0 or total <= 1 and verbose == "auto":
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        if verbose != "auto" and not _warned_no_tqdm:
-            _warned_no_tqdm.append(True)
-            warnings.warn("predict(verbose=1) shows a progress bar with tqdm, which is not "
-                          "installed: `pip install tqdm` (a gpulstm dependency) to see it.",
-                          stacklevel=3)
-        return None
-    delay = 1.0 if verbose == "auto" else 0.0
-    return tqdm(total=total, unit="batch", desc="predict", delay=delay, leave=True)
-
-
-def predict_args(batch_size, steps, verbose):
-    """The batch size ``predict`` runs with, after checking its arguments as Keras does."""
-    bs = 32 if batch_size is None else positive_int(batch_size, "batch_size")
-    if steps is not None:
-        positive_int(steps, "steps")
-    if not (verbose == "auto" if isinstance(verbose, str) else verbose in (0, 1, 2)):
-        raise ValueError(f'Expected `verbose` to be "auto", 0, 1 or 2. Received: '
-                         f"verbose={verbose!r}")
-    return bs

@@ -2,7 +2,8 @@
 from gpulstm.layers._arrays import check_real, restore_on_error
 from gpulstm.layers.base import Layer
 from gpulstm.layers.core import InputLayer
-from gpulstm.models.functional import Model, predict_args
+from gpulstm.models.batches import predict_args
+from gpulstm.models.functional import Model
 from gpulstm.models.symbolic import KerasTensor, input_tensor
 
 
@@ -209,7 +210,7 @@ class Sequential(Model):
         return super().count_params()
 
     def get_config(self):
-        from gpulstm.models.serialization import sequential_config
+        from gpulstm.models.to_config import sequential_config
 
         return sequential_config(self)
 
