@@ -66,6 +66,12 @@ def _reference(emb, lstm, ids):
     return naive.lstm(x, *lstm.get_weights(), mask=mask)[0]
 
 
+@pytest.fixture(autouse=True)
+def _narrow_tables(monkeypatch):
+    """The models here are tiny (E = 6): let their tables through MIN_EMBED_DIM."""
+    monkeypatch.setattr(embedded, "MIN_EMBED_DIM", 1)
+
+
 @pytest.fixture
 def table_calls(monkeypatch):
     calls = []
@@ -105,6 +111,15 @@ def test_table_follows_every_weight_change(which):
 
 def test_over_the_limit_falls_back_to_the_gemm(monkeypatch, table_calls):
     monkeypatch.setattr(embedded, "MAX_TABLE_BYTES", 50 * 20 * 4 - 1)
+    model, emb, lstm = _emb_model(True)
+    ids = _ids(True)
+    y, ref = model.predict(ids, verbose=0), _reference(emb, lstm, ids)
+    assert table_calls == [False]
+    assert np.max(np.abs(y - ref)) <= _tol(ref)
+
+
+def test_narrow_embedding_falls_back_to_the_gemm(monkeypatch, table_calls):
+    monkeypatch.setattr(embedded, "MIN_EMBED_DIM", 7)  # E = 6: the GEMM pays more
     model, emb, lstm = _emb_model(True)
     ids = _ids(True)
     y, ref = model.predict(ids, verbose=0), _reference(emb, lstm, ids)

@@ -6,6 +6,12 @@ have, so one gather replaces the input GEMM (the kernels take it as ``x_proj``).
 table is made when it fits ``MAX_TABLE_BYTES`` and is cached on both layers' weight
 lists: ``set_weights`` or ``build`` on either layer installs a new list, and the next
 call recomputes it.
+
+The gather writes and reads 4U floats per row and step where the GEMM it replaces does
+E * 4U multiply-adds: it pays from ``MIN_EMBED_DIM`` embedding dimensions on.  Measured,
+``predict`` of 4096 sequences at batch 256, one thread, Zen 5, gather / GEMM: E = 32,
+U = 64: 192 / 171 ms; E = 64, U = 64 (Bidirectional): 232 / 262; E = 128, U = 128:
+541 / 636 and 1095 / 1212.
 """
 import numpy as np
 
@@ -13,10 +19,12 @@ from gpulstm.dispatch import get_backend
 from gpulstm.layers import _lstm_checks as checks
 
 MAX_TABLE_BYTES = 64 * 2**20
+MIN_EMBED_DIM = 48
 
 
 def projected_table(embedding, lstm):
-    """``embeddings @ kernel + bias`` (vocab, 4U), read-only; None when over the limit."""
+    """``embeddings @ kernel + bias`` (vocab, 4U), read-only; None when over the limit or
+    when the embedding is narrower than MIN_EMBED_DIM."""
     e_ws, l_ws = embedding._weights, lstm._weights
     cache = lstm.__dict__.get("_table_cache")
     if cache is not None and cache[0] is e_ws and cache[1] is l_ws:
@@ -24,7 +32,8 @@ def projected_table(embedding, lstm):
     emb, kernel = e_ws[0], l_ws[0]
     table = None
     nbytes = emb.shape[0] * kernel.shape[1] * kernel.dtype.itemsize
-    if emb.shape[1] == kernel.shape[0] and nbytes <= MAX_TABLE_BYTES:
+    if emb.shape[1] == kernel.shape[0] and nbytes <= MAX_TABLE_BYTES and \
+            emb.shape[1] >= MIN_EMBED_DIM:
         table = emb.astype(kernel.dtype, copy=False) @ kernel  # (vocab, E) @ (E, 4U)
         if lstm.use_bias:
             table += l_ws[2]
