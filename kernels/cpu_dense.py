@@ -20,7 +20,7 @@ from numba import prange, types
 from numba.extending import intrinsic
 
 from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
-from gpulstm.kernels import cpu_micro, cpu_sync
+from gpulstm.kernels import cpu_host, cpu_micro, cpu_sync
 from gpulstm.kernels.cells import FASTMATH
 from gpulstm.kernels.cpu_micro import LEAF
 from gpulstm.kernels.cpu_rows import fill_rows
@@ -134,10 +134,8 @@ def prepare(kernel):
 def applies(x2, kernel):
     """Whether ``dense`` serves this call: float32, a panel kernel kind on this host,
     enough work to pay for it."""
-    from gpulstm.kernels import cpu
-
     return (x2.dtype == np.float32 and kernel.dtype == np.float32
-            and cpu.product_kernel() in cpu._PANELS
+            and cpu_host.product_kernel() in cpu_host._PANELS
             and x2.shape[0] * x2.shape[1] * kernel.shape[1] >= MIN_WORK)
 
 
@@ -150,7 +148,7 @@ def dense(x2, P, bias, units, softmax):
     x2 = np.ascontiguousarray(x2)
     b = np.zeros(0, np.float32) if bias is None else np.ascontiguousarray(bias, np.float32)
     y = np.empty((x2.shape[0], units), np.float32)
-    wide = cpu.product_kernel() in cpu._WIDE
+    wide = cpu_host.product_kernel() in cpu_host._WIDE
     n = min(cpu._threads(), -(-x2.shape[0] // BLOCK_ROWS))
     if n > 1:
         with cpu._parallel_region():

@@ -25,7 +25,7 @@ from numba import prange
 
 from gpulstm.kernels.codes import CODES
 from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
-from gpulstm.kernels import cpu_micro, cpu_sync
+from gpulstm.kernels import cpu_host, cpu_micro, cpu_sync
 from gpulstm.kernels.activations import activate
 from gpulstm.kernels.cpu_fast import _FAST, _tanh_f32
 from gpulstm.kernels.cpu_rows import fill_rows
@@ -113,10 +113,8 @@ def kind(dtype_char):
     """``(panel, wide)``: whether this call's products run on the panels (float32 under
     a ``panels*`` kernel kind, GPULSTM_CPU_KERNEL or the host's) and whether that kind
     is 16 lanes wide."""
-    from gpulstm.kernels import cpu
-
-    name = cpu.product_kernel()
-    return name in cpu._PANELS and dtype_char == "f", name in cpu._WIDE
+    name = cpu_host.product_kernel()
+    return name in cpu_host._PANELS and dtype_char == "f", name in cpu_host._WIDE
 
 
 def panels(w, panel):
