@@ -344,7 +344,12 @@ ROW_BLOCKS_PER_THREAD = 2
 # (cpu_split: unit chunks claimed per step) once a step's product is large enough to
 # pay for one exchange per step: B * U * (D + U) >= SPLIT_MIN_WORK per step.
 SPLIT_MIN_WORK = 1 << 16
-SPLIT_CHUNKS_PER_THREAD = 2
+# One chunk a thread (a descheduled thread's chunk is stolen whole).  2 threads, ms,
+# min / median of 60 interleaved, 1 / 2 chunks a thread, Zen 5: LSTM (8,100,64,256)
+# 1.79 / 1.92 vs 1.83 / 1.99, (1,100,256,512) 3.56 / 3.82 vs 3.74 / 4.00; GRU
+# (8,100,64,256) 1.33 / 1.48 vs 1.39 / 1.54; an exchange alone (U = 32) costs ~0.5 us
+# a step with one chunk a thread, ~1.1 us with two.
+SPLIT_CHUNKS_PER_THREAD = 1
 
 
 def _split_threads(B, x, x_proj, U):
