@@ -26,6 +26,8 @@ buffer; once every chunk is done, phase 1 runs ``(r * h_tm1) @ R_h`` on the h co
 own panels (``h_panels``) and the gate update.  Whoever claims a chunk's phase 1 finds
 its phase 0 in the shared buffers, so a thread may still take any chunk.
 """
+import functools
+
 import numba
 import numpy as np
 from numba import prange
@@ -40,10 +42,11 @@ _JIT = dict(cache=True, error_model="numpy", nogil=True)
 NR = cpu_micro.NR
 
 
+@functools.lru_cache(maxsize=256)
 def chunk_columns(U, uc, ngates=4):
     """(nch, CW, cols): chunk count, padded chunk width and, for every permuted column,
     its column in Keras's gate layout ((i, f, c, o), or the GRU's (z, r, h) with
-    ``ngates=3``), or -1 for padding."""
+    ``ngates=3``), or -1 for padding.  Cached per layout (cols is read-only)."""
     nch = -(-U // uc)
     CW = -(-ngates * uc // NR) * NR
     cols = np.full(nch * CW, -1, np.int64)
@@ -52,14 +55,23 @@ def chunk_columns(U, uc, ngates=4):
         ul = min(uc, U - u0)
         for g in range(ngates):
             cols[k * CW + g * ul:k * CW + (g + 1) * ul] = g * U + u0 + np.arange(ul)
+    cols.flags.writeable = False
     return nch, CW, cols
+
+
+_KEEP = {}  # id of a cached (read-only) cols -> (cols, its kept positions, their sources)
 
 
 def permute_columns(a, cols):
     """``a[..., cols]`` with zeros where ``cols`` is -1 (padding)."""
+    got = _KEEP.get(id(cols))
+    if got is None or got[0] is not cols:
+        keep = np.flatnonzero(cols >= 0)
+        got = (cols, keep, cols[keep])
+        if not cols.flags.writeable:  # chunk_columns' own: kept as long as its cache
+            _KEEP[id(cols)] = got
     out = np.zeros(a.shape[:-1] + (cols.shape[0],), a.dtype)
-    keep = cols >= 0
-    out[..., keep] = a[..., cols[keep]]
+    out[..., got[1]] = a[..., got[2]]
     return out
 
 
@@ -71,8 +83,9 @@ _P_TICKET, _P_DONE, _DONE, _CLAIMS = 0, 1, 2, 3
 
 @numba.njit(**_JIT)
 def _project(x, P, xp, D, sync, rb, wide):
-    """Claim row blocks of ``xp += x @ kernel`` (P's first D rows) until none is left."""
+    """Claim row blocks of ``xp = x @ kernel`` (P's first D rows) until none is left."""
     BT = x.shape[0]
+    bias0 = np.empty(0, xp.dtype)  # empty: fill_rows writes zeros
     nblk = -(-BT // rb)
     while True:
         i = cpu_sync.fetch_add(sync, _P_TICKET, 1)
@@ -80,6 +93,7 @@ def _project(x, P, xp, D, sync, rb, wide):
             break
         r0 = i * rb
         r1 = min(r0 + rb, BT)
+        fill_rows(xp[r0:r1], bias0)  # zeros, while the block is this core's
         cpu_micro.gemm_panels(P[:, :D], x[r0:r1], xp[r0:r1], r1 - r0, wide)
         cpu_sync.fetch_add(sync, _P_DONE, 1)
     cpu_sync.wait_until(sync, _P_DONE, nblk)
@@ -332,11 +346,12 @@ def forward_gru(x, kernel, recurrent_kernel, bias, h0, mask, act, ract, reset_af
 
 
 def _inputs(x, width, dtype):
-    """``(x2, xp, D)``: x as (B * T, D) rows and the zeroed (B * T, width) projection
-    that ``run_split`` fills with x @ kernel up front."""
+    """``(x2, xp, D)``: x as (B * T, D) rows and the (B * T, width) projection that
+    ``run_split`` fills with x @ kernel up front (each block zeroed by the thread that
+    projects it: no pass over the whole buffer here)."""
     B, T, D = x.shape
     x2 = np.ascontiguousarray(x, dtype=dtype).reshape(B * T, D)
-    return x2, np.zeros((B * T, width), dtype), D
+    return x2, np.empty((B * T, width), dtype), D
 
 
 def _run(x2, P, xp, bias_p, rec_p, h0, c, mask, act, ract, wide, go_backwards,
