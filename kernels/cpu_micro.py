@@ -38,10 +38,11 @@ WIDE_LANES = 16  # AVX-512: one 16-column panel row per vector
 MR = 4  # rows per full block
 
 
-def _make_micro(mr, npan=1, lanes=LANES, masked=False):
+def _make_micro(mr, npan=1, lanes=LANES, masked=False, nta=0):
     """The micro-kernel for mr rows x npan panels; ``masked``: it takes one more
     argument, w, and adds only the first w columns of the block into z (the last panel
-    when narrower than 16 columns)."""
+    when narrower than 16 columns); ``nta``: each K step also prefetches every panel's
+    row ``nta`` rows ahead with the non-temporal hint (``llvm.prefetch``, locality 0)."""
     def typer(P, A, z):
         """z[rz:rz + mr, cz:cz + 16 npan] += A[ra:ra + mr, :K] @ P[p:p + npan] (no bounds
         checks; masked: columns cz:cz + w only)."""
@@ -88,8 +89,15 @@ def _make_micro(mr, npan=1, lanes=LANES, masked=False):
             acc = [cgutils.alloca_once(builder, vec) for _ in range(nv * mr)]
             for slot in acc:
                 builder.store(zero, slot)
+            pref = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), [byte, i32, i32, i32]),
+                "llvm.prefetch.p0i8")
             with cgutils.for_range(builder, k_v) as loop:
                 k = loop.index
+                for panel in panels[:len(panels) if nta else 0]:
+                    ahead = builder.gep(panel, [builder.mul(builder.add(k, const(nta)), const(NR))])
+                    builder.call(pref, [builder.bitcast(ahead, byte), ir.Constant(i32, 0),
+                                        ir.Constant(i32, 0), ir.Constant(i32, 1)])
                 ws = []
                 for panel in panels:
                     prow = builder.gep(panel, [builder.mul(k, const(NR))])
@@ -156,6 +164,16 @@ for _r in range(1, 9):  # module globals _w{npan}_{rows}: what numba can call
 # 4-cycle latency keep busy (four panels leave a single row latency-bound)
 _w8_1 = _make_micro(1, 8, WIDE_LANES)
 W8_MAX_K = 64
+# One row against panels larger than a core's L2 (streamed from L3 every step): four
+# panels with a non-temporal prefetch NTA_ROWS rows ahead.  One thread, Zen 5, ms (min of
+# 60, three alternating processes each), with / without: GRU (1,100,256,512) 3.44-3.57 /
+# 3.76-3.96; the LSTM at that size within noise (4.75-4.87 / 4.66-4.82); with weights in
+# L2 the prefetches only cost ((1,100,32,128) 0.26 / 0.21), hence NTA_MIN_BYTES.  Two
+# threads sharing each step (a chunk of 2 MB a thread), min ms, with / without: LSTM
+# (1,100,256,512) 2.47 / 3.06, GRU 1.89 / 2.12.
+NTA_ROWS = 16
+NTA_MIN_BYTES = 1 << 20
+_w4_1n = _make_micro(1, 4, WIDE_LANES, nta=NTA_ROWS)
 
 _JIT = dict(cache=True, error_model="numpy", nogil=True)  # released GIL: Python threads overlap
 # Step-level functions compile without numba's reference counting: every array passed
@@ -233,12 +251,13 @@ def _wide1(P, p, A, ra, z, rz, cz, K, mr):
 
 
 @numba.njit(**LEAF)
-def _gemm_wide(P, A, z, nb, K, full):
+def _gemm_wide(P, A, z, nb, K, full, nta):
     """The full panels of ``gemm_panels`` on 16-lane blocks: rows of 8 against a pair of
     panels (kept in L1 while every row block uses it), 4 panels for 1-4 rows left.
 
     One thread, Zen 5, GFLOP/s, pair-major / 4-panel-major order: B=8 K=320 G=1024
     237 / 231; B=256 K=640 G=2048 214 / 203; B=16 K=192 239 / 234; equal elsewhere.
+    ``nta`` (panels of NTA_MIN_BYTES or more): a single row left runs ``_w4_1n``.
     """
     nb8 = nb - nb % 8
     rr = nb - nb8
@@ -256,7 +275,10 @@ def _gemm_wide(P, A, z, nb, K, full):
             _wide2(P, p, A, nb8, z, nb8, c, K, rr)
     if 0 < rr <= 4:
         for p in range(p1, pg, 4):
-            _wide4(P, p, A, nb8, z, nb8, p * NR, K, rr)
+            if rr == 1 and nta:
+                _w4_1n(P, p, A, nb8, z, nb8, p * NR, K)
+            else:
+                _wide4(P, p, A, nb8, z, nb8, p * NR, K, rr)
     for p in range(pg, full):
         for r in range(0, nb8, 8):
             _wide1(P, p, A, r, z, r, p * NR, K, 8)
@@ -285,7 +307,7 @@ def gemm_panels(P, A, z, nb, wide):
         raise ValueError("gemm_panels: the shapes of P, A and z do not fit together")
     full = G // NR
     if wide:
-        _gemm_wide(P, A, z, nb, K, full)
+        _gemm_wide(P, A, z, nb, K, full, K * n_panels * NR * P.itemsize >= NTA_MIN_BYTES)
     else:
         nb4 = nb - nb % MR
         p0 = 0

@@ -371,6 +371,24 @@ def test_wide_inputs_project_first_on_panels(B, kind, monkeypatch):
         assert seen and all(f == (ratio == 3) for f in seen)
 
 
+@pytest.mark.parametrize("nb", [1, 9])
+def test_gemm_panels_single_row_past_l2(nb):
+    """A single row (or the row past 8) against panels of NTA_MIN_BYTES or more: the
+    4-panel kernel with non-temporal prefetches (``_w4_1n``), against float64."""
+    from gpulstm.kernels import cpu_micro
+    rng = np.random.default_rng(nb)
+    K, G = 512, 540  # 34 panels (the last narrow) x 512 rows x 64 bytes > NTA_MIN_BYTES
+    W = rng.normal(size=(K, G)).astype(np.float32)
+    P = cpu_micro.packed_panels(W)
+    assert P.nbytes >= cpu_micro.NTA_MIN_BYTES
+    A = rng.normal(size=(nb, K)).astype(np.float32)
+    z0 = rng.normal(size=(nb, G)).astype(np.float32)
+    z = z0.copy()
+    cpu_micro.gemm_panels(P, A, z, nb, True)
+    want = z0.astype(np.float64) + A.astype(np.float64) @ W
+    np.testing.assert_allclose(z, want, rtol=0, atol=2e-5 * max(1, abs(want).max()))
+
+
 @pytest.mark.parametrize("wide_panels", [True, False])
 def test_gemm_panels_every_block_shape(wide_panels):
     """``cpu_micro.gemm_panels`` (the per-step product of the panel paths) against NumPy
