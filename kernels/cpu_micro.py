@@ -89,15 +89,18 @@ def _make_micro(mr, npan=1, lanes=LANES, masked=False, nta=0):
             acc = [cgutils.alloca_once(builder, vec) for _ in range(nv * mr)]
             for slot in acc:
                 builder.store(zero, slot)
-            pref = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(ir.VoidType(), [byte, i32, i32, i32]),
-                "llvm.prefetch.p0i8")
+            if nta:
+                pref = cgutils.get_or_insert_function(
+                    builder.module, ir.FunctionType(ir.VoidType(), [byte, i32, i32, i32]),
+                    "llvm.prefetch.p0i8")
             with cgutils.for_range(builder, k_v) as loop:
                 k = loop.index
-                for panel in panels[:len(panels) if nta else 0]:
-                    ahead = builder.gep(panel, [builder.mul(builder.add(k, const(nta)), const(NR))])
-                    builder.call(pref, [builder.bitcast(ahead, byte), ir.Constant(i32, 0),
-                                        ir.Constant(i32, 0), ir.Constant(i32, 1)])
+                if nta:  # (address, read, locality 0 = non-temporal, data cache)
+                    for panel in panels:
+                        ahead = builder.gep(panel, [builder.mul(builder.add(k, const(nta)),
+                                                                const(NR))])
+                        builder.call(pref, [builder.bitcast(ahead, byte), ir.Constant(i32, 0),
+                                            ir.Constant(i32, 0), ir.Constant(i32, 1)])
                 ws = []
                 for panel in panels:
                     prow = builder.gep(panel, [builder.mul(k, const(NR))])

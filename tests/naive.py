@@ -76,6 +76,14 @@ ACTIVATIONS = {
 _ALIASES = {None: "linear", "swish": "silu", "hard_swish": "hard_silu"}
 
 
+def softmax(x):
+    """Keras softmax over the last axis: exp(x - max) / sum (a NaN or +inf in a row makes
+    the row NaN)."""
+    x = np.asarray(x, dtype=np.float64)
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 def get_activation(name, hard_sigmoid="keras3"):
     """The NumPy function for a Keras activation name (or a callable, returned as is).
 
@@ -84,6 +92,8 @@ def get_activation(name, hard_sigmoid="keras3"):
     """
     if callable(name):
         return name
+    if name == "softmax":  # over the last axis, not elementwise (so not in ACTIVATIONS)
+        return softmax
     name = _ALIASES.get(name, name)
     if name == "hard_sigmoid":
         if hard_sigmoid not in ("keras3", "keras2", "tf_keras"):

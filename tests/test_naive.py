@@ -153,6 +153,16 @@ def test_activations(name):
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-300)
 
 
+def test_softmax():
+    x = np.array([[1.0, 2.0, 3.0], [-1e30, 0.0, 0.0], [0.0, np.nan, 1.0]])
+    want0 = [math.exp(v - 3.0) / sum(math.exp(u - 3.0) for u in (1.0, 2.0, 3.0))
+             for v in (1.0, 2.0, 3.0)]
+    got = naive.get_activation("softmax")(x)
+    np.testing.assert_allclose(got[0], want0, rtol=1e-12)
+    np.testing.assert_allclose(got[1], [0.0, 0.5, 0.5])
+    assert np.isnan(got[2]).all()
+
+
 def test_activation_aliases_and_flavours():
     x = np.array([-4.0, 1.0, 3.0])
     np.testing.assert_allclose(naive.get_activation("hard_sigmoid")(x), [0.0, 1 / 6 + 0.5, 1.0])

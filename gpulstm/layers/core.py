@@ -181,12 +181,12 @@ class Dense(KerasLayer):
         # input (a Dense on every step) was ~25x slower at (32, 59, 256) @ (256, 93)
         x2 = x.reshape(-1, x.shape[-1])
         y = self._on_panels(x2, w) if xp is np else None
+        activated = y is not None and self._act is _SOFTMAX  # the kernel ran the softmax
         if y is None:
             y = x2 @ w[0]
             if self.use_bias:
                 y += w[1]  # y is the GEMM's own array
-            y = self._act(y) if self._act_xp is None else self._act_xp(y, xp)
-        elif self._act is not _SOFTMAX:  # the kernel ran the softmax, or left y linear
+        if not activated:
             y = self._act(y) if self._act_xp is None else self._act_xp(y, xp)
         return xp.asarray(y, dtype=self.dtype).reshape(x.shape[:-1] + (self.units,))
 
