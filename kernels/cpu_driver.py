@@ -51,10 +51,11 @@ def act(code, v, fast):
 
 
 @numba.njit(**LEAF)
-def product(P, W, A, z, nb, panel, wide):
-    """z[:nb] += A[:nb] @ W: on W's panels P when ``panel``, else row by row."""
+def product(P, W, A, z, nb, panel, wide, rev=False):
+    """z[:nb] += A[:nb] @ W: on W's panels P when ``panel`` (``rev``: last panels
+    first, alternated step by step: see ``gemm_panels``), else row by row."""
     if panel:
-        cpu_micro.gemm_panels(P, A, z, nb, wide)
+        cpu_micro.gemm_panels(P, A, z, nb, wide, rev)
     else:
         for r in range(nb):
             recur_axpy(W, A[r], z[r])

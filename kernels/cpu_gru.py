@@ -71,20 +71,24 @@ def run_rows(x, PK, K, b_in, P1, W1, b_rec, P2, W2, h, mask, act, ract, fast, pa
         for s in range(T):
             t = T - 1 - s if go_backwards else s
             stack_rows(x, H, xh, b0, T, t)
+            rev = (s & 1) == 1  # alternate steps run the products in reverse order
             if reset_after:
                 fill_rows(S, b_in)
-                cpu_micro.gemm_panels(P1, xh, S[:, :2 * U], nb, wide)
-                cpu_micro.gemm_panels(PK, xh, S[:, 2 * U:3 * U], nb, wide)  # K = D: x_t
-                cpu_micro.gemm_panels(P2, H, S[:, 3 * U:], nb, wide)
+                if rev:
+                    cpu_micro.gemm_panels(P2, H, S[:, 3 * U:], nb, wide, rev)
+                cpu_micro.gemm_panels(P1, xh, S[:, :2 * U], nb, wide, rev)
+                cpu_micro.gemm_panels(PK, xh, S[:, 2 * U:3 * U], nb, wide, rev)  # K = D: x_t
+                if not rev:
+                    cpu_micro.gemm_panels(P2, H, S[:, 3 * U:], nb, wide, rev)
                 gates_stacked(S, H, mask, b0, t, has_mask, act, ract, fast)
             else:
                 zh[:] = 0.0
-                cpu_micro.gemm_panels(P1, xh, zh, nb, wide)
+                cpu_micro.gemm_panels(P1, xh, zh, nb, wide, rev)
                 xs_h = xs1[:, 0, 2 * U:]
                 fill_rows(xs_h, b_in[2 * U:])
-                cpu_micro.gemm_panels(PK, xh, xs_h, nb, wide)  # K = D: x_t only
+                cpu_micro.gemm_panels(PK, xh, xs_h, nb, wide, rev)  # K = D: x_t only
                 _reset_before(xs1, 0, zh, zc, H, RH, P2, W2, mask, b0, t, has_mask, act,
-                              ract, fast, True, wide)
+                              ract, fast, True, wide, rev)
             emit_step(H, prev, out, mask, b0, t, s, has_mask, zero_output_for_mask,
                       return_sequences)
         if not return_sequences:
@@ -96,13 +100,13 @@ def run_rows(x, PK, K, b_in, P1, W1, b_rec, P2, W2, h, mask, act, ract, fast, pa
     for s in range(T):
         t = T - 1 - s if go_backwards else s
         fill_rows(zh, b_rec)  # the recurrent bias (or zeros), then += h @ R
-        product(P1, W1, H, zh, nb, panel, wide)
+        product(P1, W1, H, zh, nb, panel, wide, (s & 1) == 1)
         # the gates read step t's input part in place: xs3[r, t] (no per-step copy)
         if reset_after:
             gates_after(xs3, t, zh, H, 0, U, mask, b0, t, has_mask, act, ract, fast)
         else:
             _reset_before(xs3, t, zh, zc, H, RH, P2, W2, mask, b0, t, has_mask, act, ract,
-                          fast, panel, wide)
+                          fast, panel, wide, (s & 1) == 1)
         emit_step(H, prev, out, mask, b0, t, s, has_mask, zero_output_for_mask,
                   return_sequences)
     if not return_sequences:
@@ -111,13 +115,13 @@ def run_rows(x, PK, K, b_in, P1, W1, b_rec, P2, W2, h, mask, act, ract, fast, pa
 
 @numba.njit(**LEAF)
 def _reset_before(xs, tx, zh, zc, H, RH, P2, W2, mask, b0, t, has_mask, act, ract, fast, panel,
-                  wide):
+                  wide, rev):
     """A step's gates without reset_after, once zh holds h_tm1 @ R_zr (+ any input part
     not in xs): z, r and RH = r * h_tm1, zc = RH @ R_h, then h (``gates_before``)."""
     U = H.shape[1]
     reset_rows(xs, tx, zh, H, RH, 0, U, ract, fast)
     zc[:, :] = 0.0
-    product(P2, W2, RH, zc, H.shape[0], panel, wide)
+    product(P2, W2, RH, zc, H.shape[0], panel, wide, rev)
     gates_before(xs, tx, zh, zc, H, 0, U, mask, b0, t, has_mask, act, fast)
 
 

@@ -38,11 +38,10 @@ WIDE_LANES = 16  # AVX-512: one 16-column panel row per vector
 MR = 4  # rows per full block
 
 
-def _make_micro(mr, npan=1, lanes=LANES, masked=False, nta=0):
+def _make_micro(mr, npan=1, lanes=LANES, masked=False):
     """The micro-kernel for mr rows x npan panels; ``masked``: it takes one more
     argument, w, and adds only the first w columns of the block into z (the last panel
-    when narrower than 16 columns); ``nta``: each K step also prefetches every panel's
-    row ``nta`` rows ahead with the non-temporal hint (``llvm.prefetch``, locality 0)."""
+    when narrower than 16 columns)."""
     def typer(P, A, z):
         """z[rz:rz + mr, cz:cz + 16 npan] += A[ra:ra + mr, :K] @ P[p:p + npan] (no bounds
         checks; masked: columns cz:cz + w only)."""
@@ -89,18 +88,8 @@ def _make_micro(mr, npan=1, lanes=LANES, masked=False, nta=0):
             acc = [cgutils.alloca_once(builder, vec) for _ in range(nv * mr)]
             for slot in acc:
                 builder.store(zero, slot)
-            if nta:
-                pref = cgutils.get_or_insert_function(
-                    builder.module, ir.FunctionType(ir.VoidType(), [byte, i32, i32, i32]),
-                    "llvm.prefetch.p0i8")
             with cgutils.for_range(builder, k_v) as loop:
                 k = loop.index
-                if nta:  # (address, read, locality 0 = non-temporal, data cache)
-                    for panel in panels:
-                        ahead = builder.gep(panel, [builder.mul(builder.add(k, const(nta)),
-                                                                const(NR))])
-                        builder.call(pref, [builder.bitcast(ahead, byte), ir.Constant(i32, 0),
-                                            ir.Constant(i32, 0), ir.Constant(i32, 1)])
                 ws = []
                 for panel in panels:
                     prow = builder.gep(panel, [builder.mul(k, const(NR))])
@@ -167,16 +156,6 @@ for _r in range(1, 9):  # module globals _w{npan}_{rows}: what numba can call
 # 4-cycle latency keep busy (four panels leave a single row latency-bound)
 _w8_1 = _make_micro(1, 8, WIDE_LANES)
 W8_MAX_K = 64
-# One row against panels larger than a core's L2 (streamed from L3 every step): four
-# panels with a non-temporal prefetch NTA_ROWS rows ahead.  One thread, Zen 5, ms (min of
-# 60, three alternating processes each), with / without: GRU (1,100,256,512) 3.44-3.57 /
-# 3.76-3.96; the LSTM at that size within noise (4.75-4.87 / 4.66-4.82); with weights in
-# L2 the prefetches only cost ((1,100,32,128) 0.26 / 0.21), hence NTA_MIN_BYTES.  Two
-# threads sharing each step (a chunk of 2 MB a thread), min ms, with / without: LSTM
-# (1,100,256,512) 2.47 / 3.06, GRU 1.89 / 2.12.
-NTA_ROWS = 16
-NTA_MIN_BYTES = 1 << 20
-_w4_1n = _make_micro(1, 4, WIDE_LANES, nta=NTA_ROWS)
 
 _JIT = dict(cache=True, error_model="numpy", nogil=True)  # released GIL: Python threads overlap
 # Step-level functions compile without numba's reference counting: every array passed
@@ -254,13 +233,13 @@ def _wide1(P, p, A, ra, z, rz, cz, K, mr):
 
 
 @numba.njit(**LEAF)
-def _gemm_wide(P, A, z, nb, K, full, nta):
+def _gemm_wide(P, A, z, nb, K, full, rev):
     """The full panels of ``gemm_panels`` on 16-lane blocks: rows of 8 against a pair of
     panels (kept in L1 while every row block uses it), 4 panels for 1-4 rows left.
 
     One thread, Zen 5, GFLOP/s, pair-major / 4-panel-major order: B=8 K=320 G=1024
     237 / 231; B=256 K=640 G=2048 214 / 203; B=16 K=192 239 / 234; equal elsewhere.
-    ``nta`` (panels of NTA_MIN_BYTES or more): a single row left runs ``_w4_1n``.
+    ``rev``: the panel groups in reverse order (see ``gemm_panels``).
     """
     nb8 = nb - nb % 8
     rr = nb - nb8
@@ -270,18 +249,19 @@ def _gemm_wide(P, A, z, nb, K, full, nta):
     p1 = full - full % 8 if rr == 1 and K <= W8_MAX_K else 0
     for p in range(0, p1, 8):
         _w8_1(P, p, A, nb8, z, nb8, p * NR, K)
-    for p in range(0, pg, 2):
+    n2 = pg // 2
+    for i in range(n2):
+        p = 2 * (n2 - 1 - i if rev else i)
         c = p * NR
         for r in range(0, nb8, 8):
             _wide2(P, p, A, r, z, r, c, K, 8)
         if rr > 4:
             _wide2(P, p, A, nb8, z, nb8, c, K, rr)
     if 0 < rr <= 4:
-        for p in range(p1, pg, 4):
-            if rr == 1 and nta:
-                _w4_1n(P, p, A, nb8, z, nb8, p * NR, K)
-            else:
-                _wide4(P, p, A, nb8, z, nb8, p * NR, K, rr)
+        n4 = (pg - p1) // 4
+        for i in range(n4):
+            p = p1 + 4 * (n4 - 1 - i if rev else i)
+            _wide4(P, p, A, nb8, z, nb8, p * NR, K, rr)
     for p in range(pg, full):
         for r in range(0, nb8, 8):
             _wide1(P, p, A, r, z, r, p * NR, K, 8)
@@ -290,13 +270,25 @@ def _gemm_wide(P, A, z, nb, K, full, nta):
 
 
 @numba.njit(**LEAF)
-def gemm_panels(P, A, z, nb, wide):
+def gemm_panels(P, A, z, nb, wide, rev=False):
     """z[:nb] += A[:nb, :K] @ W for W (K, G) packed by ``pack_panels`` into P.
 
     A and z need a contiguous last axis; A has at least K columns, z exactly G.
     ``wide``: 16-lane blocks of up to 8 rows x 32 columns (AVX-512's 32 registers of
     16 floats); else 8-lane blocks of 4 rows x 16 columns (AVX2's 16 registers of 8).
     Panel-major order: a panel (group) stays in cache while every row block uses it.
+    ``rev``: the panel groups run last to first.  A recurrence alternates it from step
+    to step, so a step starts on the panels the previous one touched last, still in
+    L2 when the panels are larger than L2 (LRU keeps nothing of a stream run in one
+    order).  One row, 100 steps, one thread, Zen 5 (1 MB L2), ms (min of 30), one
+    order / alternating: 512 x 1024 panels (2 MB) 1.96-2.03 / 1.59; 512 x 1536
+    (3 MB) 3.14-3.41 / 2.69-3.08; 512 x 2048 (4 MB) 3.96-4.20 / 3.65-3.86.  This
+    replaced a non-temporal prefetch 16 rows ahead for panels past 1 MB (its lines
+    do not stay in L2, so alternating gained little over it): whole calls, one thread,
+    ms (min, three alternating processes), alternating / prefetch: LSTM
+    (1,100,256,512) 4.42-4.54 / 4.82-5.01, GRU 3.25-3.35 / 3.53-3.71; two threads
+    sharing each step (a 2 MB chunk a thread) LSTM 2.28-2.32 / 2.71-2.78, GRU
+    1.60-1.95 / 1.93-1.99.
     A last panel narrower than 16 columns (G % 16 = 4, 8, 12, i.e. U not a multiple
     of 4) runs the masked micro-kernels (only its w columns are added into z).
     """
@@ -310,16 +302,20 @@ def gemm_panels(P, A, z, nb, wide):
         raise ValueError("gemm_panels: the shapes of P, A and z do not fit together")
     full = G // NR
     if wide:
-        _gemm_wide(P, A, z, nb, K, full, K * n_panels * NR * P.itemsize >= NTA_MIN_BYTES)
+        _gemm_wide(P, A, z, nb, K, full, rev)
     else:
         nb4 = nb - nb % MR
         p0 = 0
         if nb == 1:
             # one row: four panels at a time (two accumulators would wait on FMA latency)
             p0 = full - full % 4
-            for p in range(0, p0, 4):
+            n4 = p0 // 4
+            for i in range(n4):
+                p = 4 * (n4 - 1 - i if rev else i)
                 _micro1x4(P, p, A, 0, z, 0, p * NR, K)
-        for p in range(p0, full):
+        n1 = full - p0
+        for i in range(n1):
+            p = p0 + (n1 - 1 - i if rev else i)
             for r in range(0, nb4, MR):
                 _micro4(P, p, A, r, z, r, p * NR, K)
             _micro(P, p, A, nb4, z, nb4, p * NR, K, nb - nb4)

@@ -63,7 +63,7 @@ def run_rows(x, PK, K, b_in, P, W, h, mask, act, fast, panel, wide, go_backwards
     for s in range(T):
         t = T - 1 - s if go_backwards else s
         set_inputs(xs3, b_in, z, False, False, 0, t)  # z[r] = xs3[r, t] (bias in xs3)
-        product(P, W, H, z, nb, panel, wide)
+        product(P, W, H, z, nb, panel, wide, (s & 1) == 1)
         _cell(z, H, mask, b0, t, has_mask, act, fast)
         emit_step(H, prev, out, mask, b0, t, s, has_mask, zero_output_for_mask,
                   return_sequences)

@@ -371,43 +371,28 @@ def test_wide_inputs_project_first_on_panels(B, kind, monkeypatch):
         assert seen and all(f == (ratio == 3) for f in seen)
 
 
-@pytest.mark.parametrize("nb", [1, 9])
-def test_gemm_panels_single_row_past_l2(nb):
-    """A single row (or the row past 8) against panels of NTA_MIN_BYTES or more: the
-    4-panel kernel with non-temporal prefetches (``_w4_1n``), against float64."""
-    from gpulstm.kernels import cpu_micro
-    rng = np.random.default_rng(nb)
-    K, G = 512, 540  # 34 panels (the last narrow) x 512 rows x 64 bytes > NTA_MIN_BYTES
-    W = rng.normal(size=(K, G)).astype(np.float32)
-    P = cpu_micro.packed_panels(W)
-    assert P.nbytes >= cpu_micro.NTA_MIN_BYTES
-    A = rng.normal(size=(nb, K)).astype(np.float32)
-    z0 = rng.normal(size=(nb, G)).astype(np.float32)
-    z = z0.copy()
-    cpu_micro.gemm_panels(P, A, z, nb, True)
-    want = z0.astype(np.float64) + A.astype(np.float64) @ W
-    np.testing.assert_allclose(z, want, rtol=0, atol=2e-5 * max(1, abs(want).max()))
-
-
 @pytest.mark.parametrize("wide_panels", [True, False])
 def test_gemm_panels_every_block_shape(wide_panels):
     """``cpu_micro.gemm_panels`` (the per-step product of the panel paths) against NumPy
     in float64: every row remainder of its 8- / 4-row blocks (1..17 rows), K on both
     sides of the single row's 8-panel threshold (W8_MAX_K), G with and without a narrow
     last panel (the masked micro-kernels), a panel slice with a row stride (P[:, D:],
-    as the projected-first path passes it), and columns beyond G left alone."""
+    as the projected-first path passes it), columns beyond G left alone, and the panel
+    groups in both orders (``rev``, alternated by the recurrences step by step)."""
     from gpulstm.kernels import cpu_micro
     rng = np.random.default_rng(7)
     kmax = cpu_micro.W8_MAX_K
     for nb in range(1, 18):
         for K in (3, kmax, kmax + 1):
-            for G in (4, 140, 256, 268):
+            for G in (4, 140, 256, 268, 1040):
                 W = rng.normal(size=(K + 5, G)).astype(np.float32)
                 P = cpu_micro.packed_panels(W)[:, 5:]  # rows 5.. of W: a strided slice
                 A = rng.normal(size=(nb + 1, K + 3)).astype(np.float32)
                 z0 = rng.normal(size=(nb + 1, G)).astype(np.float32)
-                z = z0.copy()
-                cpu_micro.gemm_panels(P, A, z, nb, wide_panels)
                 want = z0[:nb].astype(np.float64) + A[:nb, :K].astype(np.float64) @ W[5:]
-                np.testing.assert_allclose(z[:nb], want, rtol=0, atol=2e-5 * max(1, abs(want).max()))
-                np.testing.assert_array_equal(z[nb:], z0[nb:])  # the row past nb untouched
+                for rev in (False, True):
+                    z = z0.copy()
+                    cpu_micro.gemm_panels(P, A, z, nb, wide_panels, rev)
+                    np.testing.assert_allclose(z[:nb], want, rtol=0,
+                                               atol=2e-5 * max(1, abs(want).max()))
+                    np.testing.assert_array_equal(z[nb:], z0[nb:])  # row nb untouched
