@@ -351,3 +351,47 @@ def test_stacked_steps_without_reset_after(kind, monkeypatch):
     monkeypatch.setattr(cpu_gru, "run_rows", lambda *a: seen.append(a[16:18]) or real(*a))
     check_gru_variants(*_gru_case(3, 7, 6, 21, False, seed=7), False)
     assert seen and all(v == (False, True) for v in seen)
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+@pytest.mark.parametrize("path", ["projected", "stacked", "row_blocks", "split"])
+def test_nan_inf_at_masked_steps_and_nan_propagation(path, reset_after, monkeypatch):
+    """Keras's masked-step rule holds on every numba GRU path with Keras's default
+    activations (the fused rational-tanh update): NaN / inf inputs at masked steps never
+    reach an output; a NaN at an unmasked step makes that row NaN from that step on."""
+    from gpulstm.kernels import cpu, cpu_gru, cpu_split
+
+    monkeypatch.setenv(cpu.KERNEL_ENV, "panels16")
+    monkeypatch.setenv("GPULSTM_NUMPY_TIER", "0")
+    seen = []  # the path each call took
+    real_rows, real_par, real_split = cpu_gru.run_rows, cpu_gru.run_parallel, cpu_split.forward_gru
+    monkeypatch.setattr(cpu_gru, "run_rows", lambda *a: seen.append(
+        "stacked" if a[17] else "projected") or real_rows(*a))
+    monkeypatch.setattr(cpu_gru, "run_parallel", lambda *a: seen.append("row_blocks") or
+                        real_par(*a))
+    monkeypatch.setattr(cpu_split, "forward_gru", lambda *a: seen.append("split") or
+                        real_split(*a))
+    threads = 2 if path in ("row_blocks", "split") else 1
+    monkeypatch.setattr(cpu, "_threads", lambda: threads)
+    if path == "row_blocks":
+        monkeypatch.setattr(cpu, "ROW_SPLIT_MIN_WORK", 0)
+    if path == "split":
+        monkeypatch.setattr(cpu, "SPLIT_MIN_WORK", 0)
+    B = {"projected": 1, "stacked": 9, "row_blocks": 17, "split": 3}[path]
+    rng = np.random.default_rng(B)
+    T, D, U = 7, 5, 20
+    layer = gpulstm.GRU(U, return_sequences=True, reset_after=reset_after, seed=5)
+    x = rng.standard_normal((B, T, D)).astype("float32")
+    mask = np.ones((B, T), bool)
+    mask[:, 2] = False
+    mask[0, 5:] = False
+    x[~mask] = np.nan
+    x[-1, 2, 0] = np.inf
+    y = layer(x, mask=mask, backend="cpu")
+    assert seen == [path]
+    assert np.isfinite(y).all()
+    seq, _, _ = naive.gru(x, *layer.get_weights(), mask=mask, reset_after=reset_after)
+    _close(y, seq)
+    x[-1, 4, 0] = np.nan  # unmasked
+    y = np.asarray(layer(x, mask=mask, backend="cpu"))
+    assert np.isnan(y[-1, 4:]).all() and np.isfinite(y[:-1]).all()
