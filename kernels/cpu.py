@@ -21,7 +21,7 @@ import numba
 import numpy as np
 
 from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
-from gpulstm.kernels import cpu_blas, cpu_driver, cpu_fast, cpu_micro, cpu_split, cpu_tiles
+from gpulstm.kernels import cpu_blas, cpu_chunks, cpu_driver, cpu_fast, cpu_micro, cpu_split, cpu_tiles
 from gpulstm.kernels.cpu_host import (_PANELS, _WIDE, HOST_KERNEL, KERNEL_ENV,  # noqa: F401
                                       KERNELS, product_kernel)
 from gpulstm.kernels.cpu_plain import forward_plain as _forward_plain
@@ -59,7 +59,7 @@ class Prepared:
         key = (with_kernel, uc)
         out = self._split.get(key)
         if out is None:
-            cols = cpu_split.chunk_columns(self.shape[1], uc)[2]
+            cols = cpu_chunks.chunk_columns(self.shape[1], uc)[2]
             out = cpu_split.panels(self.kernel if with_kernel else None,
                                    self.recurrent_kernel, cols)
             self._split[key] = out  # a racing thread packs the same

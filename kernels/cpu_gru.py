@@ -24,7 +24,7 @@ import numba
 import numpy as np
 
 from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
-from gpulstm.kernels import cpu, cpu_driver, cpu_micro, cpu_split
+from gpulstm.kernels import cpu, cpu_chunks, cpu_driver, cpu_micro, cpu_split
 from gpulstm.kernels.cpu_driver import LEAF, product, project
 from gpulstm.kernels.cpu_gru_gates import gates_after, gates_before, gates_stacked, reset_rows
 from gpulstm.kernels.cpu_rows import emit_last, emit_step, fill_rows, stack_rows
@@ -177,7 +177,7 @@ class Prepared:
         key = ("split", uc)
         if key not in self._cache:
             U = self.recurrent_kernel.shape[0]
-            cols = cpu_split.chunk_columns(U, uc, 3)[2]
+            cols = cpu_chunks.chunk_columns(U, uc, 3)[2]
             self._cache[key] = cpu_split.panels(self.kernel, self.recurrent_kernel, cols)
         if reset_after:
             return self._cache[key], None

@@ -11,11 +11,10 @@ waits on a *particular* other thread: a thread the OS does not run leaves its
 chunks to the ones it does, and a prange that runs its iterations one after the
 other (any threading layer) still finishes, the first iteration doing all the work.
 
-Layout (``chunk_columns``): the columns of [kernel; recurrent_kernel] are permuted so
-chunk k's gate columns are contiguous, ``[i | f | c | o]`` of its ``ul`` units each,
-zero-padded to ``CW`` columns (a multiple of the 16-column panel), so ``_gates``
-runs on a chunk exactly as on a whole row.  The input projection for every row and
-step is done up front, on the same panels, in row blocks claimed the same way.
+Layout (``cpu_chunks.chunk_columns``): the columns of [kernel; recurrent_kernel] are
+permuted so chunk k's gate columns are contiguous, so the gate update runs on a chunk
+exactly as on a whole row.  The input projection for every row and step is done up
+front, on the same panels, in row blocks claimed the same way.
 
 The GRU without ``reset_after`` has a second product inside the step, ``(r * h_tm1) @
 R_h``, that needs r of *every* unit.  Its steps run in two phases, each claimed and
@@ -26,53 +25,19 @@ buffer; once every chunk is done, phase 1 runs ``(r * h_tm1) @ R_h`` on the h co
 own panels (``h_panels``) and the gate update.  Whoever claims a chunk's phase 1 finds
 its phase 0 in the shared buffers, so a thread may still take any chunk.
 """
-import functools
-
 import numba
 import numpy as np
 from numba import prange
 
 from gpulstm.kernels import _cache  # noqa: F401  (first: before any cached kernel)
 from gpulstm.kernels import cpu_micro, cpu_sync
+from gpulstm.kernels.cpu_chunks import chunk_columns, permute_columns
 from gpulstm.kernels.cpu_fast import LEAF, gates_rows
 from gpulstm.kernels.cpu_gru_gates import gates_after, gates_before, reset_rows
 from gpulstm.kernels.cpu_rows import copy_row, fill_rows
 
 _JIT = dict(cache=True, error_model="numpy", nogil=True)
 NR = cpu_micro.NR
-
-
-@functools.lru_cache(maxsize=256)
-def chunk_columns(U, uc, ngates=4):
-    """(nch, CW, cols): chunk count, padded chunk width and, for every permuted column,
-    its column in Keras's gate layout ((i, f, c, o), or the GRU's (z, r, h) with
-    ``ngates=3``), or -1 for padding.  Cached per layout (cols is read-only)."""
-    nch = -(-U // uc)
-    CW = -(-ngates * uc // NR) * NR
-    cols = np.full(nch * CW, -1, np.int64)
-    for k in range(nch):
-        u0 = k * uc
-        ul = min(uc, U - u0)
-        for g in range(ngates):
-            cols[k * CW + g * ul:k * CW + (g + 1) * ul] = g * U + u0 + np.arange(ul)
-    cols.flags.writeable = False
-    return nch, CW, cols
-
-
-_KEEP = {}  # id of a cached (read-only) cols -> (cols, its kept positions, their sources)
-
-
-def permute_columns(a, cols):
-    """``a[..., cols]`` with zeros where ``cols`` is -1 (padding)."""
-    got = _KEEP.get(id(cols))
-    if got is None or got[0] is not cols:
-        keep = np.flatnonzero(cols >= 0)
-        got = (cols, keep, cols[keep])
-        if not cols.flags.writeable:  # chunk_columns' own: kept as long as its cache
-            _KEEP[id(cols)] = got
-    out = np.zeros(a.shape[:-1] + (cols.shape[0],), a.dtype)
-    out[..., got[1]] = a[..., got[2]]
-    return out
 
 
 # Counter slots in ``sync`` (int64): projection tickets and blocks done, chunks of all

@@ -10,7 +10,7 @@ import pytest
 
 import naive
 from gpulstm.activations import resolve
-from gpulstm.kernels import cpu, cpu_split
+from gpulstm.kernels import cpu, cpu_chunks, cpu_split
 from test_cpu_paths import _VARIANTS, _case, _check
 
 
@@ -86,7 +86,7 @@ def test_serial_iterations_still_finish():
 def test_chunk_columns_cover_every_gate_column_once():
     for U in (1, 4, 9, 37, 64):
         for uc in (4, 8, 16):
-            nch, CW, cols = cpu_split.chunk_columns(U, uc)
+            nch, CW, cols = cpu_chunks.chunk_columns(U, uc)
             assert CW % 16 == 0 and cols.shape == (nch * CW,)
             assert sorted(cols[cols >= 0]) == list(range(4 * U))
 
