@@ -37,7 +37,7 @@ def predict(model, x, batch_size, verbose, steps, backend):
     bar = _progress(len(range(0, max(n, 1), bs)), verbose)
     # One copy of the input to the device and one of each output back (per
     # _xp.DEVICE_BYTES); the batches in between stay on the device.
-    gather = _xp.Gather(len(model.outputs), dev)
+    gather = _xp.Gather(len(model.outputs), dev, n)
     try:
         # NumPy's BLAS threads would spin against the numba kernels' (models/_blas.py)
         with atomic.states_kept_on_error(model), _blas.one_thread(name == "cpu"):
