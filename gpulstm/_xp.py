@@ -154,16 +154,18 @@ class Gather:
         filled so far to the chunk list) when they do not fit it."""
         if self.xp is not np or self._rows is None or self._pending or self._host:
             return False
-        if self._out is None:
-            if not all(isinstance(o, np.ndarray) and o.ndim for o in outs):
-                return False
-            self._out = [np.empty((self._rows,) + o.shape[1:], o.dtype) for o in outs]
-        k = outs[0].shape[0] if outs and isinstance(outs[0], np.ndarray) and outs[0].ndim else -1
-        if len(outs) != len(self._out) or k < 0 or self._pos + k > self._rows or not all(
-                isinstance(o, np.ndarray) and o.shape == (k,) + r.shape[1:] and o.dtype == r.dtype
-                for o, r in zip(outs, self._out)):
-            self._pending.append([r[:self._pos] for r in self._out])
-            self._out = None
+        fits = bool(outs) and all(isinstance(o, np.ndarray) and o.ndim for o in outs)
+        if fits:
+            k = outs[0].shape[0]
+            if self._out is None:
+                self._out = [np.empty((self._rows,) + o.shape[1:], o.dtype) for o in outs]
+            fits = len(outs) == len(self._out) and self._pos + k <= self._rows and all(
+                o.shape == (k,) + r.shape[1:] and o.dtype == r.dtype
+                for o, r in zip(outs, self._out))
+        if not fits:
+            if self._out is not None:
+                self._pending.append([r[:self._pos] for r in self._out])
+                self._out = None
             return False
         for o, r in zip(outs, self._out):
             r[self._pos:self._pos + k] = o

@@ -290,9 +290,9 @@ def run_rows(x, W, WT, x_proj, bias, UT, P, RK, h, c, mask, act, ract, fast, wid
             set_inputs(src, bias, z, stacked, has_bias, first, t)
             if stacked:
                 stack_rows(x, H, xh, b0, T, t)
-                cpu_micro.gemm_panels(PR, xh, z, nb, wide, (s & 1) == 1)
+                cpu_micro.gemm_panels(PR, xh, z, nb, wide, cpu_micro.step_reversed(s))
             else:
-                cpu_micro.gemm_panels(PR, H, z, nb, wide, (s & 1) == 1)
+                cpu_micro.gemm_panels(PR, H, z, nb, wide, cpu_micro.step_reversed(s))
         elif blas:
             # z = [x_t | h_tm1] @ [kernel; RK] (or h_tm1 @ RK, x_proj given) by one
             # BLAS GEMM, then the bias (and x_proj) is added to it

@@ -71,7 +71,7 @@ def run_rows(x, PK, K, b_in, P1, W1, b_rec, P2, W2, h, mask, act, ract, fast, pa
         for s in range(T):
             t = T - 1 - s if go_backwards else s
             stack_rows(x, H, xh, b0, T, t)
-            rev = (s & 1) == 1  # alternate steps run the products in reverse order
+            rev = cpu_micro.step_reversed(s)  # then the products run in reverse order too
             if reset_after:
                 fill_rows(S, b_in)
                 if rev:
@@ -100,13 +100,13 @@ def run_rows(x, PK, K, b_in, P1, W1, b_rec, P2, W2, h, mask, act, ract, fast, pa
     for s in range(T):
         t = T - 1 - s if go_backwards else s
         fill_rows(zh, b_rec)  # the recurrent bias (or zeros), then += h @ R
-        product(P1, W1, H, zh, nb, panel, wide, (s & 1) == 1)
+        product(P1, W1, H, zh, nb, panel, wide, cpu_micro.step_reversed(s))
         # the gates read step t's input part in place: xs3[r, t] (no per-step copy)
         if reset_after:
             gates_after(xs3, t, zh, H, 0, U, mask, b0, t, has_mask, act, ract, fast)
         else:
             _reset_before(xs3, t, zh, zc, H, RH, P2, W2, mask, b0, t, has_mask, act, ract,
-                          fast, panel, wide, (s & 1) == 1)
+                          fast, panel, wide, cpu_micro.step_reversed(s))
         emit_step(H, prev, out, mask, b0, t, s, has_mask, zero_output_for_mask,
                   return_sequences)
     if not return_sequences:

@@ -232,6 +232,19 @@ def _wide1(P, p, A, ra, z, rz, cz, K, mr):
         _w1_8(P, p, A, ra, z, rz, cz, K)
 
 
+@numba.njit(inline="always", **LEAF)
+def step_reversed(s):
+    """Whether step s of a recurrence runs its panel groups last to first: every other
+    step (see ``gemm_panels``' ``rev``)."""
+    return (s & 1) == 1
+
+
+@numba.njit(inline="always", **LEAF)
+def _nth(i, n, rev):
+    """The i-th of n panel groups in the order ``rev`` asks for."""
+    return n - 1 - i if rev else i
+
+
 @numba.njit(**LEAF)
 def _gemm_wide(P, A, z, nb, K, full, rev):
     """The full panels of ``gemm_panels`` on 16-lane blocks: rows of 8 against a pair of
@@ -251,7 +264,7 @@ def _gemm_wide(P, A, z, nb, K, full, rev):
         _w8_1(P, p, A, nb8, z, nb8, p * NR, K)
     n2 = pg // 2
     for i in range(n2):
-        p = 2 * (n2 - 1 - i if rev else i)
+        p = 2 * _nth(i, n2, rev)
         c = p * NR
         for r in range(0, nb8, 8):
             _wide2(P, p, A, r, z, r, c, K, 8)
@@ -260,7 +273,7 @@ def _gemm_wide(P, A, z, nb, K, full, rev):
     if 0 < rr <= 4:
         n4 = (pg - p1) // 4
         for i in range(n4):
-            p = p1 + 4 * (n4 - 1 - i if rev else i)
+            p = p1 + 4 * _nth(i, n4, rev)
             _wide4(P, p, A, nb8, z, nb8, p * NR, K, rr)
     for p in range(pg, full):
         for r in range(0, nb8, 8):
@@ -311,11 +324,11 @@ def gemm_panels(P, A, z, nb, wide, rev=False):
             p0 = full - full % 4
             n4 = p0 // 4
             for i in range(n4):
-                p = 4 * (n4 - 1 - i if rev else i)
+                p = 4 * _nth(i, n4, rev)
                 _micro1x4(P, p, A, 0, z, 0, p * NR, K)
         n1 = full - p0
         for i in range(n1):
-            p = p0 + (n1 - 1 - i if rev else i)
+            p = p0 + _nth(i, n1, rev)
             for r in range(0, nb4, MR):
                 _micro4(P, p, A, r, z, r, p * NR, K)
             _micro(P, p, A, nb4, z, nb4, p * NR, K, nb - nb4)

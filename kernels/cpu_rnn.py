@@ -18,6 +18,7 @@ from gpulstm.kernels.cpu_driver import act as _act
 from gpulstm.kernels.cpu_driver import product, project
 from gpulstm.kernels.cpu_rows import emit_last, emit_step, set_inputs
 from gpulstm.kernels.cpu_fast import _FAST
+from gpulstm.kernels.cpu_micro import step_reversed
 
 _TANH = CODES["tanh"]
 _JIT = dict(cache=True, error_model="numpy", nogil=True)
@@ -63,7 +64,7 @@ def run_rows(x, PK, K, b_in, P, W, h, mask, act, fast, panel, wide, go_backwards
     for s in range(T):
         t = T - 1 - s if go_backwards else s
         set_inputs(xs3, b_in, z, False, False, 0, t)  # z[r] = xs3[r, t] (bias in xs3)
-        product(P, W, H, z, nb, panel, wide, (s & 1) == 1)
+        product(P, W, H, z, nb, panel, wide, step_reversed(s))
         _cell(z, H, mask, b0, t, has_mask, act, fast)
         emit_step(H, prev, out, mask, b0, t, s, has_mask, zero_output_for_mask,
                   return_sequences)

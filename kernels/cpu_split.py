@@ -84,6 +84,7 @@ def _chunk(k, s, t, ph, xp, bias, P, D, hbuf, c, mask, first, act, ract, fast, w
     has_mask = mask.shape[0] > 0
     has_bias = bias.shape[0] > 0
     c0 = k * CW
+    rev = cpu_micro.step_reversed(s)
     gru = zx.shape[0] > 0
     before = PH.shape[0] > 0
     if before:
@@ -108,13 +109,12 @@ def _chunk(k, s, t, ph, xp, bias, P, D, hbuf, c, mask, first, act, ract, fast, w
         npz = -(-2 * ul // NR)
         zs = zg[:, :npz * NR]
         zs[:, :] = 0.0  # no recurrent bias
-        cpu_micro.gemm_panels(P[k * npc:k * npc + npz, D:], h_prev, zs, nb, wide,
-                              (s & 1) == 1)
+        cpu_micro.gemm_panels(P[k * npc:k * npc + npz, D:], h_prev, zs, nb, wide, rev)
         reset_rows(zx, 0, zg, h_prev, RH, u0, ul, ract, fast)
         return
     if gru:
         fill_rows(z, rec_bias[c0:c0 + CW])  # the chunk's recurrent bias (or zeros)
-    cpu_micro.gemm_panels(P[k * npc:(k + 1) * npc, D:], h_prev, z, nb, wide, (s & 1) == 1)
+    cpu_micro.gemm_panels(P[k * npc:(k + 1) * npc, D:], h_prev, z, nb, wide, rev)
     if gru:
         for r in range(nb):  # the GRU's gates update h in place: h_tm1 first
             copy_row(h_prev[r, u0:u0 + ul], h_next[r, u0:u0 + ul])
@@ -136,7 +136,8 @@ def _second_phase(k, s, t, uc, ul, u0, PH, RH, hbuf, XS, ZS, z, mask, first, has
     npc1 = -(-uc // NR)  # panels a chunk in ``h_panels``
     zc = z[:, :npc1 * NR]
     zc[:, :] = 0.0
-    cpu_micro.gemm_panels(PH[k * npc1:(k + 1) * npc1], RH, zc, nb, wide, (s & 1) == 1)
+    cpu_micro.gemm_panels(PH[k * npc1:(k + 1) * npc1], RH, zc, nb, wide,
+                          cpu_micro.step_reversed(s))
     for r in range(nb):  # the gates update h in place: h_tm1 first
         copy_row(h_prev[r, u0:u0 + ul], h_next[r, u0:u0 + ul])
     gates_before(XS[k], 0, ZS[k], zc, h_next, u0, ul, mask, 0, t, has_mask, act, fast)
